@@ -1,0 +1,421 @@
+/*
+ * edgeformer.h — the public C ABI of libedgeformer.
+ *
+ * libedgeformer runs transformer language models (GGUF files) on edge devices.
+ * This header is the whole public surface: everything else in the source tree
+ * is internal. It is shaped for FFI (C, C++, Python ctypes, Rust, Go):
+ *
+ *   - every function is prefixed `ef_`, every macro `EF_`;
+ *   - handles are opaque pointers; options are opaque objects with typed setters;
+ *   - integers in signatures are fixed-width; no struct is passed by value,
+ *     and no public struct exists whose layout could change;
+ *   - every fallible call returns an `ef_status` (0 is success) and writes its
+ *     results through out-parameters, which are left untouched on failure
+ *     unless stated otherwise;
+ *   - nothing aborts, exits or prints: errors are statuses plus a message,
+ *     diagnostics go to the log callback.
+ *
+ * Error messages
+ *   Each failing call stores a human-readable message in a thread-local slot,
+ *   read with ef_last_error(). Sessions also keep their own last message
+ *   (ef_session_errmsg()), like sqlite's errmsg. Models are shared between
+ *   threads, so their errors go to the thread-local slot only.
+ *
+ * Strings and buffers
+ *   A `const char *` returned by the library stays valid until the next call
+ *   on the same handle (or, for handle-less calls, until the handle that owns
+ *   it is freed). Variable-size results use the two-call pattern: pass a buffer
+ *   and its capacity; the needed size is always written to the `*needed`
+ *   out-parameter and EF_ERR_BUFFER_TOO_SMALL is returned when it did not fit.
+ *   Passing buf=NULL, cap=0 asks for the size only.
+ *
+ * Thread safety
+ *   - ef_model: immutable after load. Any number of threads may read it and
+ *     create sessions from it concurrently. It is reference-counted by its
+ *     sessions: ef_model_free() may be called while sessions are alive; the
+ *     memory goes when the last session is freed.
+ *   - ef_session: one thread at a time, except ef_session_cancel(), which any
+ *     thread may call at any time.
+ *   - Option objects (ef_model_params, ef_session_params, ef_sampler_params):
+ *     one thread at a time; the library copies what it needs, so they may be
+ *     freed right after use.
+ *   - Global settings (ef_set_log_callback, ef_set_allocator): call them
+ *     before creating handles; they are not synchronised with running calls.
+ */
+#ifndef EDGEFORMER_H
+#define EDGEFORMER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(_WIN32) && !defined(EF_STATIC)
+#  ifdef EF_BUILDING_LIBRARY
+#    define EF_API __declspec(dllexport)
+#  else
+#    define EF_API __declspec(dllimport)
+#  endif
+#elif defined(__GNUC__) || defined(__clang__)
+#  define EF_API __attribute__((visibility("default")))
+#else
+#  define EF_API
+#endif
+
+/* ------------------------------------------------------------------------ */
+/* Version                                                                  */
+/* ------------------------------------------------------------------------ */
+
+/** ABI major: bumped on any incompatible change; it is the SONAME suffix. */
+#define EF_VERSION_MAJOR 0
+#define EF_VERSION_MINOR 1
+#define EF_VERSION_PATCH 0
+/** MAJOR*1000000 + MINOR*1000 + PATCH, comparable with ef_version_number(). */
+#define EF_VERSION_NUMBER (EF_VERSION_MAJOR * 1000000 + EF_VERSION_MINOR * 1000 + EF_VERSION_PATCH)
+
+/** The version of the library actually loaded, as EF_VERSION_NUMBER encodes it. */
+EF_API uint32_t ef_version_number(void);
+/** The loaded version as "MAJOR.MINOR.PATCH"; static storage, never NULL. */
+EF_API const char *ef_version_string(void);
+
+/* ------------------------------------------------------------------------ */
+/* Status codes. Values never change; new codes are only appended.          */
+/* ------------------------------------------------------------------------ */
+
+typedef int32_t ef_status;
+
+#define EF_OK                    0  /**< success */
+#define EF_ERR_INVALID_ARG       1  /**< a NULL handle, bad option value or out-of-range argument */
+#define EF_ERR_NO_MEMORY         2  /**< an allocation failed */
+#define EF_ERR_IO                3  /**< a file could not be opened, read, written or mapped */
+#define EF_ERR_FORMAT            4  /**< a file is malformed (bad magic, truncated, inconsistent) */
+#define EF_ERR_UNSUPPORTED       5  /**< well-formed input this build cannot handle (type, architecture) */
+#define EF_ERR_BUDGET            6  /**< the session's memory budget would be exceeded */
+#define EF_ERR_CONTEXT_FULL      7  /**< the tokens do not fit the session's context */
+#define EF_ERR_CANCELLED         8  /**< ef_session_cancel() stopped the call */
+#define EF_ERR_NOT_FOUND         9  /**< a metadata key, tensor or name does not exist */
+#define EF_ERR_BUFFER_TOO_SMALL 10  /**< the caller's buffer is too small; *needed tells the size */
+#define EF_ERR_BACKEND          11  /**< a compute backend failed */
+#define EF_ERR_UNAVAILABLE      12  /**< a backend, driver or device is not present */
+#define EF_ERR_STATE            13  /**< the call is not valid in the handle's current state */
+#define EF_ERR_MISMATCH         14  /**< saved state belongs to another model or configuration */
+#define EF_ERR_CORRUPT          15  /**< a checksum or integrity check failed */
+#define EF_ERR_INTERNAL         16  /**< a bug: please report it with the message */
+
+/** Name of a status code ("EF_ERR_FORMAT"); static storage, never NULL. */
+EF_API const char *ef_status_str(ef_status status);
+
+/**
+ * Message of the last failing call made by this thread (thread-local).
+ * Never NULL; "" when no call has failed yet. Valid until this thread's next
+ * failing call.
+ */
+EF_API const char *ef_last_error(void);
+
+/* ------------------------------------------------------------------------ */
+/* Logging                                                                  */
+/* ------------------------------------------------------------------------ */
+
+#define EF_LOG_ERROR 0
+#define EF_LOG_WARN  1
+#define EF_LOG_INFO  2
+#define EF_LOG_DEBUG 3
+
+/** Receives every diagnostic of the library (one line, no trailing newline). */
+typedef void (*ef_log_fn)(void *user, int32_t level, const char *message);
+
+/**
+ * Installs the log callback (NULL: discard everything, the default) and the
+ * most verbose level that reaches it. The callback may be invoked from worker
+ * threads and must be thread-safe. Call before creating handles.
+ */
+EF_API void ef_set_log_callback(ef_log_fn fn, void *user, int32_t max_level);
+
+/* ------------------------------------------------------------------------ */
+/* Memory                                                                   */
+/* ------------------------------------------------------------------------ */
+
+/** Returns size bytes aligned to at least 16, or NULL on failure. */
+typedef void *(*ef_malloc_fn)(void *user, size_t size);
+/** Like realloc(3): NULL ptr allocates; returns NULL (keeping ptr) on failure. */
+typedef void *(*ef_realloc_fn)(void *user, void *ptr, size_t size);
+/** Releases ptr; ptr may be NULL. */
+typedef void (*ef_free_fn)(void *user, void *ptr);
+
+/**
+ * Replaces the allocator behind every allocation the library makes (tests use
+ * it to fail the N-th allocation). All three functions must be given, or all
+ * NULL to restore the C library's. Must be called while no handle exists.
+ * Errors: EF_ERR_INVALID_ARG when only some functions are given.
+ */
+EF_API ef_status ef_set_allocator(ef_malloc_fn malloc_fn, ef_realloc_fn realloc_fn,
+                                  ef_free_fn free_fn, void *user);
+
+/* ------------------------------------------------------------------------ */
+/* Models                                                                   */
+/* ------------------------------------------------------------------------ */
+
+typedef struct ef_model ef_model;
+typedef struct ef_model_params ef_model_params;
+
+/** Creates model options with defaults (threads: all cores, mmap: on). */
+EF_API ef_status ef_model_params_create(ef_model_params **out);
+/** Frees model options; NULL is a no-op. */
+EF_API void ef_model_params_free(ef_model_params *params);
+/** Threads used while loading (conversions); 0 = number of cores. */
+EF_API ef_status ef_model_params_set_threads(ef_model_params *params, int32_t n_threads);
+/** 1 = map the file read-only (default); 0 = read it into memory. */
+EF_API ef_status ef_model_params_set_mmap(ef_model_params *params, int32_t use_mmap);
+/** Compute backend by name; "cpu" (the default) and "auto" are accepted. */
+EF_API ef_status ef_model_params_set_backend(ef_model_params *params, const char *name);
+
+/**
+ * Loads a GGUF model file.
+ * params may be NULL for defaults. On success *out owns the model; free it
+ * with ef_model_free(). Every count, offset and shape in the file is checked
+ * before use, so a hostile file yields an error, never a crash.
+ * Errors: EF_ERR_INVALID_ARG, EF_ERR_IO (cannot open/map), EF_ERR_FORMAT
+ * (malformed file, missing or mis-shaped tensor), EF_ERR_UNSUPPORTED
+ * (unknown architecture or tensor type), EF_ERR_NO_MEMORY.
+ * The message (ef_last_error) names the offending key or tensor.
+ */
+EF_API ef_status ef_model_load(const char *path, const ef_model_params *params, ef_model **out);
+
+/** Releases the caller's reference; sessions keep the model alive. NULL is a no-op. */
+EF_API void ef_model_free(ef_model *model);
+
+/** Architecture name as in general.architecture ("llama", "qwen2"). Never NULL. */
+EF_API const char *ef_model_arch(const ef_model *model);
+/** Total number of weight elements. */
+EF_API uint64_t ef_model_n_params(const ef_model *model);
+/** Total bytes of weight data. */
+EF_API uint64_t ef_model_size_bytes(const ef_model *model);
+/** Context length the model was trained with ({arch}.context_length). */
+EF_API int32_t ef_model_n_ctx_train(const ef_model *model);
+/** Vocabulary size (rows of the output projection). */
+EF_API int32_t ef_model_n_vocab(const ef_model *model);
+/** Embedding width. */
+EF_API int32_t ef_model_n_embd(const ef_model *model);
+/** Number of transformer blocks. */
+EF_API int32_t ef_model_n_layer(const ef_model *model);
+
+/** Number of GGUF metadata entries. */
+EF_API int64_t ef_model_meta_count(const ef_model *model);
+/**
+ * Key of metadata entry `index` (0 ≤ index < ef_model_meta_count), two-call
+ * pattern; the written string is NUL-terminated and *needed counts the NUL.
+ * Errors: EF_ERR_INVALID_ARG (index out of range), EF_ERR_BUFFER_TOO_SMALL.
+ */
+EF_API ef_status ef_model_meta_key(const ef_model *model, int64_t index,
+                                   char *buf, size_t cap, size_t *needed);
+/**
+ * Value of metadata `key` rendered as a string: numbers in decimal, booleans
+ * as true/false, strings as-is, arrays as "[a, b, ...]" (long arrays are
+ * abbreviated to their first 8 items and their length). Two-call pattern,
+ * NUL-terminated, *needed counts the NUL.
+ * Errors: EF_ERR_NOT_FOUND, EF_ERR_BUFFER_TOO_SMALL.
+ */
+EF_API ef_status ef_model_meta_get(const ef_model *model, const char *key,
+                                   char *buf, size_t cap, size_t *needed);
+
+/* ------------------------------------------------------------------------ */
+/* Tokens                                                                   */
+/* ------------------------------------------------------------------------ */
+
+/** Prepend BOS / append EOS where the model's metadata asks for it. */
+#define EF_TOKENIZE_ADD_SPECIAL   1u
+/** Recognise special/control token texts (e.g. "<|endoftext|>") in the input. */
+#define EF_TOKENIZE_PARSE_SPECIAL 2u
+
+/**
+ * Splits UTF-8 text into token ids, two-call pattern on `tokens` (capacity in
+ * tokens; *n_tokens is the count needed). Thread-safe on a shared model.
+ * Errors: EF_ERR_INVALID_ARG, EF_ERR_BUFFER_TOO_SMALL, EF_ERR_NO_MEMORY.
+ */
+EF_API ef_status ef_tokenize(const ef_model *model, const char *text, size_t text_len,
+                             uint32_t flags, int32_t *tokens, size_t cap, size_t *n_tokens);
+
+/** Render control tokens (BOS/EOS...) as their text instead of dropping them. */
+#define EF_DETOKENIZE_RENDER_SPECIAL 1u
+
+/**
+ * Turns token ids back into UTF-8 text (not NUL-terminated; *len is the byte
+ * count needed). For both tokenizers, detokenize(tokenize(t)) == t for any
+ * valid UTF-8 t, apart from the leading space that SentencePiece adds.
+ * Errors: EF_ERR_INVALID_ARG (id out of range), EF_ERR_BUFFER_TOO_SMALL.
+ */
+EF_API ef_status ef_detokenize(const ef_model *model, const int32_t *tokens, size_t n_tokens,
+                               uint32_t flags, char *buf, size_t cap, size_t *len);
+
+/**
+ * The text piece of one token as stored in the vocabulary (SentencePiece "▁"
+ * and GPT-2 byte symbols included), NUL-terminated; NULL when out of range.
+ * Valid as long as the model.
+ */
+EF_API const char *ef_token_text(const ef_model *model, int32_t token);
+/** Beginning-of-sequence token, or -1 if the model has none. */
+EF_API int32_t ef_token_bos(const ef_model *model);
+/** End-of-sequence token, or -1 if the model has none. */
+EF_API int32_t ef_token_eos(const ef_model *model);
+/** 1 if the token ends generation (EOS, EOT), else 0. */
+EF_API int32_t ef_token_is_eog(const ef_model *model, int32_t token);
+
+/* ------------------------------------------------------------------------ */
+/* Sampling options                                                         */
+/* ------------------------------------------------------------------------ */
+
+typedef struct ef_sampler_params ef_sampler_params;
+
+/**
+ * Creates sampler options. Defaults: temperature 0.8, top-k 40, top-p 0.95,
+ * min-p 0.05, repetition penalty 1.0 over the last 64 tokens, seed 0.
+ * The chain applies, in order: repetition penalty, top-k, temperature
+ * (0 = greedy: the arg-max is taken and the rest is skipped), softmax,
+ * top-p, min-p, then a draw from a seeded RNG.
+ */
+EF_API ef_status ef_sampler_params_create(ef_sampler_params **out);
+/** Frees sampler options; NULL is a no-op. */
+EF_API void ef_sampler_params_free(ef_sampler_params *params);
+/** Temperature ≥ 0; 0 selects greedy decoding. */
+EF_API ef_status ef_sampler_params_set_temperature(ef_sampler_params *p, float temperature);
+/** Keep the k most likely tokens; 0 disables. */
+EF_API ef_status ef_sampler_params_set_top_k(ef_sampler_params *p, int32_t top_k);
+/** Nucleus sampling threshold in (0, 1]; 1 disables. */
+EF_API ef_status ef_sampler_params_set_top_p(ef_sampler_params *p, float top_p);
+/** Drop tokens below min_p × the best probability, in [0, 1); 0 disables. */
+EF_API ef_status ef_sampler_params_set_min_p(ef_sampler_params *p, float min_p);
+/** Divide positive (multiply negative) logits of recent tokens by penalty ≥ 1 over the last last_n tokens (≥ 0). */
+EF_API ef_status ef_sampler_params_set_repeat_penalty(ef_sampler_params *p, float penalty, int32_t last_n);
+/** Seed of the sampler's RNG: equal seeds give equal draws. */
+EF_API ef_status ef_sampler_params_set_seed(ef_sampler_params *p, uint64_t seed);
+
+/* ------------------------------------------------------------------------ */
+/* Sessions                                                                 */
+/* ------------------------------------------------------------------------ */
+
+typedef struct ef_session ef_session;
+typedef struct ef_session_params ef_session_params;
+
+/** Creates session options. Defaults: n_ctx = min(training context, 4096), all cores, seed 0, no budget, n_batch 512. */
+EF_API ef_status ef_session_params_create(ef_session_params **out);
+/** Frees session options; NULL is a no-op. */
+EF_API void ef_session_params_free(ef_session_params *params);
+/** Context length in tokens (KV-cache size); 0 = the default. */
+EF_API ef_status ef_session_params_set_n_ctx(ef_session_params *p, int32_t n_ctx);
+/** Compute threads; 0 = number of cores. */
+EF_API ef_status ef_session_params_set_threads(ef_session_params *p, int32_t n_threads);
+/** Seed of the session's default sampler. */
+EF_API ef_status ef_session_params_set_seed(ef_session_params *p, uint64_t seed);
+/** Largest number of tokens evaluated in one forward pass (longer inputs are split); ≥ 1. */
+EF_API ef_status ef_session_params_set_n_batch(ef_session_params *p, int32_t n_batch);
+/**
+ * Caps the bytes the session itself allocates (KV cache, scratch, logits);
+ * the model's weights are not counted. 0 = no cap. Exceeding it fails the
+ * call with EF_ERR_BUDGET and a message saying how much was needed.
+ */
+EF_API ef_status ef_session_params_set_memory_budget(ef_session_params *p, uint64_t bytes);
+
+/**
+ * Creates a session (one conversation: KV cache, scratch, sampler) on a model.
+ * params may be NULL. The session holds a reference on the model.
+ * Errors: EF_ERR_INVALID_ARG, EF_ERR_NO_MEMORY, EF_ERR_BUDGET.
+ */
+EF_API ef_status ef_session_create(ef_model *model, const ef_session_params *params, ef_session **out);
+/** Frees a session (and the model, if this was its last reference). NULL is a no-op. */
+EF_API void ef_session_free(ef_session *session);
+/** Message of the session's last failed call; "" if none. Valid until the next call on it. */
+EF_API const char *ef_session_errmsg(const ef_session *session);
+/** Context length of the session. */
+EF_API int32_t ef_session_n_ctx(const ef_session *session);
+/** Number of tokens currently in the session's context. */
+EF_API int32_t ef_session_n_past(const ef_session *session);
+/** Forgets the context (KV cache and token history); keeps the allocations. */
+EF_API ef_status ef_session_reset(ef_session *session);
+
+/** Keep the logits of every evaluated token, not only the last one. */
+#define EF_EVAL_ALL_LOGITS 1u
+
+/**
+ * Appends n_tokens to the context and runs the model over them.
+ * Afterwards ef_session_logits() gives the logits of the last token (or of
+ * every token with EF_EVAL_ALL_LOGITS). On failure the context is as before.
+ * Errors: EF_ERR_INVALID_ARG (token id out of range), EF_ERR_CONTEXT_FULL,
+ * EF_ERR_BUDGET, EF_ERR_NO_MEMORY, EF_ERR_CANCELLED.
+ */
+EF_API ef_status ef_session_eval(ef_session *session, const int32_t *tokens, size_t n_tokens,
+                                 uint32_t flags);
+
+/**
+ * Logits of row `index` of the last eval (-1 = its last token; other rows need
+ * EF_EVAL_ALL_LOGITS). *logits points to n_vocab floats owned by the session,
+ * valid until its next eval, reset or free.
+ * Errors: EF_ERR_STATE (nothing evaluated), EF_ERR_INVALID_ARG (row not kept).
+ */
+EF_API ef_status ef_session_logits(ef_session *session, int32_t index, const float **logits);
+
+/**
+ * Replaces the session's sampler settings (a copy is taken); resets its RNG
+ * to the given seed and clears the repetition history.
+ */
+EF_API ef_status ef_session_set_sampler(ef_session *session, const ef_sampler_params *params);
+
+/**
+ * Samples one token from the last token's logits with the session's sampler,
+ * and records it in the repetition history. Does not evaluate it.
+ * Errors: EF_ERR_STATE (nothing evaluated yet).
+ */
+EF_API ef_status ef_session_sample(ef_session *session, int32_t *token);
+
+/**
+ * Called for each generated token with its id and the UTF-8 text that became
+ * complete with it (possibly empty while a multi-byte character is pending;
+ * not NUL-terminated). Return 0 to continue, non-zero to stop.
+ */
+typedef int32_t (*ef_token_fn)(void *user, int32_t token, const char *text, size_t text_len);
+
+/**
+ * Generates text: tokenizes the prompt (with BOS if the context is empty),
+ * evaluates it, then samples and evaluates up to max_tokens new tokens,
+ * streaming each to `on_token` (may be NULL). Stops at an end-of-generation
+ * token, at max_tokens, when the callback returns non-zero, or when the
+ * context is full. The reason and timings are read with ef_session_stat().
+ * Errors: as ef_session_eval; EF_ERR_CANCELLED after ef_session_cancel()
+ * (the tokens generated until then stay in the context).
+ */
+EF_API ef_status ef_session_generate(ef_session *session, const char *prompt, size_t prompt_len,
+                                     int32_t max_tokens, ef_token_fn on_token, void *user);
+
+/**
+ * Asks a running eval/generate on this session to stop as soon as possible.
+ * Safe from any thread, including the token callback. The flag is cleared
+ * when the next eval/generate starts.
+ */
+EF_API void ef_session_cancel(ef_session *session);
+
+/* Keys of ef_session_stat(). */
+#define EF_STAT_PROMPT_TOKENS    1  /**< tokens evaluated as prompt by the last generate */
+#define EF_STAT_PROMPT_SECONDS   2  /**< seconds spent on them */
+#define EF_STAT_GEN_TOKENS       3  /**< tokens generated by the last generate */
+#define EF_STAT_GEN_SECONDS      4  /**< seconds spent generating them */
+#define EF_STAT_STOP_REASON      5  /**< why the last generate stopped: one of EF_STOP_* */
+#define EF_STAT_MEMORY_USED      6  /**< bytes the session holds now */
+#define EF_STAT_MEMORY_PEAK      7  /**< most bytes the session has held at once */
+#define EF_STAT_MEMORY_BUDGET    8  /**< the budget in bytes, 0 if none */
+
+#define EF_STOP_NONE      0  /**< no generate has finished */
+#define EF_STOP_EOG       1  /**< an end-of-generation token was sampled */
+#define EF_STOP_MAX_TOKENS 2 /**< max_tokens were generated */
+#define EF_STOP_CALLBACK  3  /**< the token callback returned non-zero */
+#define EF_STOP_CANCELLED 4  /**< ef_session_cancel() was called */
+#define EF_STOP_CONTEXT_FULL 5 /**< the context filled up */
+
+/** Reads one statistic. Errors: EF_ERR_INVALID_ARG (unknown key). */
+EF_API ef_status ef_session_stat(const ef_session *session, int32_t key, double *value);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* EDGEFORMER_H */

@@ -1,0 +1,85 @@
+/* The loaded model: hyperparameters, weights bound to GGUF tensors, and the
+ * vocabulary. Immutable after load; shared by sessions (reference-counted). */
+#ifndef EF_MODEL_MODEL_H
+#define EF_MODEL_MODEL_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "base/error.h"
+#include "format/gguf.h"
+#include "tokenizer/tokenizer.h"
+
+typedef enum ef_arch { EF_ARCH_LLAMA = 0, EF_ARCH_QWEN2 = 1 } ef_arch;
+
+typedef enum ef_rope_mode {
+    EF_ROPE_NORM = 0, /* rotate adjacent pairs (x[2i], x[2i+1]) — llama in GGUF */
+    EF_ROPE_NEOX = 1  /* rotate halves (x[i], x[i+n_rot/2]) — qwen2 */
+} ef_rope_mode;
+
+/* A weight as the compute code sees it. ne[0] is the contiguous (input) dim:
+ * a matrix with ne = {n_in, n_out} holds n_out rows of n_in elements. */
+typedef struct ef_tensor {
+    const char *name;
+    uint32_t type;     /* EF_TYPE_* */
+    int32_t n_dims;
+    int64_t ne[4];
+    const void *data;
+    uint64_t nbytes;
+} ef_tensor;
+
+typedef struct ef_hparams {
+    int32_t n_vocab;
+    int32_t n_ctx_train;
+    int32_t n_embd;
+    int32_t n_layer;
+    int32_t n_head;
+    int32_t n_head_kv;
+    int32_t head_dim;     /* n_embd / n_head unless attention.key_length says otherwise */
+    int32_t n_ff;
+    int32_t n_rot;        /* rope.dimension_count, default head_dim */
+    float norm_eps;       /* attention.layer_norm_rms_epsilon */
+    float rope_freq_base; /* rope.freq_base, default 10000 */
+    float rope_freq_scale;/* 1 / rope.scaling.factor for linear scaling, else 1 */
+    ef_rope_mode rope_mode;
+} ef_hparams;
+
+typedef struct ef_layer {
+    const ef_tensor *attn_norm;                /* [n_embd] */
+    const ef_tensor *wq, *wk, *wv, *wo;        /* {n_embd, n_head*hd}, {n_embd, n_kv*hd} x2, {n_head*hd, n_embd} */
+    const ef_tensor *bq, *bk, *bv;             /* qwen2 biases, else NULL */
+    const ef_tensor *ffn_norm;                 /* [n_embd] */
+    const ef_tensor *ffn_gate, *ffn_up;        /* {n_embd, n_ff} */
+    const ef_tensor *ffn_down;                 /* {n_ff, n_embd} */
+} ef_layer;
+
+struct ef_model {
+    atomic_int refcount;
+    ef_gguf *gguf;
+    char arch_name[32];
+    ef_arch arch;
+    ef_hparams hp;
+    ef_tensor *tensors;      /* every GGUF tensor, same order */
+    int64_t n_tensors;
+    const ef_tensor *tok_embd;    /* {n_embd, n_vocab} */
+    const ef_tensor *output_norm; /* [n_embd] */
+    const ef_tensor *output;      /* {n_embd, n_vocab}; == tok_embd when tied */
+    const ef_tensor *rope_freqs;  /* [n_rot/2] Llama-3 factors, or NULL */
+    ef_layer *layers;             /* [n_layer] */
+    ef_vocab *vocab;
+    uint64_t n_params;
+    uint64_t n_bytes;
+};
+typedef struct ef_model ef_model;
+
+/* Binds an opened GGUF (ownership passes to the model, also on failure) into a
+ * model: reads hyperparameters, checks every required tensor's presence,
+ * type and shape, builds the vocabulary. Messages name the key or tensor. */
+ef_status ef_model_from_gguf(ef_gguf *g, ef_model **out);
+void ef_model_retain(ef_model *m);
+void ef_model_release(ef_model *m);
+
+/* The architectures this build runs: name → id; -1 if unknown. */
+int32_t ef_arch_from_name(const char *name);
+
+#endif
