@@ -220,6 +220,19 @@ EF_API ef_status ef_model_meta_key(const ef_model *model, int64_t index,
 EF_API ef_status ef_model_meta_get(const ef_model *model, const char *key,
                                    char *buf, size_t cap, size_t *needed);
 
+/** Number of tensors in the model file. */
+EF_API int64_t ef_model_tensor_count(const ef_model *model);
+/**
+ * Describes tensor `index`: its name (valid as long as the model), its GGUF
+ * type id (see ef_tensor_type_name), its number of dimensions (1..4) and its
+ * shape: ne[0..3] (ne[0] is the contiguous dimension; unused ones are 1).
+ * Any out-pointer may be NULL. Errors: EF_ERR_INVALID_ARG (index out of range).
+ */
+EF_API ef_status ef_model_tensor_info(const ef_model *model, int64_t index, const char **name,
+                                      uint32_t *type, int32_t *n_dims, int64_t ne[4]);
+/** Name of a GGUF tensor type id ("F32", "Q4_K"); "unknown" for other ids. Static storage. */
+EF_API const char *ef_tensor_type_name(uint32_t type);
+
 /* ------------------------------------------------------------------------ */
 /* Tokens                                                                   */
 /* ------------------------------------------------------------------------ */
@@ -371,7 +384,9 @@ EF_API ef_status ef_session_sample(ef_session *session, int32_t *token);
 /**
  * Called for each generated token with its id and the UTF-8 text that became
  * complete with it (possibly empty while a multi-byte character is pending;
- * not NUL-terminated). Return 0 to continue, non-zero to stop.
+ * not NUL-terminated). Return 0 to continue, non-zero to stop. If bytes of an
+ * incomplete character remain when generation ends, one last call delivers
+ * them with token -1 (its return value is ignored).
  */
 typedef int32_t (*ef_token_fn)(void *user, int32_t token, const char *text, size_t text_len);
 

@@ -65,6 +65,7 @@ struct ef_model {
     const ef_tensor *output_norm; /* [n_embd] */
     const ef_tensor *output;      /* {n_embd, n_vocab}; == tok_embd when tied */
     const ef_tensor *rope_freqs;  /* [n_rot/2] Llama-3 factors, or NULL */
+    float *rope_factors;          /* [n_rot/2] rope_freqs converted to F32 (owned), or NULL */
     ef_layer *layers;             /* [n_layer] */
     ef_vocab *vocab;
     uint64_t n_params;
@@ -81,5 +82,13 @@ void ef_model_release(ef_model *m);
 
 /* The architectures this build runs: name → id; -1 if unknown. */
 int32_t ef_arch_from_name(const char *name);
+
+/* ---- steps of ef_model_from_gguf, one file each (used within lib/model) ---- */
+/* Reads and validates "{arch}.*" hyperparameters (all but n_vocab, which
+ * comes from token_embd). Messages name the key. */
+ef_status ef_hparams_read(const ef_gguf *g, const char *arch_name, ef_arch arch, ef_hparams *hp);
+/* Binds m->tensors to the named weights of m->hp, checking presence, type
+ * and shape; sets hp.n_vocab from token_embd. Messages name the tensor. */
+ef_status ef_weights_bind(ef_model *m);
 
 #endif

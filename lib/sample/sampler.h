@@ -20,13 +20,17 @@ struct ef_sampler_params {
 typedef struct ef_sampler ef_sampler;
 
 void ef_sampler_params_defaults(struct ef_sampler_params *p);
+/* EF_OK when every field is in its documented range, else EF_ERR_INVALID_ARG
+ * with a message naming the field. */
+ef_status ef_sampler_params_validate(const struct ef_sampler_params *p);
 ef_status ef_sampler_create(const struct ef_sampler_params *p, int32_t n_vocab, ef_sampler **out);
 void ef_sampler_free(ef_sampler *s);
 /* Clears the history and reseeds with the params' seed. */
 void ef_sampler_reset(ef_sampler *s);
 /* Picks a token from logits[n_vocab] (not modified) and appends it to the history. */
 ef_status ef_sampler_sample(ef_sampler *s, const float *logits, int32_t *token);
-/* Appends a token to the repetition history (prompt tokens, for example). */
+/* Appends a token to the repetition history (prompt tokens, for example).
+ * Ids outside [0, n_vocab) are ignored. */
 void ef_sampler_accept(ef_sampler *s, int32_t token);
 
 #endif

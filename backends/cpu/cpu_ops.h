@@ -1,0 +1,77 @@
+/* The reference CPU backend: plain, readable C kernels that every other
+ * backend is checked against. Activations are F32, row-major; weights are
+ * ef_tensor (any type whose ef_type_info has to_float). Every kernel gives
+ * the same bits for any thread count: each output element is reduced by one
+ * worker in a fixed order. */
+#ifndef EF_BACKENDS_CPU_OPS_H
+#define EF_BACKENDS_CPU_OPS_H
+
+#include <stdint.h>
+
+#include "base/threadpool.h"
+#include "model/model.h"
+
+/* ---- conversion / embedding (cpu_convert.c) ---- */
+
+/* Converts every element of a (small) tensor, e.g. a norm weight or bias,
+ * to F32. dst: [ne0*ne1*ne2*ne3]. */
+void ef_cpu_tensor_to_f32(const ef_tensor *t, float *dst);
+
+/* Row lookup: out[i] = row ids[i] of emb ({n_embd, n_rows}), dequantized.
+ * out: [n][emb->ne[0]]. Ids must be in range (the caller checks). */
+void ef_cpu_get_rows(const ef_tensor *emb, const int32_t *ids, int32_t n, float *out);
+
+/* ---- matmul (cpu_matmul.c) ---- */
+
+/* y[n][out] = x[n][in] · Wᵀ for W = {in, out} (out rows of in elements).
+ * Parallel over output rows. */
+void ef_cpu_matmul(ef_pool *pool, const ef_tensor *w, const float *x, int32_t n, float *y);
+
+/* ---- normalization (cpu_norm.c) ---- */
+
+/* y[t] = x[t] / sqrt(mean(x[t]²) + eps) * w, for t < n. x, y: [n][dim]
+ * (may alias); w: [dim]. */
+void ef_cpu_rmsnorm(const float *x, const float *w, int32_t n, int32_t dim, float eps, float *y);
+
+/* ---- rotary position embedding (cpu_rope.c) ---- */
+
+typedef struct ef_rope_params {
+    ef_rope_mode mode;
+    int32_t n_rot;              /* rotated dims per head, even, ≤ head_dim */
+    float freq_base;            /* θ_i = base^(-2i/n_rot) */
+    float freq_scale;           /* linear scaling: positions multiplied by this */
+    const float *freq_factors;  /* [n_rot/2]: θ_i divided by factor i; NULL = none */
+} ef_rope_params;
+
+/* Rotates x in place: x: [n_tok][n_heads][head_dim]; token t sits at
+ * position pos0 + t. Dims ≥ n_rot pass through unchanged. */
+void ef_cpu_rope(float *x, int32_t n_tok, int32_t n_heads, int32_t head_dim, int32_t pos0,
+                 const ef_rope_params *p);
+
+/* ---- attention (cpu_attention.c) ---- */
+
+typedef struct ef_attn_shape {
+    int32_t n_tok;     /* query tokens, at positions n_past .. n_past+n_tok-1 */
+    int32_t n_past;    /* tokens cached before them */
+    int32_t n_head;    /* query heads */
+    int32_t n_head_kv; /* key/value heads; n_head % n_head_kv == 0 */
+    int32_t head_dim;
+} ef_attn_shape;
+
+/* Causal attention with grouped queries: query head h reads kv head
+ * h / (n_head/n_head_kv); token t sees cached positions 0 .. n_past+t.
+ * q, out: [n_tok][n_head*head_dim]; k, v: [n_past+n_tok][n_head_kv*head_dim];
+ * scores: scratch [n_head][n_past+n_tok]. Softmax in F32; parallel over heads. */
+void ef_cpu_attention(ef_pool *pool, const ef_attn_shape *s, const float *q, const float *k,
+                      const float *v, float *scores, float *out);
+
+/* ---- element-wise (cpu_elementwise.c) ---- */
+
+/* x[i] += y[i]; x, y: [n]. */
+void ef_cpu_add(float *x, const float *y, int64_t n);
+/* y[t][j] += b[j]; y: [n][dim], b: [dim]. */
+void ef_cpu_add_bias(float *y, const float *b, int32_t n, int32_t dim);
+/* out[i] = silu(gate[i]) * up[i]; all [n] (out may alias gate). */
+void ef_cpu_swiglu(const float *gate, const float *up, float *out, int64_t n);
+
+#endif

@@ -1,0 +1,34 @@
+/* Shared helpers of the `edgeformer` command-line tool. */
+#ifndef EF_CLI_H
+#define EF_CLI_H
+
+#include <stdint.h>
+
+#include "edgeformer/edgeformer.h"
+
+/* Subcommands: argv[0] is the subcommand name. They return the exit code. */
+int cmd_run(int argc, char **argv);
+int cmd_info(int argc, char **argv);
+int cmd_tokenize(int argc, char **argv);
+int cmd_make_model(int argc, char **argv);
+
+/* Prints "edgeformer: error: <what>: <message>" on one line; returns 1. */
+int cli_fail(const char *what, ef_status st);
+/* Prints "edgeformer: <message>" for a usage problem; returns 2. */
+int cli_usage_error(const char *fmt, ...);
+
+/* Option parsing: at argv[*i], if the option matches `name`, take its value
+ * (the next argument) into *value, advance *i and return 1. Returns -1 when
+ * the value is missing, 0 when the option is another one. */
+int cli_opt_str(int argc, char **argv, int *i, const char *name, const char **value);
+/* Same, parsing a number; -1 on a missing or malformed value. */
+int cli_opt_i64(int argc, char **argv, int *i, const char *name, int64_t *value);
+int cli_opt_f64(int argc, char **argv, int *i, const char *name, double *value);
+
+/* Installs a log callback writing to stderr, up to `level`. */
+void cli_setup_logging(int32_t level);
+
+/* Loads a model (mmap on unless no_mmap), reporting errors; NULL on failure. */
+ef_model *cli_load_model(const char *path, int32_t n_threads, int no_mmap);
+
+#endif

@@ -1,0 +1,77 @@
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+int cli_fail(const char *what, ef_status st) {
+    const char *msg = ef_last_error();
+    fprintf(stderr, "edgeformer: error: %s: %s%s(%s)\n", what, msg, *msg ? " " : "", ef_status_str(st));
+    return 1;
+}
+
+int cli_usage_error(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("edgeformer: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputs(" (see edgeformer help)\n", stderr);
+    va_end(ap);
+    return 2;
+}
+
+int cli_opt_str(int argc, char **argv, int *i, const char *name, const char **value) {
+    if (strcmp(argv[*i], name) != 0) return 0;
+    if (*i + 1 >= argc) return -1;
+    *value = argv[++*i];
+    return 1;
+}
+
+int cli_opt_i64(int argc, char **argv, int *i, const char *name, int64_t *value) {
+    const char *s;
+    int r = cli_opt_str(argc, argv, i, name, &s);
+    if (r != 1) return r;
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno || end == s || *end) return -1;
+    *value = v;
+    return 1;
+}
+
+int cli_opt_f64(int argc, char **argv, int *i, const char *name, double *value) {
+    const char *s;
+    int r = cli_opt_str(argc, argv, i, name, &s);
+    if (r != 1) return r;
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || *end) return -1;
+    *value = v;
+    return 1;
+}
+
+static void log_to_stderr(void *user, int32_t level, const char *message) {
+    (void)user;
+    static const char *names[] = {"error", "warning", "info", "debug"};
+    fprintf(stderr, "edgeformer: %s: %s\n", names[level >= 0 && level <= 3 ? level : 3], message);
+}
+
+void cli_setup_logging(int32_t level) { ef_set_log_callback(log_to_stderr, NULL, level); }
+
+ef_model *cli_load_model(const char *path, int32_t n_threads, int no_mmap) {
+    ef_model_params *mp = NULL;
+    ef_model *model = NULL;
+    ef_status st = ef_model_params_create(&mp);
+    if (st == EF_OK) st = ef_model_params_set_threads(mp, n_threads);
+    if (st == EF_OK) st = ef_model_params_set_mmap(mp, !no_mmap);
+    if (st == EF_OK) st = ef_model_load(path, mp, &model);
+    ef_model_params_free(mp);
+    if (st != EF_OK) {
+        cli_fail("cannot load model", st);
+        return NULL;
+    }
+    return model;
+}

@@ -1,0 +1,43 @@
+/* edgeformer: the command-line front end of libedgeformer. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+static const char usage[] =
+    "usage: edgeformer COMMAND [options]\n"
+    "\n"
+    "commands:\n"
+    "  run         generate text from a prompt\n"
+    "              -m MODEL -p PROMPT [-n N] [--temp T] [--top-k K] [--top-p P] [--min-p P]\n"
+    "              [--repeat-penalty R] [--repeat-last-n N] [--seed S] [--threads N]\n"
+    "              [--ctx N] [--batch N] [--memory-budget BYTES] [--no-mmap] [--json] [-v]\n"
+    "  info        print a model's metadata and tensor table: -m MODEL [--json]\n"
+    "  tokenize    print the token ids of a text: -m MODEL -p TEXT [--no-bos]\n"
+    "              [--no-special] [--json]\n"
+    "  make-model  write a random-weight model (test fixture):\n"
+    "              --arch llama|qwen2 --preset tiny|small|125m|853m [--seed N] -o OUT.gguf\n"
+    "              (see `edgeformer make-model --help`)\n"
+    "  version     print the library version\n"
+    "  help        print this text\n";
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        fputs(usage, stderr);
+        return 2;
+    }
+    const char *cmd = argv[1];
+    if (!strcmp(cmd, "run")) return cmd_run(argc - 1, argv + 1);
+    if (!strcmp(cmd, "info")) return cmd_info(argc - 1, argv + 1);
+    if (!strcmp(cmd, "tokenize")) return cmd_tokenize(argc - 1, argv + 1);
+    if (!strcmp(cmd, "make-model")) return cmd_make_model(argc - 1, argv + 1);
+    if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
+        printf("edgeformer %s\n", ef_version_string());
+        return 0;
+    }
+    if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") || !strcmp(cmd, "-h")) {
+        fputs(usage, stdout);
+        return 0;
+    }
+    return cli_usage_error("unknown command '%s'", cmd);
+}

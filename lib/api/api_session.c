@@ -1,0 +1,241 @@
+/* Public session handle: options, create/free, eval, logits, sampling, stats. */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "api/session.h"
+#include "base/log.h"
+#include "base/platform.h"
+
+struct ef_session_params {
+    int32_t n_ctx;
+    int32_t n_threads;
+    int32_t n_batch;
+    uint64_t seed;
+    uint64_t budget;
+};
+
+ef_status ef_session_params_create(ef_session_params **out) {
+    if (!out) return ef_err(EF_ERR_INVALID_ARG, "ef_session_params_create: out is NULL");
+    ef_session_params *p = ef_calloc(1, sizeof *p);
+    if (!p) return ef_err(EF_ERR_NO_MEMORY, "out of memory creating session params");
+    p->n_batch = 512;
+    *out = p;
+    return EF_OK;
+}
+
+void ef_session_params_free(ef_session_params *p) { ef_free(p); }
+
+ef_status ef_session_params_set_n_ctx(ef_session_params *p, int32_t n_ctx) {
+    if (!p) return ef_err(EF_ERR_INVALID_ARG, "params is NULL");
+    if (n_ctx < 0) return ef_err(EF_ERR_INVALID_ARG, "n_ctx must be >= 0, got %d", (int)n_ctx);
+    p->n_ctx = n_ctx;
+    return EF_OK;
+}
+
+ef_status ef_session_params_set_threads(ef_session_params *p, int32_t n_threads) {
+    if (!p) return ef_err(EF_ERR_INVALID_ARG, "params is NULL");
+    if (n_threads < 0 || n_threads > 1024)
+        return ef_err(EF_ERR_INVALID_ARG, "threads must be in 0..1024, got %d", (int)n_threads);
+    p->n_threads = n_threads;
+    return EF_OK;
+}
+
+ef_status ef_session_params_set_seed(ef_session_params *p, uint64_t seed) {
+    if (!p) return ef_err(EF_ERR_INVALID_ARG, "params is NULL");
+    p->seed = seed;
+    return EF_OK;
+}
+
+ef_status ef_session_params_set_n_batch(ef_session_params *p, int32_t n_batch) {
+    if (!p) return ef_err(EF_ERR_INVALID_ARG, "params is NULL");
+    if (n_batch < 1) return ef_err(EF_ERR_INVALID_ARG, "n_batch must be >= 1, got %d", (int)n_batch);
+    p->n_batch = n_batch;
+    return EF_OK;
+}
+
+ef_status ef_session_params_set_memory_budget(ef_session_params *p, uint64_t bytes) {
+    if (!p) return ef_err(EF_ERR_INVALID_ARG, "params is NULL");
+    p->budget = bytes;
+    return EF_OK;
+}
+
+ef_status ef_session_fail(ef_session *s, ef_status st) {
+    snprintf(s->errmsg, sizeof s->errmsg, "%s", ef_err_msg());
+    return st;
+}
+
+void ef_session_free(ef_session *s) {
+    if (!s) return;
+    ef_sampler_free(s->sampler);
+    ef_exec_free(s->exec, &s->acct);
+    ef_acct_free(&s->acct, s->logits);
+    ef_acct_free(&s->acct, s->history);
+    ef_pool_free(s->pool);
+    ef_model_release(s->model);
+    ef_free(s);
+}
+
+ef_status ef_session_create(ef_model *model, const ef_session_params *params, ef_session **out) {
+    if (!model || !out) return ef_err(EF_ERR_INVALID_ARG, "ef_session_create: model or out is NULL");
+    ef_session_params defaults = {0, 0, 512, 0, 0};
+    const ef_session_params *p = params ? params : &defaults;
+
+    ef_session *s = ef_calloc(1, sizeof *s);
+    if (!s) return ef_err(EF_ERR_NO_MEMORY, "out of memory creating a session");
+    ef_model_retain(model);
+    s->model = model;
+    s->acct.budget = p->budget;
+    s->n_ctx = p->n_ctx;
+    if (s->n_ctx == 0) {
+        int32_t train = model->hp.n_ctx_train;
+        s->n_ctx = (train > 0 && train < 4096) ? train : 4096;
+    }
+    s->n_batch = p->n_batch < s->n_ctx ? p->n_batch : s->n_ctx;
+    int32_t n_threads = p->n_threads ? p->n_threads : ef_num_cores();
+
+    ef_status st = ef_pool_create(n_threads, &s->pool);
+    if (st == EF_OK) st = ef_exec_create(model, s->n_ctx, s->n_batch, &s->acct, &s->exec);
+    if (st == EF_OK) {
+        s->history = ef_acct_alloc(&s->acct, (size_t)s->n_ctx * sizeof(int32_t), "token history", &st);
+    }
+    if (st == EF_OK) {
+        s->logits_cap = (size_t)model->hp.n_vocab;
+        s->logits = ef_acct_alloc(&s->acct, s->logits_cap * sizeof(float), "logits", &st);
+    }
+    if (st == EF_OK) {
+        ef_sampler_params_defaults(&s->sparams);
+        s->sparams.seed = p->seed;
+        st = ef_sampler_create(&s->sparams, model->hp.n_vocab, &s->sampler);
+    }
+    if (st != EF_OK) {
+        ef_session_free(s);
+        return ef_err_prefix(st, "cannot create session (n_ctx %d)", (int)(p->n_ctx ? p->n_ctx : 0));
+    }
+    atomic_init(&s->cancel, 0);
+    *out = s;
+    return EF_OK;
+}
+
+const char *ef_session_errmsg(const ef_session *s) { return s ? s->errmsg : ""; }
+int32_t ef_session_n_ctx(const ef_session *s) { return s ? s->n_ctx : 0; }
+int32_t ef_session_n_past(const ef_session *s) { return s ? s->n_past : 0; }
+
+ef_status ef_session_reset(ef_session *s) {
+    if (!s) return ef_err(EF_ERR_INVALID_ARG, "session is NULL");
+    s->n_past = 0;
+    s->n_logit_rows = 0;
+    ef_sampler_reset(s->sampler);
+    return EF_OK;
+}
+
+/* Makes room for `rows` logit rows, charged to the session's budget. */
+static ef_status reserve_logits(ef_session *s, size_t rows) {
+    size_t need = rows * (size_t)s->model->hp.n_vocab;
+    if (need <= s->logits_cap) return EF_OK;
+    ef_status st = EF_OK;
+    float *bigger = ef_acct_alloc(&s->acct, need * sizeof(float), "logits of every token", &st);
+    if (!bigger) return st;
+    ef_acct_free(&s->acct, s->logits);
+    s->logits = bigger;
+    s->logits_cap = need;
+    return EF_OK;
+}
+
+ef_status ef_session_eval(ef_session *s, const int32_t *tokens, size_t n_tokens, uint32_t flags) {
+    if (!s) return ef_err(EF_ERR_INVALID_ARG, "session is NULL");
+    atomic_store(&s->cancel, 0);
+    return ef_session_eval_keep_cancel(s, tokens, n_tokens, flags);
+}
+
+ef_status ef_session_eval_keep_cancel(ef_session *s, const int32_t *tokens, size_t n_tokens, uint32_t flags) {
+    if (!tokens || n_tokens == 0)
+        return ef_session_fail(s, ef_err(EF_ERR_INVALID_ARG, "ef_session_eval: no tokens given"));
+    int32_t n_vocab = s->model->hp.n_vocab;
+    for (size_t i = 0; i < n_tokens; i++)
+        if (tokens[i] < 0 || tokens[i] >= n_vocab)
+            return ef_session_fail(s, ef_err(EF_ERR_INVALID_ARG, "token %zu has id %d, outside the vocabulary (0..%d)",
+                                             i, (int)tokens[i], (int)n_vocab - 1));
+    if (n_tokens > (size_t)(s->n_ctx - s->n_past))
+        return ef_session_fail(s, ef_err(EF_ERR_CONTEXT_FULL,
+                                         "%zu tokens do not fit: context holds %d of %d", n_tokens,
+                                         (int)s->n_past, (int)s->n_ctx));
+    int32_t all = (flags & EF_EVAL_ALL_LOGITS) != 0;
+    ef_status st = reserve_logits(s, all ? n_tokens : 1);
+    if (st != EF_OK) return ef_session_fail(s, st);
+
+    int32_t n_past = s->n_past;
+    for (size_t done = 0; done < n_tokens;) {
+        int32_t chunk = (int32_t)(n_tokens - done < (size_t)s->n_batch ? n_tokens - done : (size_t)s->n_batch);
+        float *out = all ? s->logits + done * (size_t)n_vocab : s->logits;
+        st = ef_exec_forward(s->exec, s->pool, tokens + done, chunk, n_past, all, out, &s->cancel);
+        if (st != EF_OK) {
+            s->n_logit_rows = 0; /* the context is unchanged: n_past not advanced */
+            return ef_session_fail(s, st);
+        }
+        n_past += chunk;
+        done += (size_t)chunk;
+    }
+    memcpy(s->history + s->n_past, tokens, n_tokens * sizeof *tokens);
+    s->n_past = n_past;
+    s->n_logit_rows = all ? (int32_t)n_tokens : 1;
+    s->logits_all = all;
+    return EF_OK;
+}
+
+ef_status ef_session_logits(ef_session *s, int32_t index, const float **logits) {
+    if (!s || !logits) return ef_err(EF_ERR_INVALID_ARG, "ef_session_logits: NULL argument");
+    if (s->n_logit_rows == 0)
+        return ef_session_fail(s, ef_err(EF_ERR_STATE, "no logits: nothing has been evaluated"));
+    int32_t row;
+    if (index == -1)
+        row = s->n_logit_rows - 1;
+    else if (index >= 0 && index < s->n_logit_rows && s->logits_all)
+        row = index;
+    else
+        return ef_session_fail(s, ef_err(EF_ERR_INVALID_ARG,
+                                         "logits row %d not kept (last eval kept %d row(s)%s)", (int)index,
+                                         (int)s->n_logit_rows, s->logits_all ? "" : "; use EF_EVAL_ALL_LOGITS"));
+    *logits = s->logits + (size_t)row * (size_t)s->model->hp.n_vocab;
+    return EF_OK;
+}
+
+ef_status ef_session_set_sampler(ef_session *s, const ef_sampler_params *params) {
+    if (!s || !params) return ef_err(EF_ERR_INVALID_ARG, "ef_session_set_sampler: NULL argument");
+    ef_sampler *fresh = NULL;
+    ef_status st = ef_sampler_create(params, s->model->hp.n_vocab, &fresh);
+    if (st != EF_OK) return ef_session_fail(s, st);
+    ef_sampler_free(s->sampler);
+    s->sampler = fresh;
+    s->sparams = *params;
+    return EF_OK;
+}
+
+ef_status ef_session_sample(ef_session *s, int32_t *token) {
+    if (!s || !token) return ef_err(EF_ERR_INVALID_ARG, "ef_session_sample: NULL argument");
+    const float *logits = NULL;
+    ef_status st = ef_session_logits(s, -1, &logits);
+    if (st != EF_OK) return st;
+    st = ef_sampler_sample(s->sampler, logits, token);
+    return st == EF_OK ? EF_OK : ef_session_fail(s, st);
+}
+
+void ef_session_cancel(ef_session *s) {
+    if (s) atomic_store(&s->cancel, 1);
+}
+
+ef_status ef_session_stat(const ef_session *s, int32_t key, double *value) {
+    if (!s || !value) return ef_err(EF_ERR_INVALID_ARG, "ef_session_stat: NULL argument");
+    switch (key) {
+    case EF_STAT_PROMPT_TOKENS: *value = s->prompt_tokens; break;
+    case EF_STAT_PROMPT_SECONDS: *value = s->prompt_seconds; break;
+    case EF_STAT_GEN_TOKENS: *value = s->gen_tokens; break;
+    case EF_STAT_GEN_SECONDS: *value = s->gen_seconds; break;
+    case EF_STAT_STOP_REASON: *value = s->stop_reason; break;
+    case EF_STAT_MEMORY_USED: *value = (double)s->acct.used; break;
+    case EF_STAT_MEMORY_PEAK: *value = (double)s->acct.peak; break;
+    case EF_STAT_MEMORY_BUDGET: *value = (double)s->acct.budget; break;
+    default: return ef_err(EF_ERR_INVALID_ARG, "unknown statistic key %d", (int)key);
+    }
+    return EF_OK;
+}
