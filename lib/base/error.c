@@ -24,7 +24,19 @@ ef_status ef_err_prefix(ef_status status, const char *fmt, ...) {
     vsnprintf(prefix, sizeof prefix, fmt, ap);
     va_end(ap);
     memcpy(old, tls_msg, sizeof old);
-    snprintf(tls_msg, sizeof tls_msg, "%s: %s", prefix, old);
+    /* "prefix: old", truncated to the slot (composed by hand: truncation is intended) */
+    size_t pl = strlen(prefix), ol = strlen(old), cap = sizeof tls_msg - 1, n = 0;
+    size_t take = pl < cap ? pl : cap;
+    memcpy(tls_msg, prefix, take);
+    n = take;
+    if (ol && n + 2 <= cap) {
+        memcpy(tls_msg + n, ": ", 2);
+        n += 2;
+        take = ol < cap - n ? ol : cap - n;
+        memcpy(tls_msg + n, old, take);
+        n += take;
+    }
+    tls_msg[n] = '\0';
     return status;
 }
 
