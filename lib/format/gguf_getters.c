@@ -55,9 +55,9 @@ static ef_status range_error(const gguf_kv *kv, int neg, uint64_t mag, const cha
 }
 
 ef_status ef_gguf_get_u32(const ef_gguf *g, const char *key, uint32_t *out) {
-    int neg;
-    uint64_t mag;
-    const gguf_kv *kv;
+    int neg = 0;
+    uint64_t mag = 0;
+    const gguf_kv *kv = NULL;
     EF_TRY(get_int(g, key, &neg, &mag, &kv));
     if ((neg && mag) || mag > UINT32_MAX) return range_error(kv, neg, mag, "u32");
     *out = (uint32_t)mag;
@@ -65,9 +65,9 @@ ef_status ef_gguf_get_u32(const ef_gguf *g, const char *key, uint32_t *out) {
 }
 
 ef_status ef_gguf_get_i32(const ef_gguf *g, const char *key, int32_t *out) {
-    int neg;
-    uint64_t mag;
-    const gguf_kv *kv;
+    int neg = 0;
+    uint64_t mag = 0;
+    const gguf_kv *kv = NULL;
     EF_TRY(get_int(g, key, &neg, &mag, &kv));
     if (neg ? mag > (uint64_t)INT32_MAX + 1u : mag > (uint64_t)INT32_MAX)
         return range_error(kv, neg, mag, "i32");
@@ -76,9 +76,9 @@ ef_status ef_gguf_get_i32(const ef_gguf *g, const char *key, int32_t *out) {
 }
 
 ef_status ef_gguf_get_u64(const ef_gguf *g, const char *key, uint64_t *out) {
-    int neg;
-    uint64_t mag;
-    const gguf_kv *kv;
+    int neg = 0;
+    uint64_t mag = 0;
+    const gguf_kv *kv = NULL;
     EF_TRY(get_int(g, key, &neg, &mag, &kv));
     if (neg && mag) return range_error(kv, neg, mag, "u64");
     *out = mag;
@@ -86,7 +86,7 @@ ef_status ef_gguf_get_u64(const ef_gguf *g, const char *key, uint64_t *out) {
 }
 
 ef_status ef_gguf_get_f32(const ef_gguf *g, const char *key, float *out) {
-    const gguf_kv *kv;
+    const gguf_kv *kv = NULL;
     EF_TRY(find(g, key, &kv));
     if (kv->type == EF_GGUF_F32) {
         *out = gguf_rd_f32(kv->raw);
@@ -102,7 +102,7 @@ ef_status ef_gguf_get_f32(const ef_gguf *g, const char *key, float *out) {
 }
 
 ef_status ef_gguf_get_bool(const ef_gguf *g, const char *key, int *out) {
-    const gguf_kv *kv;
+    const gguf_kv *kv = NULL;
     EF_TRY(find(g, key, &kv));
     if (kv->type != EF_GGUF_BOOL) return type_error(kv, "bool");
     *out = kv->raw[0] != 0;
@@ -110,7 +110,7 @@ ef_status ef_gguf_get_bool(const ef_gguf *g, const char *key, int *out) {
 }
 
 ef_status ef_gguf_get_str(const ef_gguf *g, const char *key, const char **s, uint64_t *len) {
-    const gguf_kv *kv;
+    const gguf_kv *kv = NULL;
     EF_TRY(find(g, key, &kv));
     if (kv->type != EF_GGUF_STRING) return type_error(kv, "string");
     *s = kv->str;
@@ -119,7 +119,7 @@ ef_status ef_gguf_get_str(const ef_gguf *g, const char *key, const char **s, uin
 }
 
 ef_status ef_gguf_get_arr(const ef_gguf *g, const char *key, uint32_t *elem_type, uint64_t *n) {
-    const gguf_kv *kv;
+    const gguf_kv *kv = NULL;
     EF_TRY(find(g, key, &kv));
     if (kv->type != EF_GGUF_ARRAY) return type_error(kv, "array");
     *elem_type = kv->elem_type;
@@ -128,7 +128,7 @@ ef_status ef_gguf_get_arr(const ef_gguf *g, const char *key, uint32_t *elem_type
 }
 
 ef_status ef_gguf_get_arr_data(const ef_gguf *g, const char *key, const void **data) {
-    const gguf_kv *kv;
+    const gguf_kv *kv = NULL;
     EF_TRY(find(g, key, &kv));
     if (kv->type != EF_GGUF_ARRAY) return type_error(kv, "array");
     if (!gguf_scalar_size(kv->elem_type))
@@ -140,7 +140,7 @@ ef_status ef_gguf_get_arr_data(const ef_gguf *g, const char *key, const void **d
 
 ef_status ef_gguf_get_arr_str(const ef_gguf *g, const char *key, uint64_t i, const char **s,
                               uint64_t *len) {
-    const gguf_kv *kv;
+    const gguf_kv *kv = NULL;
     EF_TRY(find(g, key, &kv));
     if (kv->type != EF_GGUF_ARRAY) return type_error(kv, "array");
     if (kv->elem_type != EF_GGUF_STRING)

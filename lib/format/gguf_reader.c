@@ -80,8 +80,8 @@ static ef_status parse_value(cursor *c, uint32_t type, unsigned depth, const cha
         return EF_OK;
     }
     if (type == EF_GGUF_STRING) {
-        const char *s;
-        uint64_t len;
+        const char *s = NULL;
+        uint64_t len = 0;
         ef_status st = read_str(c, &s, &len, "string value");
         if (st != EF_OK) return ef_err_prefix(st, "key '%s'", key);
         if (kv) {
@@ -96,8 +96,8 @@ static ef_status parse_value(cursor *c, uint32_t type, unsigned depth, const cha
     if (depth + 1 > EF_GGUF_MAX_ARRAY_DEPTH)
         return ef_err(EF_ERR_FORMAT, "key '%s': arrays nested deeper than %u levels",
                       key, EF_GGUF_MAX_ARRAY_DEPTH);
-    uint32_t elem;
-    uint64_t n;
+    uint32_t elem = 0;
+    uint64_t n = 0;
     ef_status st = read_u32(c, &elem, "array element type");
     if (st == EF_OK) st = read_u64(c, &n, "array count");
     if (st != EF_OK) return ef_err_prefix(st, "key '%s'", key);
@@ -109,7 +109,7 @@ static ef_status parse_value(cursor *c, uint32_t type, unsigned depth, const cha
     uint64_t item_min = gguf_scalar_size(elem);
     if (elem == EF_GGUF_STRING) item_min = 8;
     if (elem == EF_GGUF_ARRAY) item_min = ARRAY_HEADER_BYTES;
-    uint64_t need;
+    uint64_t need = 0;
     if (!ef_mul_ok(n, item_min, &need) || need > left(c))
         return ef_err(EF_ERR_FORMAT,
                       "key '%s': array of %llu %s items does not fit in the %llu bytes left",
@@ -133,8 +133,8 @@ static ef_status parse_value(cursor *c, uint32_t type, unsigned depth, const cha
                               key, (ull)n);
         }
         for (uint64_t i = 0; i < n; i++) {
-            const char *s;
-            uint64_t len;
+            const char *s = NULL;
+            uint64_t len = 0;
             if (kv) kv->str_offsets[i] = c->pos - items_start;
             st = read_str(c, &s, &len, "string array item");
             if (st != EF_OK) return ef_err_prefix(st, "key '%s' item %llu", key, (ull)i);
@@ -205,8 +205,8 @@ static ef_status parse_kv(ef_gguf *g, cursor *c, uint64_t n_kv) {
         return ef_err(EF_ERR_NO_MEMORY, "gguf: cannot allocate %llu metadata entries", (ull)n_kv);
     for (uint64_t i = 0; i < n_kv; i++) {
         gguf_kv *kv = &g->kv[i];
-        const char *key;
-        uint64_t len;
+        const char *key = NULL;
+        uint64_t len = 0;
         ef_status st = read_str(c, &key, &len, "key");
         if (st != EF_OK) return ef_err_prefix(st, "gguf: metadata entry %llu", (ull)i);
         if (len == 0) return ef_err(EF_ERR_FORMAT, "gguf: metadata entry %llu has an empty key", (ull)i);
@@ -252,8 +252,8 @@ static ef_status read_alignment(ef_gguf *g) {
 
 /* Reads one tensor info (name, dims, type, offset) and checks its shape. */
 static ef_status parse_tensor_info(cursor *c, uint64_t i, ef_gguf_tensor *t) {
-    const char *name;
-    uint64_t len;
+    const char *name = NULL;
+    uint64_t len = 0;
     ef_status st = read_str(c, &name, &len, "tensor name");
     if (st != EF_OK) return ef_err_prefix(st, "gguf: tensor %llu", (ull)i);
     if (len == 0) return ef_err(EF_ERR_FORMAT, "gguf: tensor %llu has an empty name", (ull)i);
@@ -273,7 +273,7 @@ static ef_status parse_tensor_info(cursor *c, uint64_t i, ef_gguf_tensor *t) {
     uint64_t count = 1;
     for (uint32_t d = 0; d < EF_GGUF_MAX_DIMS; d++) t->ne[d] = 1;
     for (uint32_t d = 0; d < t->n_dims; d++) {
-        uint64_t ne;
+        uint64_t ne = 0;
         st = read_u64(c, &ne, "dimension");
         if (st != EF_OK) return ef_err_prefix(st, "gguf: tensor '%s'", t->name);
         /* Zero-sized dimensions are rejected: no model needs an empty tensor,
@@ -298,7 +298,7 @@ static ef_status parse_tensor_info(cursor *c, uint64_t i, ef_gguf_tensor *t) {
                       "gguf: tensor '%s': ne[0] = %lld is not a multiple of the %s block size %d",
                       t->name, (long long)t->ne[0], info->name, info->block_size);
     /* nbytes = blocks per row * block bytes * rows, each step checked. */
-    uint64_t row, nbytes;
+    uint64_t row = 0, nbytes = 0;
     if (!ef_mul_ok((uint64_t)(t->ne[0] / info->block_size), (uint64_t)info->type_size, &row) ||
         !ef_mul_ok(row, count / (uint64_t)t->ne[0], &nbytes))
         return ef_err(EF_ERR_FORMAT, "gguf: tensor '%s': byte size overflows", t->name);
@@ -328,7 +328,7 @@ static ef_status parse_tensors(ef_gguf *g, cursor *c, uint64_t n) {
         if (t->offset % a != 0)
             return ef_err(EF_ERR_FORMAT, "gguf: tensor '%s': offset %llu is not a multiple of the alignment %u",
                           t->name, (ull)t->offset, g->alignment);
-        uint64_t start, end;
+        uint64_t start = 0, end = 0;
         if (!ef_add_ok(g->data_start, t->offset, &start) || !ef_add_ok(start, t->nbytes, &end) ||
             end > g->size)
             return ef_err(EF_ERR_FORMAT,
@@ -364,7 +364,7 @@ static ef_status parse_tensors(ef_gguf *g, cursor *c, uint64_t n) {
 
 static ef_status parse_image(ef_gguf *g) {
     cursor c = {g->image, g->size, 0};
-    uint64_t n_tensors, n_kv;
+    uint64_t n_tensors = 0, n_kv = 0;
     EF_TRY(parse_header(g, &c, &n_tensors, &n_kv));
     EF_TRY(parse_kv(g, &c, n_kv));
     EF_TRY(read_alignment(g));

@@ -6,11 +6,14 @@
  * need are popped off it, best first. All scratch is allocated in create. */
 #include <float.h>
 #include <math.h>
-#include <string.h>
 
 #include "base/alloc.h"
 #include "sample/rng.h"
 #include "sample/sampler.h"
+
+/* Repetition windows longer than this are clamped: no context is that long,
+ * and it keeps a huge repeat_last_n from allocating gigabytes. */
+#define EF_SAMPLER_MAX_HISTORY (1 << 20)
 
 /* One token still in the running. */
 typedef struct candidate {
@@ -26,7 +29,7 @@ struct ef_sampler {
 
     /* Ring buffer of the last repeat_last_n accepted tokens (NULL when the
      * penalty is off). history[(history_head + i) % cap], i < history_len. */
-    int32_t *history;  /* [repeat_last_n] */
+    int32_t *history;  /* [history_cap] = min(repeat_last_n, EF_SAMPLER_MAX_HISTORY) */
     int32_t history_cap;
     int32_t history_len;
     int32_t history_head;
@@ -50,6 +53,7 @@ ef_status ef_sampler_create(const struct ef_sampler_params *p, int32_t n_vocab, 
     s->n_vocab = n_vocab;
     /* The history only matters when the penalty does something. */
     s->history_cap = (p->repeat_penalty != 1.0f) ? p->repeat_last_n : 0;
+    if (s->history_cap > EF_SAMPLER_MAX_HISTORY) s->history_cap = EF_SAMPLER_MAX_HISTORY;
 
     size_t n = (size_t)n_vocab;
     s->work = ef_calloc(n, sizeof *s->work);

@@ -1,0 +1,342 @@
+/* `edgeformer make-model`: writes a random-weight llama/qwen2 model as GGUF,
+ * the fixture of the model, conformance and benchmark tests.
+ *
+ * Weights come from a seeded splitmix64 stream (Box-Muller normals), one
+ * tensor at a time in a fixed order, so a seed always gives the same file.
+ * Matrices ~ N(0, 1/sqrt(n_in)); norm weights 1 + small noise; biases small. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/alloc.h"
+#include "base/error.h"
+#include "base/fp16.h"
+#include "cli.h"
+#include "format/gguf.h"
+#include "quant/types.h"
+#include "tokenizer/tokenizer.h"
+
+typedef struct {
+    const char *name;
+    int64_t n_embd, n_layer, n_head, n_head_kv, n_ff, n_vocab, n_ctx;
+} preset;
+
+static const preset k_presets[] = {
+    {"tiny", 64, 2, 4, 2, 160, 512, 256},
+    {"small", 256, 4, 8, 4, 688, 512, 512},
+    {"125m", 768, 12, 12, 4, 2048, 32000, 2048},
+    {"853m", 2048, 16, 32, 8, 5632, 32000, 2048},
+};
+
+typedef struct {
+    const char *arch, *out, *vocab;
+    preset p;
+    int64_t head_dim; /* 0: n_embd / n_head */
+    int tied, rope_freqs;
+    double rope_scale, rope_base; /* 0: none / default */
+    uint32_t type;                /* matrices: EF_TYPE_F32/F16/BF16 */
+    uint64_t seed;
+} options;
+
+/* ---- deterministic random numbers ---- */
+
+typedef struct { uint64_t state; int has_spare; double spare; } rng;
+
+static uint64_t rng_next(rng *r) { /* splitmix64 */
+    uint64_t z = (r->state += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+static double rng_uniform(rng *r) { /* (0, 1) */
+    return ((double)(rng_next(r) >> 11) + 0.5) * (1.0 / 9007199254740992.0);
+}
+
+static const double k_two_pi = 6.283185307179586;
+
+static double rng_normal(rng *r) { /* Box-Muller, both values used */
+    if (r->has_spare) {
+        r->has_spare = 0;
+        return r->spare;
+    }
+    double u = rng_uniform(r), v = rng_uniform(r);
+    double rad = sqrt(-2.0 * log(u));
+    r->spare = rad * sin(k_two_pi * v);
+    r->has_spare = 1;
+    return rad * cos(k_two_pi * v);
+}
+
+/* ---- tensors ---- */
+
+typedef struct {
+    ef_gguf_writer *w;
+    rng r;
+    void **bufs; /* tensor data, alive until the file is written */
+    int n_bufs, cap_bufs;
+} builder;
+
+typedef enum { FILL_MATRIX, FILL_NORM, FILL_BIAS, FILL_ROPE_FACTORS } fill_kind;
+
+static double sample(builder *b, fill_kind kind, int64_t n_in) {
+    switch (kind) {
+    case FILL_MATRIX: return rng_normal(&b->r) / sqrt((double)n_in);
+    case FILL_NORM: return 1.0 + 0.1 * rng_normal(&b->r);
+    case FILL_BIAS: return 0.1 * rng_normal(&b->r);
+    case FILL_ROPE_FACTORS: return 1.0 + 3.0 * rng_uniform(&b->r);
+    }
+    return 0.0;
+}
+
+/* Adds a tensor of ne = {ne0, ne1} (ne1 == 0: 1-D) filled per `kind`. */
+static ef_status add_tensor(builder *b, const char *name, uint32_t type, int64_t ne0, int64_t ne1,
+                            fill_kind kind) {
+    int64_t ne[2] = {ne0, ne1 ? ne1 : 1};
+    uint64_t n = (uint64_t)ne[0] * (uint64_t)ne[1];
+    uint64_t elem = type == EF_TYPE_F32 ? 4 : 2;
+    if (b->n_bufs == b->cap_bufs) {
+        int cap = b->cap_bufs ? 2 * b->cap_bufs : 64;
+        void **nb = ef_realloc(b->bufs, sizeof *nb * (size_t)cap);
+        if (!nb) return ef_err(EF_ERR_NO_MEMORY, "out of memory for tensor '%s'", name);
+        b->bufs = nb;
+        b->cap_bufs = cap;
+    }
+    uint8_t *data = ef_malloc((size_t)(n * elem)); /* [ne1][ne0] of `type` */
+    if (!data) return ef_err(EF_ERR_NO_MEMORY, "out of memory for tensor '%s' (%llu bytes)", name,
+                             (unsigned long long)(n * elem));
+    b->bufs[b->n_bufs++] = data;
+    for (uint64_t i = 0; i < n; i++) {
+        float v = (float)sample(b, kind, ne0);
+        if (type == EF_TYPE_F32) {
+            memcpy(data + 4 * i, &v, 4);
+        } else {
+            uint16_t h = type == EF_TYPE_F16 ? ef_f32_to_f16(v) : ef_f32_to_bf16(v);
+            memcpy(data + 2 * i, &h, 2);
+        }
+    }
+    return ef_gguf_writer_add_tensor(b->w, name, type, ne1 ? 2 : 1, ne, data, n * elem);
+}
+
+static ef_status add_weights(builder *b, const options *o) {
+    const preset *p = &o->p;
+    const int64_t hd = o->head_dim ? o->head_dim : p->n_embd / p->n_head;
+    const int64_t q_dim = p->n_head * hd, kv_dim = p->n_head_kv * hd;
+    const int qwen = strcmp(o->arch, "qwen2") == 0;
+    char name[64];
+    EF_TRY(add_tensor(b, "token_embd.weight", o->type, p->n_embd, p->n_vocab, FILL_MATRIX));
+    if (o->rope_freqs)
+        EF_TRY(add_tensor(b, "rope_freqs.weight", EF_TYPE_F32, hd / 2, 0, FILL_ROPE_FACTORS));
+#define LAYER_TENSOR(suffix, type, ne0, ne1, kind)                            \
+    do {                                                                      \
+        snprintf(name, sizeof name, "blk.%d.%s", (int)il, suffix);            \
+        EF_TRY(add_tensor(b, name, type, ne0, ne1, kind));                    \
+    } while (0)
+    for (int64_t il = 0; il < p->n_layer; il++) {
+        LAYER_TENSOR("attn_norm.weight", EF_TYPE_F32, p->n_embd, 0, FILL_NORM);
+        LAYER_TENSOR("attn_q.weight", o->type, p->n_embd, q_dim, FILL_MATRIX);
+        LAYER_TENSOR("attn_k.weight", o->type, p->n_embd, kv_dim, FILL_MATRIX);
+        LAYER_TENSOR("attn_v.weight", o->type, p->n_embd, kv_dim, FILL_MATRIX);
+        if (qwen) {
+            LAYER_TENSOR("attn_q.bias", EF_TYPE_F32, q_dim, 0, FILL_BIAS);
+            LAYER_TENSOR("attn_k.bias", EF_TYPE_F32, kv_dim, 0, FILL_BIAS);
+            LAYER_TENSOR("attn_v.bias", EF_TYPE_F32, kv_dim, 0, FILL_BIAS);
+        }
+        LAYER_TENSOR("attn_output.weight", o->type, q_dim, p->n_embd, FILL_MATRIX);
+        LAYER_TENSOR("ffn_norm.weight", EF_TYPE_F32, p->n_embd, 0, FILL_NORM);
+        LAYER_TENSOR("ffn_gate.weight", o->type, p->n_embd, p->n_ff, FILL_MATRIX);
+        LAYER_TENSOR("ffn_up.weight", o->type, p->n_embd, p->n_ff, FILL_MATRIX);
+        LAYER_TENSOR("ffn_down.weight", o->type, p->n_ff, p->n_embd, FILL_MATRIX);
+    }
+#undef LAYER_TENSOR
+    EF_TRY(add_tensor(b, "output_norm.weight", EF_TYPE_F32, p->n_embd, 0, FILL_NORM));
+    if (!o->tied) EF_TRY(add_tensor(b, "output.weight", o->type, p->n_embd, p->n_vocab, FILL_MATRIX));
+    return EF_OK;
+}
+
+/* ---- metadata ---- */
+
+static ef_status set_arch_u32(ef_gguf_writer *w, const char *arch, const char *suffix, int64_t v) {
+    char key[128];
+    snprintf(key, sizeof key, "%s.%s", arch, suffix);
+    return ef_gguf_writer_set_u32(w, key, (uint32_t)v);
+}
+
+static ef_status set_arch_f32(ef_gguf_writer *w, const char *arch, const char *suffix, double v) {
+    char key[128];
+    snprintf(key, sizeof key, "%s.%s", arch, suffix);
+    return ef_gguf_writer_set_f32(w, key, (float)v);
+}
+
+static ef_status set_hparams(ef_gguf_writer *w, const options *o, const char *preset_name) {
+    const preset *p = &o->p;
+    const char *a = o->arch;
+    const int64_t hd = o->head_dim ? o->head_dim : p->n_embd / p->n_head;
+    char name[96];
+    snprintf(name, sizeof name, "edgeformer-random-%s-%s", a, preset_name);
+    EF_TRY(ef_gguf_writer_set_str(w, "general.architecture", a));
+    EF_TRY(ef_gguf_writer_set_str(w, "general.name", name));
+    EF_TRY(set_arch_u32(w, a, "context_length", p->n_ctx));
+    EF_TRY(set_arch_u32(w, a, "embedding_length", p->n_embd));
+    EF_TRY(set_arch_u32(w, a, "block_count", p->n_layer));
+    EF_TRY(set_arch_u32(w, a, "feed_forward_length", p->n_ff));
+    EF_TRY(set_arch_u32(w, a, "attention.head_count", p->n_head));
+    EF_TRY(set_arch_u32(w, a, "attention.head_count_kv", p->n_head_kv));
+    EF_TRY(set_arch_f32(w, a, "attention.layer_norm_rms_epsilon", 1e-5));
+    if (o->head_dim) {
+        EF_TRY(set_arch_u32(w, a, "attention.key_length", hd));
+        EF_TRY(set_arch_u32(w, a, "attention.value_length", hd));
+    }
+    EF_TRY(set_arch_u32(w, a, "rope.dimension_count", hd));
+    EF_TRY(set_arch_f32(w, a, "rope.freq_base", o->rope_base ? o->rope_base : 10000.0));
+    if (o->rope_scale) {
+        char key[128];
+        snprintf(key, sizeof key, "%s.rope.scaling.type", a);
+        EF_TRY(ef_gguf_writer_set_str(w, key, "linear"));
+        EF_TRY(set_arch_f32(w, a, "rope.scaling.factor", o->rope_scale));
+    }
+    return EF_OK;
+}
+
+/* GPT-2's vocabulary from DIR: written to a scratch file first, to learn its
+ * size (the embedding's row count) and then copied key by key. */
+static ef_status set_gpt2_vocab(ef_gguf_writer *w, const char *dir, const char *out, int64_t *n_vocab) {
+    char enc[4096], bpe[4096], tmp[4096];
+    snprintf(enc, sizeof enc, "%s/encoder.json", dir);
+    snprintf(bpe, sizeof bpe, "%s/vocab.bpe", dir);
+    snprintf(tmp, sizeof tmp, "%s.vocab.tmp", out);
+    ef_gguf_writer *vw = NULL;
+    ef_gguf *g = NULL;
+    ef_status st = ef_gguf_writer_create(&vw);
+    if (!st) st = ef_vocab_write_gpt2_files(vw, enc, bpe);
+    if (!st) st = ef_gguf_writer_write(vw, tmp);
+    ef_gguf_writer_free(vw);
+    if (!st) st = ef_gguf_open(tmp, 0, &g);
+    uint32_t et;
+    uint64_t n = 0;
+    if (!st) st = ef_gguf_get_arr(g, "tokenizer.ggml.tokens", &et, &n);
+    for (int64_t i = 0; !st && i < ef_gguf_n_kv(g); i++) st = ef_gguf_writer_copy_kv(w, g, i);
+    ef_gguf_close(g);
+    remove(tmp);
+    *n_vocab = (int64_t)n;
+    return st;
+}
+
+/* ---- command line ---- */
+
+static int usage(void) {
+    fputs("usage: edgeformer make-model --arch llama|qwen2 --preset tiny|small|125m|853m -o OUT.gguf\n"
+          "  [--n-embd N] [--n-layer N] [--n-head N] [--n-head-kv N] [--n-ff N] [--n-vocab N]\n"
+          "  [--ctx N] [--head-dim N] [--tied] [--rope-freqs] [--rope-scale F] [--rope-base F]\n"
+          "  [--type f32|f16|bf16] [--seed N] [--vocab synthetic|gpt2:DIR]\n", stderr);
+    return 2;
+}
+
+static int fail(const char *what) {
+    fprintf(stderr, "edgeformer: error: make-model: %s: %s\n", what, ef_err_msg());
+    return 1;
+}
+
+/* Parses argv into *o; returns 0, or the exit code of a usage error. */
+static int parse_args(int argc, char **argv, options *o, const char **preset_name) {
+    const char *preset_opt = "tiny", *type = "f32";
+    int64_t v = 0;
+    double f = 0;
+    int64_t *ints[] = {&o->p.n_embd, &o->p.n_layer, &o->p.n_head, &o->p.n_head_kv, &o->p.n_ff,
+                       &o->p.n_vocab, &o->p.n_ctx, &o->head_dim};
+    const char *int_names[] = {"--n-embd", "--n-layer", "--n-head", "--n-head-kv", "--n-ff",
+                               "--n-vocab", "--ctx", "--head-dim"};
+    int64_t overrides[8];
+    int overridden[8] = {0};
+    int64_t seed = 42;
+
+    for (int i = 1; i < argc; i++) {
+        int r;
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) return usage();
+        if (!strcmp(argv[i], "--tied")) { o->tied = 1; continue; }
+        if (!strcmp(argv[i], "--rope-freqs")) { o->rope_freqs = 1; continue; }
+        if ((r = cli_opt_str(argc, argv, &i, "--arch", &o->arch)) ||
+            (r = cli_opt_str(argc, argv, &i, "--preset", &preset_opt)) ||
+            (r = cli_opt_str(argc, argv, &i, "--type", &type)) ||
+            (r = cli_opt_str(argc, argv, &i, "--vocab", &o->vocab)) ||
+            (r = cli_opt_str(argc, argv, &i, "-o", &o->out)) ||
+            (r = cli_opt_i64(argc, argv, &i, "--seed", &seed))) {
+            if (r < 0) return cli_usage_error("make-model: option %s needs a value", argv[i]);
+            continue;
+        }
+        if ((r = cli_opt_f64(argc, argv, &i, "--rope-scale", &f))) {
+            if (r < 0 || !(f > 0)) return cli_usage_error("make-model: --rope-scale needs a positive number");
+            o->rope_scale = f;
+            continue;
+        }
+        if ((r = cli_opt_f64(argc, argv, &i, "--rope-base", &f))) {
+            if (r < 0 || !(f > 0)) return cli_usage_error("make-model: --rope-base needs a positive number");
+            o->rope_base = f;
+            continue;
+        }
+        int matched = 0;
+        for (int k = 0; k < 8 && !matched; k++) {
+            if ((r = cli_opt_i64(argc, argv, &i, int_names[k], &v))) {
+                if (r < 0 || v < 1 || v > (1 << 24))
+                    return cli_usage_error("make-model: %s needs a number in 1..%d", int_names[k], 1 << 24);
+                overrides[k] = v;
+                overridden[k] = 1;
+                matched = 1;
+            }
+        }
+        if (!matched) return cli_usage_error("make-model: unknown option '%s'", argv[i]);
+    }
+
+    int found = 0;
+    for (size_t k = 0; k < sizeof k_presets / sizeof k_presets[0]; k++)
+        if (!strcmp(k_presets[k].name, preset_opt)) { o->p = k_presets[k]; found = 1; }
+    if (!found) return cli_usage_error("make-model: unknown preset '%s' (tiny, small, 125m, 853m)", preset_opt);
+    for (int k = 0; k < 8; k++)
+        if (overridden[k]) *ints[k] = overrides[k];
+    *preset_name = preset_opt;
+    o->seed = (uint64_t)seed;
+
+    if (!o->arch || (strcmp(o->arch, "llama") && strcmp(o->arch, "qwen2")))
+        return cli_usage_error("make-model: --arch must be llama or qwen2");
+    if (!o->out) return cli_usage_error("make-model: -o OUT.gguf is required");
+    if (!strcmp(type, "f32")) o->type = EF_TYPE_F32;
+    else if (!strcmp(type, "f16")) o->type = EF_TYPE_F16;
+    else if (!strcmp(type, "bf16")) o->type = EF_TYPE_BF16;
+    else return cli_usage_error("make-model: unknown --type '%s' (f32, f16, bf16)", type);
+    if (o->p.n_head % o->p.n_head_kv)
+        return cli_usage_error("make-model: --n-head must be a multiple of --n-head-kv");
+    if (!o->head_dim && o->p.n_embd % o->p.n_head)
+        return cli_usage_error("make-model: --n-embd must be a multiple of --n-head (or give --head-dim)");
+    int64_t hd = o->head_dim ? o->head_dim : o->p.n_embd / o->p.n_head;
+    if (hd % 2) return cli_usage_error("make-model: the head size (%lld) must be even", (long long)hd);
+    if (!o->vocab) o->vocab = "synthetic";
+    if (strcmp(o->vocab, "synthetic") && strncmp(o->vocab, "gpt2:", 5))
+        return cli_usage_error("make-model: --vocab must be synthetic or gpt2:DIR");
+    if (!strcmp(o->vocab, "synthetic") && o->p.n_vocab < 260)
+        return cli_usage_error("make-model: the synthetic vocabulary needs --n-vocab >= 260");
+    return 0;
+}
+
+int cmd_make_model(int argc, char **argv) {
+    options o = {0};
+    const char *preset_name = NULL;
+    int rc = parse_args(argc, argv, &o, &preset_name);
+    if (rc) return rc;
+
+    builder b = {0};
+    b.r.state = o.seed;
+    if (ef_gguf_writer_create(&b.w) != EF_OK) return fail("cannot create the GGUF writer");
+    rc = 0;
+    if (strncmp(o.vocab, "gpt2:", 5) == 0) {
+        if (set_gpt2_vocab(b.w, o.vocab + 5, o.out, &o.p.n_vocab) != EF_OK) rc = fail("cannot read the GPT-2 vocabulary");
+    } else if (ef_vocab_write_synthetic(b.w, (int32_t)o.p.n_vocab) != EF_OK) {
+        rc = fail("cannot build the synthetic vocabulary");
+    }
+    if (!rc && set_hparams(b.w, &o, preset_name) != EF_OK) rc = fail("cannot write the hyperparameters");
+    if (!rc && add_weights(&b, &o) != EF_OK) rc = fail("cannot generate the weights");
+    if (!rc && ef_gguf_writer_write(b.w, o.out) != EF_OK) rc = fail("cannot write the model file");
+    ef_gguf_writer_free(b.w);
+    for (int i = 0; i < b.n_bufs; i++) ef_free(b.bufs[i]);
+    ef_free(b.bufs);
+    return rc;
+}

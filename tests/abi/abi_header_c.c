@@ -1,0 +1,2 @@
+/* The public header in C (built once per standard: C99, C11, C17). */
+#include "abi_header_checks.inc"

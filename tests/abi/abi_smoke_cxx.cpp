@@ -1,0 +1,2 @@
+// The ABI smoke program in C++17.
+#include "abi_smoke.inc"
