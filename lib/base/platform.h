@@ -25,6 +25,9 @@ ef_status ef_file_rename(const char *from, const char *to);
 /* Removes a file; errors are ignored (used for clean-up). */
 void ef_file_remove(const char *path);
 
+/* This process's id (unique temporary file names). */
+int64_t ef_process_id(void);
+
 /* Monotonic seconds. */
 double ef_time_now(void);
 /* Online CPU cores (≥ 1). */

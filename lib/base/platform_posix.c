@@ -89,6 +89,8 @@ ef_status ef_file_rename(const char *from, const char *to) {
 
 void ef_file_remove(const char *path) { (void)unlink(path); }
 
+int64_t ef_process_id(void) { return (int64_t)getpid(); }
+
 double ef_time_now(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);

@@ -3,22 +3,15 @@
  * references to the caller's data. ef_gguf_writer_write lays the file out,
  * writes it to "<path>.tmp.<pid>" and renames it into place, so a failure
  * never leaves a partial file behind. */
-#define _POSIX_C_SOURCE 200809L /* getpid */
 #include "format/gguf.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
-#ifdef _WIN32
-#  include <process.h>
-#  define ef_getpid _getpid
-#else
-#  include <unistd.h>
-#  define ef_getpid getpid
-#endif
+
+#include "base/platform.h"
 
 #include "base/alloc.h"
-#include "base/platform.h"
 #include "format/gguf_internal.h"
 #include "quant/types.h"
 
@@ -391,7 +384,7 @@ ef_status ef_gguf_writer_write(ef_gguf_writer *w, const char *path) {
     size_t tmp_len = strlen(path) + 32;
     char *tmp = ef_malloc(tmp_len);
     if (!tmp) return ef_err(EF_ERR_NO_MEMORY, "gguf writer: cannot allocate a file name");
-    snprintf(tmp, tmp_len, "%s.tmp.%ld", path, (long)ef_getpid());
+    snprintf(tmp, tmp_len, "%s.tmp.%ld", path, (long)ef_process_id());
 
     out_file o = {fopen(tmp, "wb"), tmp, EF_OK};
     if (!o.f) {
