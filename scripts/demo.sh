@@ -8,8 +8,8 @@ cd "$(dirname "$0")/.."
 PROMPT="${1:-Once upon a time}"
 scripts/install-deps.sh
 scripts/fetch-data.sh .cache/data >/dev/null
-cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build build
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DEF_BUILD_TESTS=OFF >/dev/null
+cmake --build build --target edgeformer-cli
 MODEL=build/models/default.gguf
 if [ ! -f "$MODEL" ]; then
   mkdir -p build/models

@@ -194,6 +194,7 @@ int cmd_run(int argc, char **argv) {
         cJSON_Delete(o);
     } else {
         fputc('\n', stdout);
+        fflush(stdout); /* the text before the timing line, also when both go to one pipe */
         fprintf(stderr, "prompt: %.0f tokens, %.2f tokens/s | generation: %.0f tokens, %.2f tokens/s | stop: %s\n",
                 pt, pps, gt, gps, stop);
     }

@@ -9,24 +9,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "base/sink.h"
 #include "format/gguf_internal.h"
 
 #define ARRAY_ITEMS_SHOWN 8u
 
-/* Counts every byte appended; stores those that fit in buf[cap]. */
-typedef struct sink {
-    char *buf;
-    size_t cap;
-    size_t len;
-} sink;
+typedef ef_sink sink;
 
-static void put(sink *s, const char *p, size_t n) {
-    if (s->buf && s->len < s->cap) {
-        size_t room = s->cap - s->len;
-        memcpy(s->buf + s->len, p, n < room ? n : room);
-    }
-    s->len += n;
-}
+static void put(sink *s, const char *p, size_t n) { ef_sink_put(s, p, n); }
 
 static void put_str(sink *s, const char *p) { put(s, p, strlen(p)); }
 

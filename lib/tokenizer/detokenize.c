@@ -5,22 +5,12 @@
 
 #include "tokenizer/byte_symbols.h"
 #include "tokenizer/utf8.h"
+#include "base/sink.h"
 #include "tokenizer/vocab_internal.h"
 
-/* Collects output up to cap bytes while counting everything (two-call pattern). */
-typedef struct out_sink {
-    char *buf;
-    size_t cap;
-    size_t len;
-} out_sink;
+typedef ef_sink out_sink;
 
-static void put(out_sink *o, const char *s, size_t n) {
-    if (o->buf && o->len < o->cap) {
-        size_t room = o->cap - o->len;
-        memcpy(o->buf + o->len, s, n < room ? n : room);
-    }
-    o->len += n;
-}
+static void put(out_sink *o, const char *s, size_t n) { ef_sink_put(o, s, n); }
 
 static void put_spm_text(out_sink *o, const char *s, size_t n, int strip_leading_space) {
     size_t i = 0;
