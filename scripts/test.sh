@@ -32,7 +32,7 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:ha
 step "libFuzzer targets (clang, ${FUZZ_SECONDS}s each)"
 CC=clang CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DEF_SANITIZE=ON -DEF_FUZZ=ON -DEF_BUILD_TESTS=ON
-cmake --build build-fuzz -j "$JOBS"
+cmake --build build-fuzz -j "$JOBS" --target fuzzers
 tests/fuzz/run_fuzz.sh build-fuzz "$FUZZ_SECONDS"
 
 echo
