@@ -35,7 +35,7 @@ typedef struct {
     int64_t head_dim; /* 0: n_embd / n_head */
     int tied, rope_freqs;
     double rope_scale, rope_base; /* 0: none / default */
-    uint32_t type;                /* matrices: EF_TYPE_F32/F16/BF16 */
+    uint32_t type;                /* matrices: any type with from_float */
     uint64_t seed;
 } options;
 
@@ -89,12 +89,18 @@ static double sample(builder *b, fill_kind kind, int64_t n_in) {
     return 0.0;
 }
 
-/* Adds a tensor of ne = {ne0, ne1} (ne1 == 0: 1-D) filled per `kind`. */
+/* Adds a tensor of ne = {ne0, ne1} (ne1 == 0: 1-D) filled per `kind`. The
+ * values are drawn as floats in the same order for every `type` (so one seed
+ * gives the same weights in F32 and in each quantized type), then each row is
+ * converted with the type's from_float. */
 static ef_status add_tensor(builder *b, const char *name, uint32_t type, int64_t ne0, int64_t ne1,
                             fill_kind kind) {
     int64_t ne[2] = {ne0, ne1 ? ne1 : 1};
-    uint64_t n = (uint64_t)ne[0] * (uint64_t)ne[1];
-    uint64_t elem = type == EF_TYPE_F32 ? 4 : 2;
+    const uint64_t row_bytes = ef_type_row_size(type, ne0);
+    if (row_bytes == 0)
+        return ef_err(EF_ERR_INVALID_ARG, "tensor '%s': row of %lld elements is not a multiple of %s's block of %d",
+                      name, (long long)ne0, ef_type_name(type), ef_type_get(type) ? (int)ef_type_get(type)->block_size : 0);
+    const uint64_t bytes = row_bytes * (uint64_t)ne[1];
     if (b->n_bufs == b->cap_bufs) {
         int cap = b->cap_bufs ? 2 * b->cap_bufs : 64;
         void **nb = ef_realloc(b->bufs, sizeof *nb * (size_t)cap);
@@ -102,20 +108,20 @@ static ef_status add_tensor(builder *b, const char *name, uint32_t type, int64_t
         b->bufs = nb;
         b->cap_bufs = cap;
     }
-    uint8_t *data = ef_malloc((size_t)(n * elem)); /* [ne1][ne0] of `type` */
+    uint8_t *data = ef_malloc((size_t)bytes); /* [ne1][row_bytes] of `type` */
     if (!data) return ef_err(EF_ERR_NO_MEMORY, "out of memory for tensor '%s' (%llu bytes)", name,
-                             (unsigned long long)(n * elem));
+                             (unsigned long long)bytes);
     b->bufs[b->n_bufs++] = data;
-    for (uint64_t i = 0; i < n; i++) {
-        float v = (float)sample(b, kind, ne0);
-        if (type == EF_TYPE_F32) {
-            memcpy(data + 4 * i, &v, 4);
-        } else {
-            uint16_t h = type == EF_TYPE_F16 ? ef_f32_to_f16(v) : ef_f32_to_bf16(v);
-            memcpy(data + 2 * i, &h, 2);
-        }
+    float *row = ef_malloc(sizeof *row * (size_t)ne0); /* [ne0] one row before conversion */
+    if (!row) return ef_err(EF_ERR_NO_MEMORY, "out of memory for a row of tensor '%s'", name);
+    ef_status st = EF_OK;
+    for (int64_t r = 0; r < ne[1] && st == EF_OK; r++) {
+        for (int64_t i = 0; i < ne0; i++) row[i] = (float)sample(b, kind, ne0);
+        st = ef_quantize_row(type, row, data + (uint64_t)r * row_bytes, ne0);
     }
-    return ef_gguf_writer_add_tensor(b->w, name, type, ne1 ? 2 : 1, ne, data, n * elem);
+    ef_free(row);
+    if (st != EF_OK) return ef_err_prefix(st, "tensor '%s'", name);
+    return ef_gguf_writer_add_tensor(b->w, name, type, ne1 ? 2 : 1, ne, data, bytes);
 }
 
 static ef_status add_weights(builder *b, const options *o) {
@@ -228,7 +234,7 @@ static int usage(void) {
     fputs("usage: edgeformer make-model --arch llama|qwen2 --preset tiny|small|125m|853m -o OUT.gguf\n"
           "  [--n-embd N] [--n-layer N] [--n-head N] [--n-head-kv N] [--n-ff N] [--n-vocab N]\n"
           "  [--ctx N] [--head-dim N] [--tied] [--rope-freqs] [--rope-scale F] [--rope-base F]\n"
-          "  [--type f32|f16|bf16] [--seed N] [--vocab synthetic|gpt2:DIR]\n", stderr);
+          "  [--type f32|f16|bf16|q8_0|q4_0|q4_1|q5_0|q5_1|q2_k..q6_k|tq1_0|tq2_0] [--seed N] [--vocab synthetic|gpt2:DIR]\n", stderr);
     return 2;
 }
 
@@ -299,16 +305,23 @@ static int parse_args(int argc, char **argv, options *o, const char **preset_nam
     if (!o->arch || (strcmp(o->arch, "llama") && strcmp(o->arch, "qwen2")))
         return cli_usage_error("make-model: --arch must be llama or qwen2");
     if (!o->out) return cli_usage_error("make-model: -o OUT.gguf is required");
-    if (!strcmp(type, "f32")) o->type = EF_TYPE_F32;
-    else if (!strcmp(type, "f16")) o->type = EF_TYPE_F16;
-    else if (!strcmp(type, "bf16")) o->type = EF_TYPE_BF16;
-    else return cli_usage_error("make-model: unknown --type '%s' (f32, f16, bf16)", type);
+    const int32_t type_id = ef_type_from_name(type);
+    const ef_type_info *ti = type_id >= 0 ? ef_type_get((uint32_t)type_id) : NULL;
+    if (!ti || !ti->from_float)
+        return cli_usage_error("make-model: unknown --type '%s' (f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1, "
+                               "q2_k, q3_k, q4_k, q5_k, q6_k, tq1_0, tq2_0)", type);
+    o->type = (uint32_t)type_id;
     if (o->p.n_head % o->p.n_head_kv)
         return cli_usage_error("make-model: --n-head must be a multiple of --n-head-kv");
     if (!o->head_dim && o->p.n_embd % o->p.n_head)
         return cli_usage_error("make-model: --n-embd must be a multiple of --n-head (or give --head-dim)");
     int64_t hd = o->head_dim ? o->head_dim : o->p.n_embd / o->p.n_head;
     if (hd % 2) return cli_usage_error("make-model: the head size (%lld) must be even", (long long)hd);
+    /* Matrix rows run along n_embd, n_head*head_dim and n_ff; each must hold whole blocks. */
+    const int64_t bs = ti->block_size;
+    if (o->p.n_embd % bs || (o->p.n_head * hd) % bs || o->p.n_ff % bs)
+        return cli_usage_error("make-model: --type %s needs --n-embd, --n-head x head size and --n-ff "
+                               "to be multiples of %lld", ti->name, (long long)bs);
     if (!o->vocab) o->vocab = "synthetic";
     if (strcmp(o->vocab, "synthetic") && strncmp(o->vocab, "gpt2:", 5))
         return cli_usage_error("make-model: --vocab must be synthetic or gpt2:DIR");

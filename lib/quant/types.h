@@ -8,6 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "base/error.h"
+
 enum {
     EF_TYPE_F32 = 0, EF_TYPE_F16 = 1, EF_TYPE_Q4_0 = 2, EF_TYPE_Q4_1 = 3,
     EF_TYPE_Q5_0 = 6, EF_TYPE_Q5_1 = 7, EF_TYPE_Q8_0 = 8, EF_TYPE_Q8_1 = 9,
@@ -22,12 +24,15 @@ enum {
 
 /* Converts n elements (n a multiple of block_size) starting at a block boundary. */
 typedef void (*ef_to_float_fn)(const void *src, float *dst, int64_t n);
+/* Quantizes n floats (n a multiple of block_size) into n/block_size blocks. */
+typedef void (*ef_from_float_fn)(const float *src, void *dst, int64_t n);
 
 typedef struct ef_type_info {
     const char *name;     /* "Q4_K"; NULL for ids that are not (or no longer) types */
     int32_t block_size;   /* elements per block */
     int32_t type_size;    /* bytes per block */
     ef_to_float_fn to_float; /* NULL: not computable in this build */
+    ef_from_float_fn from_float; /* NULL: this build cannot write the type */
 } ef_type_info;
 
 /* NULL when `type` is not a known type id. */
@@ -38,5 +43,10 @@ const char *ef_type_name(uint32_t type);
 int32_t ef_type_from_name(const char *name);
 /* Bytes of a row of n elements; 0 if n is not a multiple of the block size or the type is unknown. */
 uint64_t ef_type_row_size(uint32_t type, int64_t n);
+
+/* Quantizes a row of n floats into `dst` (ef_type_row_size(type, n) bytes).
+ * EF_ERR_INVALID_ARG when n is not a positive multiple of the block size;
+ * EF_ERR_UNSUPPORTED when the type has no quantizer in this build. */
+ef_status ef_quantize_row(uint32_t type, const float *src, void *dst, int64_t n);
 
 #endif

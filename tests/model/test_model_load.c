@@ -46,7 +46,7 @@ static void add(ef_gguf_writer *w, const spec *s, const char *name, int64_t ne0,
     }
     int64_t ne[2] = {ne0, ne1 ? ne1 : 1};
     uint32_t type = EF_TYPE_F32;
-    if (s->q4k_tensor && !strcmp(s->q4k_tensor, name)) type = EF_TYPE_Q4_K;
+    if (s->q4k_tensor && !strcmp(s->q4k_tensor, name)) type = EF_TYPE_IQ2_XXS;
     uint64_t nbytes = ef_type_row_size(type, ne0) * (uint64_t)ne[1];
     assert_int_equal(ef_gguf_writer_add_tensor(w, name, type, ne1 ? 2 : 1, ne, g_data, nbytes), EF_OK);
 }
@@ -173,7 +173,7 @@ static void test_unsupported_type(void **state) {
     (void)state;
     spec s = good_spec();
     s.q4k_tensor = "blk.1.attn_q.weight";
-    expect_failure(&s, EF_ERR_UNSUPPORTED, "blk.1.attn_q.weight", "Q4_K");
+    expect_failure(&s, EF_ERR_UNSUPPORTED, "blk.1.attn_q.weight", "IQ2_XXS");
 }
 
 static void test_missing_hparam(void **state) {
