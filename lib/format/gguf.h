@@ -117,6 +117,13 @@ void ef_gguf_writer_remove(ef_gguf_writer *w, const char *key);
 ef_status ef_gguf_writer_add_tensor(ef_gguf_writer *w, const char *name, uint32_t type,
                                     uint32_t n_dims, const int64_t *ne, const void *data,
                                     uint64_t nbytes);
+/* Adds a tensor whose bytes are produced at write time by fill(user, name,
+ * dst, nbytes), one tensor in memory at a time (converters, quantizers). A
+ * fill that fails aborts the write with its status; no file is left. */
+typedef ef_status (*ef_gguf_tensor_fill_fn)(void *user, const char *name, void *dst, uint64_t nbytes);
+ef_status ef_gguf_writer_add_tensor_fill(ef_gguf_writer *w, const char *name, uint32_t type,
+                                         uint32_t n_dims, const int64_t *ne, uint64_t nbytes,
+                                         ef_gguf_tensor_fill_fn fill, void *user);
 /* Writes the file (alignment from general.alignment if set, else 32). */
 ef_status ef_gguf_writer_write(ef_gguf_writer *w, const char *path);
 

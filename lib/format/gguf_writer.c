@@ -29,8 +29,10 @@ typedef struct writer_tensor {
     uint32_t type;
     uint32_t n_dims;
     int64_t ne[4];
-    const void *data;  /* [nbytes] the caller's, not copied */
+    const void *data;  /* [nbytes] the caller's, not copied; NULL when fill is set */
     uint64_t nbytes;
+    ef_gguf_tensor_fill_fn fill; /* produces the bytes at write time */
+    void *fill_user;
 } writer_tensor;
 
 struct ef_gguf_writer {
@@ -230,8 +232,9 @@ void ef_gguf_writer_remove(ef_gguf_writer *w, const char *key) {
     w->n_kv--;
 }
 
-ef_status ef_gguf_writer_add_tensor(ef_gguf_writer *w, const char *name, uint32_t type, uint32_t n_dims,
-                                    const int64_t *ne, const void *data, uint64_t nbytes) {
+static ef_status add_tensor(ef_gguf_writer *w, const char *name, uint32_t type, uint32_t n_dims,
+                            const int64_t *ne, const void *data, uint64_t nbytes,
+                            ef_gguf_tensor_fill_fn fill, void *fill_user) {
     if (!w || !name || !ne) return ef_err(EF_ERR_INVALID_ARG, "gguf writer: NULL writer, name or shape");
     size_t len = strlen(name);
     if (len == 0 || len > EF_GGUF_MAX_NAME_LEN)
@@ -263,7 +266,7 @@ ef_status ef_gguf_writer_add_tensor(ef_gguf_writer *w, const char *name, uint32_
     if (nbytes != expect)
         return ef_err(EF_ERR_INVALID_ARG, "gguf writer: tensor '%s': %llu bytes given, its %s shape needs %llu",
                       name, (ull)nbytes, info->name, (ull)expect);
-    if (!data) return ef_err(EF_ERR_INVALID_ARG, "gguf writer: tensor '%s': data is NULL", name);
+    if (!data && !fill) return ef_err(EF_ERR_INVALID_ARG, "gguf writer: tensor '%s': data is NULL", name);
 
     if (w->n_tensors == w->cap_tensors) {
         size_t cap = w->cap_tensors ? 2 * w->cap_tensors : 16;
@@ -281,8 +284,22 @@ ef_status ef_gguf_writer_add_tensor(ef_gguf_writer *w, const char *name, uint32_
     for (uint32_t d = 0; d < EF_GGUF_MAX_DIMS; d++) t->ne[d] = d < n_dims ? ne[d] : 1;
     t->data = data;
     t->nbytes = nbytes;
+    t->fill = fill;
+    t->fill_user = fill_user;
     w->n_tensors++;
     return EF_OK;
+}
+
+ef_status ef_gguf_writer_add_tensor(ef_gguf_writer *w, const char *name, uint32_t type, uint32_t n_dims,
+                                    const int64_t *ne, const void *data, uint64_t nbytes) {
+    return add_tensor(w, name, type, n_dims, ne, data, nbytes, NULL, NULL);
+}
+
+ef_status ef_gguf_writer_add_tensor_fill(ef_gguf_writer *w, const char *name, uint32_t type, uint32_t n_dims,
+                                         const int64_t *ne, uint64_t nbytes, ef_gguf_tensor_fill_fn fill,
+                                         void *user) {
+    if (!fill) return ef_err(EF_ERR_INVALID_ARG, "gguf writer: tensor '%s': no fill function", name ? name : "");
+    return add_tensor(w, name, type, n_dims, ne, NULL, nbytes, fill, user);
 }
 
 /* ---- output ---- */
@@ -328,6 +345,27 @@ static void emit_zeros(out_file *o, uint64_t n) {
 
 static uint64_t pad_to(uint64_t x, uint64_t a) { return (a - x % a) % a; }
 
+/* A produced tensor: one buffer for just this tensor, filled, written, freed. */
+static void emit_filled(out_file *o, const writer_tensor *t) {
+    if (o->st != EF_OK) return;
+    if (t->nbytes > SIZE_MAX) {
+        o->st = ef_err(EF_ERR_NO_MEMORY, "gguf writer: tensor '%s' does not fit in memory", t->name);
+        return;
+    }
+    void *buf = ef_alloc_aligned((size_t)t->nbytes);
+    if (!buf) {
+        o->st = ef_err(EF_ERR_NO_MEMORY, "gguf writer: cannot allocate %llu bytes for tensor '%s'",
+                       (ull)t->nbytes, t->name);
+        return;
+    }
+    ef_status st = t->fill(t->fill_user, t->name, buf, t->nbytes);
+    if (st != EF_OK)
+        o->st = st; /* the producer set the message */
+    else
+        emit(o, buf, t->nbytes);
+    ef_free_aligned(buf);
+}
+
 /* general.alignment, if set, must be a u32 power of two. */
 static ef_status writer_alignment(ef_gguf_writer *w, uint32_t *out) {
     *out = EF_GGUF_DEFAULT_ALIGNMENT;
@@ -371,7 +409,10 @@ static void emit_file(ef_gguf_writer *w, out_file *o, uint32_t align) {
     emit_zeros(o, pad_to(pos, align));
     for (size_t i = 0; i < w->n_tensors; i++) {
         const writer_tensor *t = &w->tensors[i];
-        emit(o, t->data, t->nbytes);
+        if (t->fill)
+            emit_filled(o, t);
+        else
+            emit(o, t->data, t->nbytes);
         if (i + 1 < w->n_tensors) emit_zeros(o, pad_to(t->nbytes, align));
     }
 }

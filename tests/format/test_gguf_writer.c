@@ -39,6 +39,65 @@ static void test_missing_directory(void **state) {
     ef_gguf_writer_free(w);
 }
 
+/* Produced tensors: the bytes come from the fill function at write time. */
+static ef_status fill_ramp(void *user, const char *name, void *dst, uint64_t nbytes) {
+    int *calls = user;
+    (*calls)++;
+    (void)name;
+    float *f = dst;
+    for (uint64_t i = 0; i < nbytes / sizeof(float); i++) f[i] = (float)i * 0.5f;
+    return EF_OK;
+}
+
+static ef_status fill_fails(void *user, const char *name, void *dst, uint64_t nbytes) {
+    (void)user; (void)dst; (void)nbytes;
+    return ef_err(EF_ERR_UNSUPPORTED, "producer for '%s' gave up", name);
+}
+
+static void test_fill_tensors(void **state) {
+    (void)state;
+    const char *path = TMP("filled.gguf");
+    int calls = 0;
+    float direct[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+    int64_t ne_a[2] = {4, 3}, ne_b[1] = {8};
+    ef_gguf_writer *w = NULL;
+    assert_int_equal(ef_gguf_writer_create(&w), EF_OK);
+    assert_int_equal(ef_gguf_writer_add_tensor_fill(w, "a", EF_TYPE_F32, 2, ne_a, 48, fill_ramp, &calls), EF_OK);
+    assert_int_equal(ef_gguf_writer_add_tensor(w, "b", EF_TYPE_F32, 1, ne_b, direct, sizeof direct), EF_OK);
+    assert_int_equal(ef_gguf_writer_add_tensor_fill(w, "c", EF_TYPE_F32, 2, ne_a, 40, fill_ramp, &calls),
+                     EF_ERR_INVALID_ARG); /* size must match the shape */
+    assert_int_equal(ef_gguf_writer_add_tensor_fill(w, "d", EF_TYPE_F32, 2, ne_a, 48, NULL, NULL),
+                     EF_ERR_INVALID_ARG);
+    assert_int_equal(ef_gguf_writer_write(w, path), EF_OK);
+    assert_int_equal(calls, 1);
+    ef_gguf_writer_free(w);
+
+    ef_gguf *g = NULL;
+    assert_int_equal(ef_gguf_open(path, 1, &g), EF_OK);
+    const ef_gguf_tensor *a = ef_gguf_find_tensor(g, "a"), *b = ef_gguf_find_tensor(g, "b");
+    assert_non_null(a);
+    assert_non_null(b);
+    for (int i = 0; i < 12; i++) {
+        float v;
+        memcpy(&v, (const char *)a->data + 4 * i, 4);
+        assert_true(v == (float)i * 0.5f);
+    }
+    assert_memory_equal(b->data, direct, sizeof direct);
+    ef_gguf_close(g);
+
+    /* a failing producer aborts the write: its status, no file */
+    const char *path2 = TMP("filled-fails.gguf");
+    assert_int_equal(ef_gguf_writer_create(&w), EF_OK);
+    assert_int_equal(ef_gguf_writer_add_tensor_fill(w, "bad", EF_TYPE_F32, 2, ne_a, 48, fill_fails, NULL), EF_OK);
+    assert_int_equal(ef_gguf_writer_write(w, path2), EF_ERR_UNSUPPORTED);
+    assert_non_null(strstr(ef_err_msg(), "gave up"));
+    assert_false(file_exists(path2));
+    char tmp[512];
+    tmp_name_of(path2, tmp, sizeof tmp);
+    assert_false(file_exists(tmp));
+    ef_gguf_writer_free(w);
+}
+
 /* The rename fails when the target is a directory: the temp file is removed. */
 static void test_rename_failure_cleans_up(void **state) {
     (void)state;
@@ -241,6 +300,7 @@ static void test_reader_alloc_failures(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_missing_directory),
+        cmocka_unit_test(test_fill_tensors),
         cmocka_unit_test(test_rename_failure_cleans_up),
         cmocka_unit_test(test_replaces_existing_file),
         cmocka_unit_test(test_rejects_bad_tensors),
