@@ -11,6 +11,7 @@ int cmd_run(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
 int cmd_make_model(int argc, char **argv);
+int cmd_quantize(int argc, char **argv);
 
 /* Prints "edgeformer: error: <what>: <message>" on one line; returns 1. */
 int cli_fail(const char *what, ef_status st);
@@ -30,5 +31,7 @@ void cli_setup_logging(int32_t level);
 
 /* Loads a model (mmap on unless no_mmap), reporting errors; NULL on failure. */
 ef_model *cli_load_model(const char *path, int32_t n_threads, int no_mmap);
+/* The same, quantized in memory with the named profile when quant is not NULL. */
+ef_model *cli_load_model_quant(const char *path, int32_t n_threads, int no_mmap, const char *quant);
 
 #endif

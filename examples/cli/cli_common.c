@@ -62,12 +62,20 @@ static void log_to_stderr(void *user, int32_t level, const char *message) {
 void cli_setup_logging(int32_t level) { ef_set_log_callback(log_to_stderr, NULL, level); }
 
 ef_model *cli_load_model(const char *path, int32_t n_threads, int no_mmap) {
+    return cli_load_model_quant(path, n_threads, no_mmap, NULL);
+}
+
+ef_model *cli_load_model_quant(const char *path, int32_t n_threads, int no_mmap, const char *quant) {
     ef_model_params *mp = NULL;
+    ef_quant_profile *qp = NULL;
     ef_model *model = NULL;
     ef_status st = ef_model_params_create(&mp);
     if (st == EF_OK) st = ef_model_params_set_threads(mp, n_threads);
     if (st == EF_OK) st = ef_model_params_set_mmap(mp, !no_mmap);
+    if (st == EF_OK && quant) st = ef_quant_profile_create(quant, &qp);
+    if (st == EF_OK && qp) st = ef_model_params_set_quant_profile(mp, qp);
     if (st == EF_OK) st = ef_model_load(path, mp, &model);
+    ef_quant_profile_free(qp);
     ef_model_params_free(mp);
     if (st != EF_OK) {
         cli_fail("cannot load model", st);

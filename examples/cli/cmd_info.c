@@ -37,13 +37,32 @@ static void shape_str(int32_t n_dims, const int64_t ne[4], char *out, size_t cap
         len += (size_t)snprintf(out + len, cap - len, d ? " x %lld" : "%lld", (long long)ne[d]);
 }
 
+/* "F32 x5, Q8_0 x14": how the weights are stored (after any load-time quantization). */
+static void print_type_counts(const ef_model *m, const char *quant) {
+    int64_t counts[64] = {0};
+    for (int64_t i = 0; i < ef_model_tensor_count(m); i++) {
+        uint32_t type;
+        if (ef_model_tensor_info(m, i, NULL, &type, NULL, NULL) == EF_OK && type < 64) counts[type]++;
+    }
+    printf("tensor types: ");
+    const char *sep = "";
+    for (uint32_t t = 0; t < 64; t++)
+        if (counts[t]) {
+            printf("%s%s x%lld", sep, ef_tensor_type_name(t), (long long)counts[t]);
+            sep = ", ";
+        }
+    printf(quant ? " (quantized at load with profile '%s'; weight-only execution)\n" : " (weight-only execution)\n",
+           quant);
+}
+
 int cmd_info(int argc, char **argv) {
-    const char *model_path = NULL;
+    const char *model_path = NULL, *quant = NULL;
     int json = 0;
     for (int i = 1; i < argc; i++) {
         int r;
         if ((r = cli_opt_str(argc, argv, &i, "-m", &model_path)) ||
-            (r = cli_opt_str(argc, argv, &i, "--model", &model_path))) {
+            (r = cli_opt_str(argc, argv, &i, "--model", &model_path)) ||
+            (r = cli_opt_str(argc, argv, &i, "--quant", &quant))) {
             if (r < 0) return cli_usage_error("info: option %s needs a value", argv[i]);
         } else if (!strcmp(argv[i], "--json")) {
             json = 1;
@@ -53,7 +72,7 @@ int cmd_info(int argc, char **argv) {
     }
     if (!model_path) return cli_usage_error("info: -m MODEL is required");
     cli_setup_logging(EF_LOG_WARN);
-    ef_model *m = cli_load_model(model_path, 1, 0);
+    ef_model *m = cli_load_model_quant(model_path, 1, 0, quant);
     if (!m) return 1;
 
     int64_t n_kv = ef_model_meta_count(m), n_t = ef_model_tensor_count(m);
@@ -100,6 +119,7 @@ int cmd_info(int argc, char **argv) {
         printf("context:      %d (training)\n", (int)ef_model_n_ctx_train(m));
         printf("vocabulary:   %d\n", (int)ef_model_n_vocab(m));
         printf("layers:       %d, embedding %d\n", (int)ef_model_n_layer(m), (int)ef_model_n_embd(m));
+        print_type_counts(m, quant);
         printf("\nmetadata (%lld keys):\n", (long long)n_kv);
         for (int64_t i = 0; i < n_kv; i++) {
             char *k = meta_key(m, i), *v = k ? meta_value(m, k) : NULL;

@@ -62,7 +62,7 @@ static double session_stat(const ef_session *s, int32_t key) {
 }
 
 int cmd_run(int argc, char **argv) {
-    const char *model_path = NULL, *prompt = NULL;
+    const char *model_path = NULL, *prompt = NULL, *quant = NULL;
     int64_t n_predict = 64, top_k = 40, repeat_last_n = 64, seed = 0, threads = 0, ctx = 0, batch = 512;
     int64_t budget = 0;
     double temp = 0.8, top_p = 0.95, min_p = 0.05, repeat_penalty = 1.0;
@@ -72,6 +72,7 @@ int cmd_run(int argc, char **argv) {
         if ((r = cli_opt_str(argc, argv, &i, "-m", &model_path)) ||
             (r = cli_opt_str(argc, argv, &i, "--model", &model_path)) ||
             (r = cli_opt_str(argc, argv, &i, "-p", &prompt)) ||
+            (r = cli_opt_str(argc, argv, &i, "--quant", &quant)) ||
             (r = cli_opt_str(argc, argv, &i, "--prompt", &prompt)) ||
             (r = cli_opt_i64(argc, argv, &i, "-n", &n_predict)) ||
             (r = cli_opt_f64(argc, argv, &i, "--temp", &temp)) ||
@@ -102,7 +103,7 @@ int cmd_run(int argc, char **argv) {
     if (n_predict < 0 || n_predict > INT32_MAX) return cli_usage_error("run: -n must be in 0..%d", INT32_MAX);
     cli_setup_logging(verbose ? EF_LOG_INFO : EF_LOG_WARN);
 
-    ef_model *model = cli_load_model(model_path, (int32_t)threads, no_mmap);
+    ef_model *model = cli_load_model_quant(model_path, (int32_t)threads, no_mmap, quant);
     if (!model) return 1;
 
     int rc = 1;

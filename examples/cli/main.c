@@ -12,9 +12,12 @@ static const char usage[] =
     "              -m MODEL -p PROMPT [-n N] [--temp T] [--top-k K] [--top-p P] [--min-p P]\n"
     "              [--repeat-penalty R] [--repeat-last-n N] [--seed S] [--threads N]\n"
     "              [--ctx N] [--batch N] [--memory-budget BYTES] [--no-mmap] [--json] [-v]\n"
-    "  info        print a model's metadata and tensor table: -m MODEL [--json]\n"
+    "              [--quant PROFILE]  (quantize the weights in memory while loading)\n"
+    "  info        print a model's metadata and tensor table: -m MODEL [--quant PROFILE] [--json]\n"
     "  tokenize    print the token ids of a text: -m MODEL -p TEXT [--no-bos]\n"
     "              [--no-special] [--json]\n"
+    "  quantize    IN.gguf OUT.gguf --profile balanced|fast|experimental|ternary|f16|f32\n"
+    "              | --type TYPE [--rule PATTERN=TYPE ...] [--keep-embeddings TYPE]\n"
     "  make-model  write a random-weight model (test fixture):\n"
     "              --arch llama|qwen2 --preset tiny|small|125m|853m [--seed N] -o OUT.gguf\n"
     "              (see `edgeformer make-model --help`)\n"
@@ -31,6 +34,7 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "info")) return cmd_info(argc - 1, argv + 1);
     if (!strcmp(cmd, "tokenize")) return cmd_tokenize(argc - 1, argv + 1);
     if (!strcmp(cmd, "make-model")) return cmd_make_model(argc - 1, argv + 1);
+    if (!strcmp(cmd, "quantize")) return cmd_quantize(argc - 1, argv + 1);
     if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
         printf("edgeformer %s\n", ef_version_string());
         return 0;

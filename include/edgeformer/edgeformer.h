@@ -154,11 +154,24 @@ EF_API ef_status ef_set_allocator(ef_malloc_fn malloc_fn, ef_realloc_fn realloc_
                                   ef_free_fn free_fn, void *user);
 
 /* ------------------------------------------------------------------------ */
+/* Progress                                                                 */
+/* ------------------------------------------------------------------------ */
+
+/**
+ * Reports progress of a long operation (quantize, convert): `item` names what
+ * is being processed (a tensor name, for example), done of total steps.
+ * Return 0 to continue, non-zero to cancel (the operation then fails with
+ * EF_ERR_CANCELLED and leaves no output behind). Called on the caller's thread.
+ */
+typedef int32_t (*ef_progress_fn)(void *user, const char *item, uint64_t done, uint64_t total);
+
+/* ------------------------------------------------------------------------ */
 /* Models                                                                   */
 /* ------------------------------------------------------------------------ */
 
 typedef struct ef_model ef_model;
 typedef struct ef_model_params ef_model_params;
+typedef struct ef_quant_profile ef_quant_profile;
 
 /** Creates model options with defaults (threads: all cores, mmap: on). */
 EF_API ef_status ef_model_params_create(ef_model_params **out);
@@ -170,6 +183,14 @@ EF_API ef_status ef_model_params_set_threads(ef_model_params *params, int32_t n_
 EF_API ef_status ef_model_params_set_mmap(ef_model_params *params, int32_t use_mmap);
 /** Compute backend by name; "cpu" (the default) and "auto" are accepted. */
 EF_API ef_status ef_model_params_set_backend(ef_model_params *params, const char *name);
+
+/**
+ * Quantizes the model's weights in memory while it loads, as `profile`
+ * chooses (a copy is taken; NULL restores loading the file as it is). The
+ * file is not changed. Errors: EF_ERR_INVALID_ARG.
+ */
+EF_API ef_status ef_model_params_set_quant_profile(ef_model_params *params,
+                                                   const ef_quant_profile *profile);
 
 /**
  * Loads a GGUF model file.
@@ -232,6 +253,64 @@ EF_API ef_status ef_model_tensor_info(const ef_model *model, int64_t index, cons
                                       uint32_t *type, int32_t *n_dims, int64_t ne[4]);
 /** Name of a GGUF tensor type id ("F32", "Q4_K"); "unknown" for other ids. Static storage. */
 EF_API const char *ef_tensor_type_name(uint32_t type);
+
+/* ------------------------------------------------------------------------ */
+/* Quantization                                                             */
+/* ------------------------------------------------------------------------ */
+
+/**
+ * Creates a quantization profile, which chooses the type of every weight
+ * matrix (1-D tensors such as norms and biases are never quantized):
+ *   "balanced"      Q8_0;
+ *   "fast"          Q4_K, with Q6_K for the output, the token embedding, and
+ *                   attn_v/ffn_down in the layers where more bits pay most;
+ *   "experimental"  Q2_K (Q4_K embedding, Q6_K output);
+ *   "ternary"       TQ2_0 (Q8_0 embedding and output);
+ *   "f16", "f32"    that float type.
+ * Where a named profile's type does not divide a tensor's rows, a nearby type
+ * with smaller blocks is used (and logged). Free with ef_quant_profile_free.
+ * Errors: EF_ERR_INVALID_ARG (unknown name; the message lists the names).
+ */
+EF_API ef_status ef_quant_profile_create(const char *name, ef_quant_profile **out);
+/** Frees a profile; NULL is a no-op. */
+EF_API void ef_quant_profile_free(ef_quant_profile *profile);
+/** The profile's name ("custom" after a default type is set). */
+EF_API const char *ef_quant_profile_name(const ef_quant_profile *profile);
+/**
+ * Sets the type of every weight no rule matches (a type name such as "Q4_K",
+ * case-insensitive). A tensor whose rows this type cannot divide then fails
+ * the quantization with EF_ERR_INVALID_ARG instead of falling back.
+ * Errors: EF_ERR_INVALID_ARG (unknown type), EF_ERR_UNSUPPORTED (a type this
+ * build cannot write).
+ */
+EF_API ef_status ef_quant_profile_set_default_type(ef_quant_profile *profile, const char *type_name);
+/**
+ * Adds a rule: tensors whose names match the glob `pattern` ('*' and '?')
+ * get `type_name`. Rules added by the caller are tried before the profile's
+ * own, in the order added; the first match wins. Like the default type, an
+ * explicit rule does not fall back. At most 64 rules.
+ * Errors: EF_ERR_INVALID_ARG, EF_ERR_UNSUPPORTED.
+ */
+EF_API ef_status ef_quant_profile_add_rule(ef_quant_profile *profile, const char *pattern,
+                                           const char *type_name);
+/** Keeps the token embedding and the output projection at `type_name` (e.g. "Q8_0"). */
+EF_API ef_status ef_quant_profile_keep_embeddings(ef_quant_profile *profile, const char *type_name);
+
+/**
+ * Writes a copy of the GGUF file `in_path` to `out_path` with its weights
+ * quantized as `profile` chooses; every metadata entry (tokenizer included)
+ * is kept. Tensors are converted one at a time; the output appears only when
+ * complete (written to a temporary name, then renamed), so a failure or a
+ * cancel leaves no partial file. `progress` may be NULL. On success
+ * *bytes_in and *bytes_out (either may be NULL) receive the tensor bytes
+ * before and after.
+ * Errors: EF_ERR_INVALID_ARG (out_path is the input, a rule's type does not
+ * divide a tensor's rows), EF_ERR_IO, EF_ERR_FORMAT, EF_ERR_UNSUPPORTED,
+ * EF_ERR_NO_MEMORY, EF_ERR_CANCELLED.
+ */
+EF_API ef_status ef_quantize_file(const char *in_path, const char *out_path, const ef_quant_profile *profile,
+                                  ef_progress_fn progress, void *user, uint64_t *bytes_in,
+                                  uint64_t *bytes_out);
 
 /* ------------------------------------------------------------------------ */
 /* Tokens                                                                   */

@@ -5,12 +5,15 @@
 #include "base/alloc.h"
 #include "base/log.h"
 #include "model/model.h"
+#include "quant/profile.h"
 #include "quant/types.h"
 
 struct ef_model_params {
     int32_t n_threads;
     int32_t use_mmap;
     char backend[32];
+    int32_t has_profile;
+    ef_quant_profile profile; /* quantize at load when has_profile */
 };
 
 ef_status ef_model_params_create(ef_model_params **out) {
@@ -48,6 +51,13 @@ ef_status ef_model_params_set_backend(ef_model_params *p, const char *name) {
     return EF_OK;
 }
 
+ef_status ef_model_params_set_quant_profile(ef_model_params *p, const ef_quant_profile *profile) {
+    if (!p) return ef_err(EF_ERR_INVALID_ARG, "params is NULL");
+    p->has_profile = profile != NULL;
+    if (profile) p->profile = *profile;
+    return EF_OK;
+}
+
 ef_status ef_model_load(const char *path, const ef_model_params *params, ef_model **out) {
     if (!path || !out) return ef_err(EF_ERR_INVALID_ARG, "ef_model_load: path or out is NULL");
     int use_mmap = params ? params->use_mmap : 1;
@@ -55,7 +65,8 @@ ef_status ef_model_load(const char *path, const ef_model_params *params, ef_mode
     ef_status st = ef_gguf_open(path, use_mmap, &g);
     if (st != EF_OK) return ef_err_prefix(st, "%s", path);
     ef_model *m = NULL;
-    st = ef_model_from_gguf(g, &m); /* takes g, also on failure */
+    const ef_quant_profile *profile = params && params->has_profile ? &params->profile : NULL;
+    st = ef_model_from_gguf_quant(g, profile, &m); /* takes g, also on failure */
     if (st != EF_OK) return ef_err_prefix(st, "%s", path);
     EF_LOGI("loaded %s: %s, %llu parameters, %d layers", path, m->arch_name,
             (unsigned long long)m->n_params, (int)m->hp.n_layer);

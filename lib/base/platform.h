@@ -22,6 +22,8 @@ void ef_file_map_close(ef_file_map *m);
 
 /* Atomically replaces `to` with `from` (same directory). */
 ef_status ef_file_rename(const char *from, const char *to);
+/* 1 if both paths exist and name the same file (same device and inode). */
+int ef_file_same(const char *a, const char *b);
 /* Removes a file; errors are ignored (used for clean-up). */
 void ef_file_remove(const char *path);
 

@@ -87,6 +87,12 @@ ef_status ef_file_rename(const char *from, const char *to) {
     return EF_OK;
 }
 
+int ef_file_same(const char *a, const char *b) {
+    struct stat sa, sb;
+    if (stat(a, &sa) != 0 || stat(b, &sb) != 0) return 0;
+    return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
 void ef_file_remove(const char *path) { (void)unlink(path); }
 
 int64_t ef_process_id(void) { return (int64_t)getpid(); }

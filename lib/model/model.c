@@ -8,6 +8,9 @@
 static void model_destroy(ef_model *m) {
     if (!m) return;
     ef_vocab_free(m->vocab);
+    if (m->owned_data)
+        for (int64_t i = 0; i < m->n_tensors; i++) ef_free_aligned(m->owned_data[i]);
+    ef_free(m->owned_data);
     ef_free(m->layers);
     ef_free(m->rope_factors);
     ef_free(m->tensors);
@@ -63,7 +66,9 @@ static ef_status check_vocab(const ef_model *m) {
     return EF_OK;
 }
 
-ef_status ef_model_from_gguf(ef_gguf *g, ef_model **out) {
+ef_status ef_model_from_gguf(ef_gguf *g, ef_model **out) { return ef_model_from_gguf_quant(g, NULL, out); }
+
+ef_status ef_model_from_gguf_quant(ef_gguf *g, const struct ef_quant_profile *profile, ef_model **out) {
     *out = NULL;
     if (!g) return ef_err(EF_ERR_INVALID_ARG, "ef_model_from_gguf: no GGUF given");
     ef_model *m = ef_calloc(1, sizeof *m);
@@ -77,6 +82,7 @@ ef_status ef_model_from_gguf(ef_gguf *g, ef_model **out) {
     ef_status st = read_arch(m);
     if (st == EF_OK) st = ef_hparams_read(g, m->arch_name, m->arch, &m->hp);
     if (st == EF_OK) st = list_tensors(m);
+    if (st == EF_OK && profile) st = ef_model_requantize(m, profile);
     if (st == EF_OK) st = ef_weights_bind(m);
     if (st == EF_OK) st = ef_vocab_load(g, &m->vocab);
     if (st == EF_OK) st = check_vocab(m);

@@ -70,13 +70,18 @@ struct ef_model {
     ef_vocab *vocab;
     uint64_t n_params;
     uint64_t n_bytes;
+    void **owned_data;            /* [n_tensors] weights requantized at load (owned), else NULL */
+    char quant_profile[32];       /* profile applied at load, "" if none */
 };
 typedef struct ef_model ef_model;
+struct ef_quant_profile;
 
 /* Binds an opened GGUF (ownership passes to the model, also on failure) into a
  * model: reads hyperparameters, checks every required tensor's presence,
  * type and shape, builds the vocabulary. Messages name the key or tensor. */
 ef_status ef_model_from_gguf(ef_gguf *g, ef_model **out);
+/* The same, quantizing the weights in memory as `profile` chooses (NULL: as is). */
+ef_status ef_model_from_gguf_quant(ef_gguf *g, const struct ef_quant_profile *profile, ef_model **out);
 void ef_model_retain(ef_model *m);
 void ef_model_release(ef_model *m);
 
@@ -90,5 +95,8 @@ ef_status ef_hparams_read(const ef_gguf *g, const char *arch_name, ef_arch arch,
 /* Binds m->tensors to the named weights of m->hp, checking presence, type
  * and shape; sets hp.n_vocab from token_embd. Messages name the tensor. */
 ef_status ef_weights_bind(ef_model *m);
+/* Converts m->tensors' weight matrices to the types `profile` chooses, into
+ * buffers the model owns (m->owned_data); updates n_bytes. */
+ef_status ef_model_requantize(ef_model *m, const struct ef_quant_profile *profile);
 
 #endif

@@ -30,7 +30,7 @@ import json, sys
 r, t = json.loads(sys.argv[1]), json.loads(sys.argv[2])
 assert r["prompt_tokens"] == t["tokens"], (r["prompt_tokens"], t["tokens"])
 PYEOF
-"$CLI" info -m "$MODEL" | grep -q "token_embd.weight"
+info=$("$CLI" info -m "$MODEL"); echo "$info" | grep -q "token_embd.weight"
 "$CLI" info -m "$MODEL" --json | $PY -c 'import json,sys; o=json.load(sys.stdin); assert o["architecture"]=="llama"'
 # plain run ends with the timing line
 "$CLI" run -m "$MODEL" -p "Hi" -n 4 2>"$TMP/cli_err.txt" >/dev/null
