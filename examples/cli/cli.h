@@ -12,6 +12,7 @@ int cmd_info(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
 int cmd_make_model(int argc, char **argv);
 int cmd_quantize(int argc, char **argv);
+int cmd_convert(int argc, char **argv);
 
 /* Prints "edgeformer: error: <what>: <message>" on one line; returns 1. */
 int cli_fail(const char *what, ef_status st);

@@ -18,6 +18,7 @@ static const char usage[] =
     "              [--no-special] [--json]\n"
     "  quantize    IN.gguf OUT.gguf --profile balanced|fast|experimental|ternary|f16|f32\n"
     "              | --type TYPE [--rule PATTERN=TYPE ...] [--keep-embeddings TYPE]\n"
+    "  convert     Hugging Face checkpoint to GGUF: HF_DIR OUT.gguf [--type f16|f32|bf16|q8_0|...] [-v]\n"
     "  make-model  write a random-weight model (test fixture):\n"
     "              --arch llama|qwen2 --preset tiny|small|125m|853m [--seed N] -o OUT.gguf\n"
     "              (see `edgeformer make-model --help`)\n"
@@ -35,6 +36,7 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "tokenize")) return cmd_tokenize(argc - 1, argv + 1);
     if (!strcmp(cmd, "make-model")) return cmd_make_model(argc - 1, argv + 1);
     if (!strcmp(cmd, "quantize")) return cmd_quantize(argc - 1, argv + 1);
+    if (!strcmp(cmd, "convert")) return cmd_convert(argc - 1, argv + 1);
     if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
         printf("edgeformer %s\n", ef_version_string());
         return 0;

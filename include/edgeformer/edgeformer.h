@@ -313,6 +313,38 @@ EF_API ef_status ef_quantize_file(const char *in_path, const char *out_path, con
                                   uint64_t *bytes_out);
 
 /* ------------------------------------------------------------------------ */
+/* Conversion                                                               */
+/* ------------------------------------------------------------------------ */
+
+/**
+ * Converts a Hugging Face checkpoint folder into one GGUF file.
+ *
+ * `hf_dir` holds config.json (LlamaForCausalLM or Qwen2ForCausalLM),
+ * model.safetensors or model.safetensors.index.json with its shards (F32,
+ * F16 or BF16 tensors), tokenizer.json (byte-level BPE or SentencePiece-style
+ * BPE) and optionally tokenizer_config.json (bos/eos/pad, add_bos_token,
+ * chat_template). Tensor names are mapped to the GGUF ecosystem's, and
+ * llama's Q/K rows are permuted as GGUF llama files expect. `type_name`
+ * ("f32", "f16", "bf16", or a quantized type this build can write such as
+ * "q8_0"; NULL means "f16") sets the type of the 2-D weight matrices; norms
+ * and biases stay F32. `progress` (may be NULL) is called after each
+ * checkpoint tensor with its Hugging Face name.
+ *
+ * The output is written to a temporary file beside `out_path` and renamed
+ * into place, then loaded back as a check; on any failure or cancel no file
+ * is left at `out_path`.
+ *
+ * Errors: EF_ERR_INVALID_ARG (NULL path, unknown type name), EF_ERR_IO (a
+ * missing or unreadable file, named — config.json, a shard, tokenizer.json),
+ * EF_ERR_FORMAT (malformed safetensors header, JSON or config, with the
+ * tensor or key named), EF_ERR_UNSUPPORTED (architecture, dtype, rope
+ * scaling, tokenizer model, or an output type this build cannot write),
+ * EF_ERR_CANCELLED, EF_ERR_NO_MEMORY.
+ */
+EF_API ef_status ef_convert_hf(const char *hf_dir, const char *out_path, const char *type_name,
+                               ef_progress_fn progress, void *user);
+
+/* ------------------------------------------------------------------------ */
 /* Tokens                                                                   */
 /* ------------------------------------------------------------------------ */
 
