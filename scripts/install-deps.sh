@@ -12,6 +12,8 @@ PACKAGES=(
   libcmocka-dev     # unit tests
   python3-numpy python3-torch python3-sentencepiece   # independent references in tests
   binutils          # nm/readelf for the ABI checks
+  python3-pytest python3-setuptools python3-pip   # Python binding tests and its pip install
+  golang-go         # Go binding tests
 )
 command -v node >/dev/null 2>&1 || PACKAGES+=(nodejs)
 command -v npm >/dev/null 2>&1 || PACKAGES+=(npm)

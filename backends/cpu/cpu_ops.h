@@ -6,6 +6,7 @@
 #ifndef EF_BACKENDS_CPU_OPS_H
 #define EF_BACKENDS_CPU_OPS_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "base/threadpool.h"
@@ -64,6 +65,55 @@ typedef struct ef_attn_shape {
  * scores: scratch [n_head][n_past+n_tok]. Softmax in F32; parallel over heads. */
 void ef_cpu_attention(ef_pool *pool, const ef_attn_shape *s, const float *q, const float *k,
                       const float *v, float *scores, float *out);
+
+/* ---- flash attention (flash_attn_*.c) ---- */
+
+/* The tiling fixes the order of every sum, so a query row's result depends
+ * only on its position and the cache, never on the thread count or on how
+ * tokens are batched: KV tiles and split-KV chunks start at multiples of
+ * their size from position 0. Per row, each chunk is folded tile by tile
+ * (online softmax) from a fresh state; the chunks are then combined in
+ * order 0, 1, ... — the same arithmetic in the prefill and decode paths. */
+enum {
+    EF_FLASH_KV_TILE = 64,      /* cache positions per tile */
+    EF_FLASH_KV_CHUNK = 256,    /* cache positions per split-KV chunk (a multiple of the tile) */
+    EF_FLASH_Q_ROWS = 64,       /* query rows (tokens × heads of one KV group) per prefill task */
+    EF_FLASH_DECODE_MAX_TOK = 4 /* ef_cpu_flash_attn takes the split-KV path up to this many tokens */
+};
+
+/* The cache as the kernels read it: rows of n_head_kv*head_dim elements. */
+typedef struct ef_kv_view {
+    uint32_t type; /* EF_TYPE_F32 or EF_TYPE_F16 */
+    const void *k; /* [n_past+n_tok][n_head_kv*head_dim] of type */
+    const void *v; /* [n_past+n_tok][n_head_kv*head_dim] of type */
+} ef_kv_view;
+
+/* Floats of scratch one worker needs for either path; depends only on
+ * n_head, n_head_kv and head_dim. Callers give ef_pool_size(pool) times this. */
+size_t ef_cpu_flash_scratch_floats(const ef_attn_shape *s);
+
+/* Floats of the split-KV partial results for up to n_tok tokens over n_kv
+ * cache positions: [ceil(n_kv/EF_FLASH_KV_CHUNK)][n_tok][n_head][head_dim+2]. */
+size_t ef_cpu_flash_partial_floats(const ef_attn_shape *s, int32_t n_kv, int32_t n_tok);
+
+/* Causal GQA attention as ef_cpu_attention computes it, without any
+ * n_tok × n_kv buffer. q, out: [n_tok][n_head*head_dim]; scratch:
+ * [ef_pool_size(pool)][ef_cpu_flash_scratch_floats(s)].
+ * Prefill: one task per (KV head, tile of query tokens), parallel over tasks. */
+void ef_cpu_flash_attn_prefill(ef_pool *pool, const ef_attn_shape *s, const float *q,
+                               const ef_kv_view *kv, float *scratch, float *out);
+
+/* Decode (split-KV): one task per (KV head, chunk of cache positions), each
+ * writing partial (max, sum, acc) into partial
+ * [ef_cpu_flash_partial_floats(s, n_past+n_tok, n_tok)], then a reduce over
+ * the chunks in fixed order. Bit-identical to the prefill path. */
+void ef_cpu_flash_attn_decode(ef_pool *pool, const ef_attn_shape *s, const float *q,
+                              const ef_kv_view *kv, float *scratch, float *partial, float *out);
+
+/* Decode for n_tok ≤ EF_FLASH_DECODE_MAX_TOK (partial as for decode), else
+ * prefill (partial unused, may be NULL). */
+void ef_cpu_flash_attn(ef_pool *pool, const ef_attn_shape *s, const float *q, const ef_kv_view *kv,
+                       float *scratch, float *partial, float *out);
 
 /* ---- element-wise (cpu_elementwise.c) ---- */
 

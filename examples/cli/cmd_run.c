@@ -62,7 +62,7 @@ static double session_stat(const ef_session *s, int32_t key) {
 }
 
 int cmd_run(int argc, char **argv) {
-    const char *model_path = NULL, *prompt = NULL, *quant = NULL;
+    const char *model_path = NULL, *prompt = NULL, *quant = NULL, *kv_type = "f16";
     int64_t n_predict = 64, top_k = 40, repeat_last_n = 64, seed = 0, threads = 0, ctx = 0, batch = 512;
     int64_t budget = 0;
     double temp = 0.8, top_p = 0.95, min_p = 0.05, repeat_penalty = 1.0;
@@ -73,6 +73,7 @@ int cmd_run(int argc, char **argv) {
             (r = cli_opt_str(argc, argv, &i, "--model", &model_path)) ||
             (r = cli_opt_str(argc, argv, &i, "-p", &prompt)) ||
             (r = cli_opt_str(argc, argv, &i, "--quant", &quant)) ||
+            (r = cli_opt_str(argc, argv, &i, "--kv-type", &kv_type)) ||
             (r = cli_opt_str(argc, argv, &i, "--prompt", &prompt)) ||
             (r = cli_opt_i64(argc, argv, &i, "-n", &n_predict)) ||
             (r = cli_opt_f64(argc, argv, &i, "--temp", &temp)) ||
@@ -121,6 +122,7 @@ int cmd_run(int argc, char **argv) {
         (st = ef_session_params_set_n_batch(sp, (int32_t)batch)) != EF_OK ||
         (st = ef_session_params_set_seed(sp, (uint64_t)seed)) != EF_OK ||
         (st = ef_session_params_set_memory_budget(sp, (uint64_t)budget)) != EF_OK ||
+        (st = ef_session_params_set_kv_type(sp, kv_type)) != EF_OK ||
         (st = ef_sampler_params_create(&smp)) != EF_OK ||
         (st = ef_sampler_params_set_temperature(smp, (float)temp)) != EF_OK ||
         (st = ef_sampler_params_set_top_k(smp, (int32_t)top_k)) != EF_OK ||

@@ -13,15 +13,24 @@ static const char usage[] =
     "              [--repeat-penalty R] [--repeat-last-n N] [--seed S] [--threads N]\n"
     "              [--ctx N] [--batch N] [--memory-budget BYTES] [--no-mmap] [--json] [-v]\n"
     "              [--quant PROFILE]  (quantize the weights in memory while loading)\n"
+    "              [--kv-type f16|f32]  (KV-cache element type, default f16)\n"
     "  info        print a model's metadata and tensor table: -m MODEL [--quant PROFILE] [--json]\n"
     "  tokenize    print the token ids of a text: -m MODEL -p TEXT [--no-bos]\n"
     "              [--no-special] [--json]\n"
     "  quantize    IN.gguf OUT.gguf --profile balanced|fast|experimental|ternary|f16|f32\n"
     "              | --type TYPE [--rule PATTERN=TYPE ...] [--keep-embeddings TYPE]\n"
+    "  perplexity  perplexity of a text, as llama.cpp computes it; KL divergence to a base run:\n"
+    "              -m MODEL -f TEXT [--ctx N] [--chunks N] [--kl-base FILE] [--kl-top-k K]\n"
+    "              [--threads N] [--batch N] [--quant PROFILE] [--no-progress] [--json] [-v]\n"
+    "  chat        chat on stdin with the model's chat template, one user message per line:\n"
+    "              -m MODEL [--system TEXT] [--template llama2|llama3|chatml] [-n N] [--temp T]\n"
+    "              [sampling options of run] [--ctx N] [--json] (/reset clears, EOF quits)\n"
     "  convert     Hugging Face checkpoint to GGUF: HF_DIR OUT.gguf [--type f16|f32|bf16|q8_0|...] [-v]\n"
     "  make-model  write a random-weight model (test fixture):\n"
     "              --arch llama|qwen2 --preset tiny|small|125m|853m [--seed N] -o OUT.gguf\n"
     "              (see `edgeformer make-model --help`)\n"
+    "  bench       prompt (pp) and generation (tg) tokens/s, peak RSS, bandwidth ceiling:\n"
+    "              -m MODEL [-m MODEL2 ...] [-p 512] [-n 128] [-r 5] [-t 1,2] [-o md|json|csv]\n"
     "  version     print the library version\n"
     "  help        print this text\n";
 
@@ -34,7 +43,10 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "run")) return cmd_run(argc - 1, argv + 1);
     if (!strcmp(cmd, "info")) return cmd_info(argc - 1, argv + 1);
     if (!strcmp(cmd, "tokenize")) return cmd_tokenize(argc - 1, argv + 1);
+    if (!strcmp(cmd, "perplexity")) return cmd_perplexity(argc - 1, argv + 1);
+    if (!strcmp(cmd, "chat")) return cmd_chat(argc - 1, argv + 1);
     if (!strcmp(cmd, "make-model")) return cmd_make_model(argc - 1, argv + 1);
+    if (!strcmp(cmd, "bench")) return cmd_bench(argc - 1, argv + 1);
     if (!strcmp(cmd, "quantize")) return cmd_quantize(argc - 1, argv + 1);
     if (!strcmp(cmd, "convert")) return cmd_convert(argc - 1, argv + 1);
     if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {

@@ -387,6 +387,66 @@ EF_API int32_t ef_token_eos(const ef_model *model);
 EF_API int32_t ef_token_is_eog(const ef_model *model, int32_t token);
 
 /* ------------------------------------------------------------------------ */
+/* Chat templates                                                           */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * A chat model expects its conversation in the text format it was trained
+ * on. These calls render a list of messages (role, content) in one of three
+ * formats, each written out explicitly (no template engine):
+ *
+ *   "llama2"  <s>[INST] <<SYS>>\n{system}\n<</SYS>>\n\n{user} [/INST] {assistant} </s>
+ *             (a leading system message is folded into the first turn; user
+ *             and assistant texts are stripped; roles: a first "system", then
+ *             "user" and "assistant"; the generation prompt is empty)
+ *   "llama3"  <|begin_of_text|><|start_header_id|>{role}<|end_header_id|>\n\n{content}<|eot_id|>
+ *             (contents stripped; generation prompt
+ *             "<|start_header_id|>assistant<|end_header_id|>\n\n")
+ *   "chatml"  <|im_start|>{role}\n{content}<|im_end|>\n
+ *             (contents verbatim; generation prompt "<|im_start|>assistant\n")
+ *
+ * The output is UTF-8 text with the special tokens written as their texts:
+ * tokenize it with EF_TOKENIZE_PARSE_SPECIAL.
+ */
+
+/**
+ * Renders messages with the model's own chat format.
+ * The format is recognised from the model's "tokenizer.chat_template"
+ * metadata by its markers ("<|im_start|>" → chatml, "<|start_header_id|>" →
+ * llama3, "[INST]" → llama2). A model without a template, or with one that
+ * has none of these markers, gets "chatml", and a warning is logged.
+ * roles[i] and contents[i] are NUL-terminated UTF-8 strings for
+ * 0 ≤ i < n_messages (both arrays may be NULL when n_messages is 0).
+ * add_generation_prompt: non-zero to end with the opening of an assistant
+ * turn, so the model's continuation is the reply.
+ * Two-call pattern: the text is NUL-terminated and *needed counts the NUL;
+ * a buffer that is too small is left untouched.
+ * Errors: EF_ERR_INVALID_ARG (NULL model/needed/role/content, a role the
+ * format does not allow — the message names it), EF_ERR_BUFFER_TOO_SMALL.
+ */
+EF_API ef_status ef_chat_apply_template(const ef_model *model, const char *const *roles,
+                                        const char *const *contents, size_t n_messages,
+                                        int32_t add_generation_prompt, char *buf, size_t cap,
+                                        size_t *needed);
+
+/**
+ * Same as ef_chat_apply_template with an explicit format: template_name is
+ * "llama2", "llama3" or "chatml". No model is needed.
+ * Errors: as ef_chat_apply_template; EF_ERR_INVALID_ARG for another name.
+ */
+EF_API ef_status ef_chat_apply_template_named(const char *template_name, const char *const *roles,
+                                              const char *const *contents, size_t n_messages,
+                                              int32_t add_generation_prompt, char *buf, size_t cap,
+                                              size_t *needed);
+
+/**
+ * Name of the format ef_chat_apply_template uses for this model: "llama2",
+ * "llama3" or "chatml" (also the fallback; nothing is logged here).
+ * Static storage, never NULL; "chatml" for a NULL model.
+ */
+EF_API const char *ef_chat_template_family(const ef_model *model);
+
+/* ------------------------------------------------------------------------ */
 /* Sampling options                                                         */
 /* ------------------------------------------------------------------------ */
 
@@ -440,6 +500,13 @@ EF_API ef_status ef_session_params_set_n_batch(ef_session_params *p, int32_t n_b
  * call with EF_ERR_BUDGET and a message saying how much was needed.
  */
 EF_API ef_status ef_session_params_set_memory_budget(ef_session_params *p, uint64_t bytes);
+/**
+ * Element type of the session's KV cache: "f16" (the default: half the
+ * memory; logits within ~1e-3 relative RMS of "f32") or "f32" (exact). The
+ * cache holds n_layer × n_ctx × n_head_kv × head_dim × 2 elements of it.
+ * Errors: EF_ERR_INVALID_ARG (NULL, or another type; the message lists them).
+ */
+EF_API ef_status ef_session_params_set_kv_type(ef_session_params *p, const char *type);
 
 /**
  * Creates a session (one conversation: KV cache, scratch, sampler) on a model.

@@ -6,6 +6,7 @@
 #include "api/session.h"
 #include "base/log.h"
 #include "base/platform.h"
+#include "quant/types.h"
 
 struct ef_session_params {
     int32_t n_ctx;
@@ -13,6 +14,7 @@ struct ef_session_params {
     int32_t n_batch;
     uint64_t seed;
     uint64_t budget;
+    uint32_t kv_type; /* EF_TYPE_F16 (default) or EF_TYPE_F32 */
 };
 
 ef_status ef_session_params_create(ef_session_params **out) {
@@ -20,6 +22,7 @@ ef_status ef_session_params_create(ef_session_params **out) {
     ef_session_params *p = ef_calloc(1, sizeof *p);
     if (!p) return ef_err(EF_ERR_NO_MEMORY, "out of memory creating session params");
     p->n_batch = 512;
+    p->kv_type = EF_TYPE_F16;
     *out = p;
     return EF_OK;
 }
@@ -60,6 +63,17 @@ ef_status ef_session_params_set_memory_budget(ef_session_params *p, uint64_t byt
     return EF_OK;
 }
 
+ef_status ef_session_params_set_kv_type(ef_session_params *p, const char *type) {
+    if (!p || !type) return ef_err(EF_ERR_INVALID_ARG, "ef_session_params_set_kv_type: params or type is NULL");
+    if (!strcmp(type, "f16"))
+        p->kv_type = EF_TYPE_F16;
+    else if (!strcmp(type, "f32"))
+        p->kv_type = EF_TYPE_F32;
+    else
+        return ef_err(EF_ERR_INVALID_ARG, "KV-cache type '%s' is not supported (f16, f32)", type);
+    return EF_OK;
+}
+
 ef_status ef_session_fail(ef_session *s, ef_status st) {
     snprintf(s->errmsg, sizeof s->errmsg, "%s", ef_err_msg());
     return st;
@@ -78,7 +92,7 @@ void ef_session_free(ef_session *s) {
 
 ef_status ef_session_create(ef_model *model, const ef_session_params *params, ef_session **out) {
     if (!model || !out) return ef_err(EF_ERR_INVALID_ARG, "ef_session_create: model or out is NULL");
-    ef_session_params defaults = {0, 0, 512, 0, 0};
+    ef_session_params defaults = {0, 0, 512, 0, 0, EF_TYPE_F16};
     const ef_session_params *p = params ? params : &defaults;
 
     ef_session *s = ef_calloc(1, sizeof *s);
@@ -95,7 +109,7 @@ ef_status ef_session_create(ef_model *model, const ef_session_params *params, ef
     int32_t n_threads = p->n_threads ? p->n_threads : ef_num_cores();
 
     ef_status st = ef_pool_create(n_threads, &s->pool);
-    if (st == EF_OK) st = ef_exec_create(model, s->n_ctx, s->n_batch, &s->acct, &s->exec);
+    if (st == EF_OK) st = ef_exec_create_kv(model, s->n_ctx, s->n_batch, p->kv_type, &s->acct, &s->exec);
     if (st == EF_OK) {
         s->history = ef_acct_alloc(&s->acct, (size_t)s->n_ctx * sizeof(int32_t), "token history", &st);
     }

@@ -1,0 +1,52 @@
+/* Inline AVX2 helpers shared by gemv_avx2.c and gemm_avx2.c: loading 8
+ * weights of a row as F32 (converting F16 with F16C and BF16 with a shift,
+ * in registers), zero-padded tails, and the one horizontal sum both kernels
+ * use so their results agree bit for bit. Include only from files compiled
+ * with -mavx2 -mfma -mf16c. */
+#ifndef EF_BACKENDS_CPU_SIMD_AVX2_H
+#define EF_BACKENDS_CPU_SIMD_AVX2_H
+
+#include <immintrin.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "quant/types.h"
+
+#define EF_AVX2_INLINE static inline __attribute__((always_inline))
+
+/* 8 weights starting at element k of a row of `type` (F32, F16 or BF16). */
+EF_AVX2_INLINE __m256 ef_avx2_load_w8(uint32_t type, const void *row, int64_t k) {
+    if (type == EF_TYPE_F32) return _mm256_loadu_ps((const float *)row + k);
+    const __m128i h = _mm_loadu_si128((const __m128i *)((const uint16_t *)row + k)); /* [8] u16 */
+    if (type == EF_TYPE_F16) return _mm256_cvtph_ps(h);
+    /* BF16 is the top half of an F32. */
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+}
+
+/* The last len (< 8) weights from element k, lanes ≥ len zero. */
+EF_AVX2_INLINE __m256 ef_avx2_load_w_tail(uint32_t type, const void *row, int64_t k, int64_t len) {
+    if (type == EF_TYPE_F32) {
+        float tmp[8] = {0}; /* [8]: tail, zero-padded */
+        memcpy(tmp, (const float *)row + k, (size_t)len * sizeof(float));
+        return _mm256_loadu_ps(tmp);
+    }
+    uint16_t tmp[8] = {0}; /* [8]: tail, zero-padded (0 is +0.0 in F16 and BF16) */
+    memcpy(tmp, (const uint16_t *)row + k, (size_t)len * sizeof(uint16_t));
+    return ef_avx2_load_w8(type, tmp, 0);
+}
+
+/* Lane mask selecting the first len (0..8) lanes, for maskload. */
+EF_AVX2_INLINE __m256i ef_avx2_first_lanes(int64_t len) {
+    const __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)len), idx);
+}
+
+/* The sum of 8 lanes, always in this order: (lo+hi) pairwise. */
+EF_AVX2_INLINE float ef_avx2_hsum(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1)); /* [4] */
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));                                       /* [2] */
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));                                        /* [1] */
+    return _mm_cvtss_f32(s);
+}
+
+#endif

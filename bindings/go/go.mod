@@ -1,0 +1,3 @@
+module github.com/edgeformer/edgeformer/bindings/go
+
+go 1.19
