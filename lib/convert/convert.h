@@ -109,10 +109,25 @@ int ef_hf_map_name(const char *hf_name, const ef_hf_config *cfg, char *gguf_name
  * block size, F16 for matrices that do not (with a warning), F32 for the rest. */
 uint32_t ef_convert_pick_type(const ef_st_tensor *t, uint32_t matrix_type);
 
-/* Converts t into `out_type`, reordering rows for llama Q/K when `n_heads`
- * > 0 (rows in heads of rows/n_heads, (i, i + hd/2) → (2i, 2i + 1)).
- * *data is either inside t's mapping (*owned = NULL) or a new buffer
- * (*owned, free with ef_free). */
+/* One tensor's conversion, planned before the output is written and carried
+ * out when the writer asks for its bytes (one tensor in memory at a time). */
+typedef struct ef_convert_job {
+    const ef_st_tensor *t;
+    uint32_t out_type;
+    int64_t rows, cols;   /* output [rows][cols] elements */
+    int64_t head_rows;    /* > 0: llama Q/K rows reordered in heads of this many */
+    uint64_t nbytes;      /* output size */
+    int direct;           /* 1: the mapped input bytes are the output */
+} ef_convert_job;
+
+/* Plans converting t into `out_type`, reordering rows for llama Q/K when
+ * `n_heads` > 0 (rows in heads of rows/n_heads, (i, i + hd/2) → (2i, 2i + 1)). */
+ef_status ef_convert_plan(const ef_st_tensor *t, uint32_t out_type, int64_t n_heads, ef_convert_job *job);
+/* Writes the planned output into dst[job->nbytes]. */
+ef_status ef_convert_fill(const ef_convert_job *job, void *dst);
+
+/* Plan + fill into a new buffer: *data is either inside t's mapping
+ * (*owned = NULL) or a new buffer (*owned, free with ef_free). */
 ef_status ef_convert_tensor(const ef_st_tensor *t, uint32_t out_type, int64_t n_heads,
                             const void **data, uint64_t *nbytes, void **owned);
 

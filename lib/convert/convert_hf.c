@@ -2,10 +2,10 @@
  * model.safetensors[.index.json], tokenizer.json) → one GGUF file.
  *
  * Tensors whose bytes need no change are written straight from the mapped
- * safetensors; converted ones are held in memory until the single write
- * (the GGUF writer references data until then), so peak memory is about
- * the size of the converted tensors. The result is loaded back before the
- * call returns; a file that would not load is removed. */
+ * safetensors; converted ones are planned first and produced by the GGUF
+ * writer one at a time as it writes, so peak memory is one tensor. The
+ * result is loaded back before the call returns; a file that would not load
+ * is removed. */
 #include <string.h>
 
 #include "base/alloc.h"
@@ -20,8 +20,7 @@ typedef struct conversion {
     ef_st_set *st;
     ef_gguf_writer *w;
     uint32_t matrix_type;
-    void **owned;          /* [n_owned] buffers the writer points into */
-    size_t n_owned;
+    ef_convert_job *jobs;  /* [st->n_tensors] conversions the writer carries out */
     float *rope_factors;   /* [head_dim/2] llama3 only */
     ef_progress_fn progress;
     void *user;
@@ -50,18 +49,14 @@ static const char *base_name(const char *path) {
     return s;
 }
 
-static ef_status keep_owned(conversion *c, void *p) {
-    void **o = ef_realloc(c->owned, (c->n_owned + 1) * sizeof *o);
-    if (!o) {
-        ef_free(p);
-        return ef_err(EF_ERR_NO_MEMORY, "convert: out of memory");
-    }
-    c->owned = o;
-    c->owned[c->n_owned++] = p;
-    return EF_OK;
+/* Produces one converted tensor when the writer reaches it. */
+static ef_status fill_job(void *user, const char *name, void *dst, uint64_t nbytes) {
+    (void)name;
+    (void)nbytes;
+    return ef_convert_fill(user, dst);
 }
 
-static ef_status add_tensor(conversion *c, const ef_st_tensor *t) {
+static ef_status add_tensor(conversion *c, const ef_st_tensor *t, ef_convert_job *job) {
     char name[128];
     ef_hf_permute permute;
     int r = ef_hf_map_name(t->name, &c->cfg, name, sizeof name, &permute);
@@ -76,13 +71,11 @@ static ef_status add_tensor(conversion *c, const ef_st_tensor *t) {
     int64_t n_heads = permute == EF_PERMUTE_Q ? c->cfg.n_head
                     : permute == EF_PERMUTE_K ? c->cfg.n_head_kv : 0;
     uint32_t type = ef_convert_pick_type(t, c->matrix_type);
-    const void *data;
-    uint64_t nbytes;
-    void *owned;
-    EF_TRY(ef_convert_tensor(t, type, n_heads, &data, &nbytes, &owned));
-    if (owned) EF_TRY(keep_owned(c, owned));
+    EF_TRY(ef_convert_plan(t, type, n_heads, job));
     int64_t ne[2] = {t->shape[t->n_dims - 1], t->n_dims == 2 ? t->shape[0] : 1};
-    return ef_gguf_writer_add_tensor(c->w, name, type, (uint32_t)t->n_dims, ne, data, nbytes);
+    if (job->direct) /* the mapped bytes go straight out */
+        return ef_gguf_writer_add_tensor(c->w, name, type, (uint32_t)t->n_dims, ne, t->data, t->nbytes);
+    return ef_gguf_writer_add_tensor_fill(c->w, name, type, (uint32_t)t->n_dims, ne, job->nbytes, fill_job, job);
 }
 
 static ef_status add_rope_freqs(conversion *c) {
@@ -113,8 +106,10 @@ static ef_status build(conversion *c) {
     EF_TRY(ef_gguf_writer_set_str(c->w, "general.name", base_name(c->hf_dir)));
     EF_TRY(ef_hf_tokenizer_write(c->hf_dir, &c->cfg, c->cfg.n_vocab, c->w));
     EF_TRY(add_rope_freqs(c));
+    c->jobs = ef_calloc(c->st->n_tensors ? c->st->n_tensors : 1, sizeof *c->jobs);
+    if (!c->jobs) return ef_err(EF_ERR_NO_MEMORY, "convert: out of memory planning %zu tensors", c->st->n_tensors);
     for (size_t i = 0; i < c->st->n_tensors; i++) {
-        EF_TRY(add_tensor(c, &c->st->tensors[i]));
+        EF_TRY(add_tensor(c, &c->st->tensors[i], &c->jobs[i]));
         if (c->progress && c->progress(c->user, c->st->tensors[i].name, (uint64_t)i + 1,
                                        (uint64_t)c->st->n_tensors) != 0)
             return ef_err(EF_ERR_CANCELLED, "convert: cancelled by the progress callback");
@@ -145,8 +140,7 @@ ef_status ef_convert_hf(const char *hf_dir, const char *out_path, const char *ty
     if (st == EF_OK) st = ef_gguf_writer_write(c.w, out_path);
     if (st == EF_OK) st = verify(out_path);
     ef_gguf_writer_free(c.w);
-    for (size_t i = 0; i < c.n_owned; i++) ef_free(c.owned[i]);
-    ef_free(c.owned);
+    ef_free(c.jobs);
     ef_free(c.rope_factors);
     ef_st_set_free(c.st);
     return st;

@@ -42,15 +42,14 @@ static void to_f32(uint32_t type, const uint8_t *src, float *dst, int64_t n) {
     }
 }
 
-ef_status ef_convert_tensor(const ef_st_tensor *t, uint32_t out_type, int64_t n_heads,
-                            const void **data, uint64_t *nbytes, void **owned) {
-    *data = NULL;
-    *owned = NULL;
+ef_status ef_convert_plan(const ef_st_tensor *t, uint32_t out_type, int64_t n_heads, ef_convert_job *job) {
+    memset(job, 0, sizeof *job);
+    job->t = t;
+    job->out_type = out_type;
     /* numpy [rows, cols] (1-D: one row); GGUF ne = {cols, rows}, same bytes. */
     int64_t cols = t->n_dims >= 1 ? t->shape[t->n_dims - 1] : 1;
     int64_t rows = 1;
     for (int32_t d = 0; d + 1 < t->n_dims; d++) rows *= t->shape[d];
-    int64_t head_rows = 0;
     if (n_heads > 0) {
         /* A 1-D bias is a column of rows, one element each. */
         if (t->n_dims == 1) {
@@ -60,36 +59,67 @@ ef_status ef_convert_tensor(const ef_st_tensor *t, uint32_t out_type, int64_t n_
         if (rows % n_heads || (rows / n_heads) % 2)
             return ef_err(EF_ERR_FORMAT, "tensor '%s': %lld rows do not split into %lld heads of "
                           "even size", t->name, (long long)rows, (long long)n_heads);
-        head_rows = rows / n_heads;
+        job->head_rows = rows / n_heads;
     }
-    if (out_type == t->type && head_rows == 0) {
+    job->rows = rows;
+    job->cols = cols;
+    if (out_type == t->type && job->head_rows == 0) {
+        job->direct = 1;
+        job->nbytes = t->nbytes;
+        return EF_OK;
+    }
+    const ef_type_info *ti = ef_type_get(out_type);
+    uint64_t row_bytes = ef_type_row_size(out_type, cols);
+    if (!ti || !ti->from_float || !row_bytes)
+        return ef_err(EF_ERR_UNSUPPORTED, "tensor '%s': cannot write type %s with rows of %lld",
+                      t->name, ef_type_name(out_type), (long long)cols);
+    if (!ef_mul_ok(row_bytes, (uint64_t)rows, &job->nbytes) || job->nbytes > SIZE_MAX)
+        return ef_err(EF_ERR_FORMAT, "tensor '%s' is too large", t->name);
+    return EF_OK;
+}
+
+ef_status ef_convert_fill(const ef_convert_job *job, void *dst) {
+    const ef_st_tensor *t = job->t;
+    if (job->direct) {
+        memcpy(dst, t->data, (size_t)job->nbytes);
+        return EF_OK;
+    }
+    const ef_type_info *ti = ef_type_get(job->out_type);
+    const uint64_t row_bytes = job->nbytes / (uint64_t)(job->rows ? job->rows : 1);
+    const uint64_t in_row_bytes = t->nbytes / (uint64_t)(job->rows ? job->rows : 1);
+    float *row = ef_malloc(sizeof(float) * (size_t)(job->cols ? job->cols : 1)); /* [cols] */
+    if (!row) return ef_err(EF_ERR_NO_MEMORY, "out of memory converting '%s'", t->name);
+    uint8_t *out = dst; /* [rows][row_bytes] */
+    for (int64_t r = 0; r < job->rows; r++) {
+        to_f32(t->type, t->data + (uint64_t)src_row(r, job->head_rows) * in_row_bytes, row, job->cols);
+        ti->from_float(row, out + (uint64_t)r * row_bytes, job->cols);
+    }
+    ef_free(row);
+    return EF_OK;
+}
+
+ef_status ef_convert_tensor(const ef_st_tensor *t, uint32_t out_type, int64_t n_heads,
+                            const void **data, uint64_t *nbytes, void **owned) {
+    *data = NULL;
+    *owned = NULL;
+    ef_convert_job job;
+    EF_TRY(ef_convert_plan(t, out_type, n_heads, &job));
+    if (job.direct) {
         *data = t->data;
         *nbytes = t->nbytes;
         return EF_OK;
     }
-    const ef_type_info *ti = ef_type_get(out_type);
-    uint64_t row_bytes = ef_type_row_size(out_type, cols), total;
-    if (!ti || !ti->from_float || !row_bytes)
-        return ef_err(EF_ERR_UNSUPPORTED, "tensor '%s': cannot write type %s with rows of %lld",
-                      t->name, ef_type_name(out_type), (long long)cols);
-    if (!ef_mul_ok(row_bytes, (uint64_t)rows, &total) || total > SIZE_MAX)
-        return ef_err(EF_ERR_FORMAT, "tensor '%s' is too large", t->name);
-    const uint64_t in_row_bytes = t->nbytes / (uint64_t)(rows ? rows : 1);
-    uint8_t *out = ef_malloc(total ? (size_t)total : 1); /* [rows][row_bytes] */
-    float *row = ef_malloc(sizeof(float) * (size_t)(cols ? cols : 1)); /* [cols] */
-    if (!out || !row) {
-        ef_free(out);
-        ef_free(row);
+    void *out = ef_malloc(job.nbytes ? (size_t)job.nbytes : 1);
+    if (!out)
         return ef_err(EF_ERR_NO_MEMORY, "out of memory converting '%s' (%llu bytes)", t->name,
-                      (unsigned long long)total);
+                      (unsigned long long)job.nbytes);
+    ef_status st = ef_convert_fill(&job, out);
+    if (st != EF_OK) {
+        ef_free(out);
+        return st;
     }
-    for (int64_t r = 0; r < rows; r++) {
-        to_f32(t->type, t->data + (uint64_t)src_row(r, head_rows) * in_row_bytes, row, cols);
-        ti->from_float(row, out + (uint64_t)r * row_bytes, cols);
-    }
-    ef_free(row);
     *data = out;
     *owned = out;
-    *nbytes = total;
+    *nbytes = job.nbytes;
     return EF_OK;
 }
