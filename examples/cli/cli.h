@@ -16,6 +16,7 @@ int cmd_perplexity(int argc, char **argv);
 int cmd_chat(int argc, char **argv);
 int cmd_quantize(int argc, char **argv);
 int cmd_convert(int argc, char **argv);
+int cmd_train(int argc, char **argv);
 
 /* Prints "edgeformer: error: <what>: <message>" on one line; returns 1. */
 int cli_fail(const char *what, ef_status st);

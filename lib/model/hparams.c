@@ -87,6 +87,19 @@ static ef_status read_rope_scaling(key_reader *r, ef_hparams *hp) {
     return EF_OK;
 }
 
+/* edgeformer.attention.type: "mha" and "gqa" run llama's graph; absent
+ * means "gqa". The latent and window types come with the attention work. */
+static ef_status read_edgeformer_attention(key_reader *r) {
+    const char *key = key_of(r, "attention.type");
+    if (ef_gguf_find_key(r->g, key) < 0) return EF_OK;
+    const char *s;
+    uint64_t len;
+    EF_TRY(ef_gguf_get_str(r->g, key, &s, &len));
+    if ((len == 3 && (!memcmp(s, "mha", 3) || !memcmp(s, "gqa", 3)))) return EF_OK;
+    return ef_err(EF_ERR_UNSUPPORTED, "'%s' is '%.*s'; this build runs mha and gqa", key,
+                  (int)(len > 64 ? 64 : len), s);
+}
+
 ef_status ef_hparams_read(const ef_gguf *g, const char *arch_name, ef_arch arch, ef_hparams *hp) {
     key_reader r = {.g = g, .arch = arch_name};
     memset(hp, 0, sizeof *hp);
@@ -125,5 +138,6 @@ ef_status ef_hparams_read(const ef_gguf *g, const char *arch_name, ef_arch arch,
     EF_TRY(read_pos_float(&r, "rope.freq_base", 10000.0f, &hp->rope_freq_base));
     EF_TRY(read_rope_scaling(&r, hp));
     hp->rope_mode = arch == EF_ARCH_QWEN2 ? EF_ROPE_NEOX : EF_ROPE_NORM;
+    if (strcmp(arch_name, "edgeformer") == 0) EF_TRY(read_edgeformer_attention(&r));
     return EF_OK;
 }

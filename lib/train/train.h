@@ -1,0 +1,171 @@
+/* Training on the CPU: the internal contracts between lib/train's files.
+ *
+ * Like llm.c's train_gpt2.c: one parameter buffer sliced by a layout, one
+ * gradient buffer with the same layout, one activation buffer, and a
+ * forward/backward pair per layer type. Matrices are stored as GGUF stores
+ * them: {n_in, n_out}, i.e. n_out rows of n_in floats, and y = x·Wᵀ.
+ * N = B·T tokens per micro-batch; C = dim; Q = n_head·hd; K = n_kv·hd;
+ * F = ff; V = vocab; L = layers. */
+#ifndef EF_TRAIN_TRAIN_H
+#define EF_TRAIN_TRAIN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/error.h"
+#include "base/threadpool.h"
+
+/* The model's shape (what the checkpoint's HPAR frame stores). */
+typedef struct ef_train_shape {
+    int32_t n_vocab, dim, n_layer, n_head, n_kv, ff, seq;
+    int32_t tied;     /* output projection shares token_embd */
+    float norm_eps;   /* RMSNorm epsilon */
+    float rope_base;  /* RoPE frequency base */
+} ef_train_shape;
+
+/* Where each parameter tensor lives in the flat buffer (offsets in floats). */
+typedef struct ef_train_layout {
+    size_t tok_embd;      /* [V, C] */
+    size_t attn_norm;     /* [L, C] */
+    size_t wq;            /* [L, Q, C] */
+    size_t wk;            /* [L, K, C] */
+    size_t wv;            /* [L, K, C] */
+    size_t wo;            /* [L, C, Q] */
+    size_t ffn_norm;      /* [L, C] */
+    size_t w_gate;        /* [L, F, C] */
+    size_t w_up;          /* [L, F, C] */
+    size_t w_down;        /* [L, C, F] */
+    size_t output_norm;   /* [C] */
+    size_t output;        /* [V, C]; == tok_embd when tied */
+    size_t n_floats;      /* total */
+} ef_train_layout;
+
+int32_t ef_train_head_dim(const ef_train_shape *s);
+ef_status ef_train_shape_check(const ef_train_shape *s);
+void ef_train_layout_make(const ef_train_shape *s, ef_train_layout *lay);
+
+/* One named tensor of the layout, for export and the tests: GGUF name
+ * ("blk.3.attn_q.weight"), offset, ne[0] (contiguous) and ne[1] (1 for
+ * vectors). Returns the number of tensors; fills *out when i < that count. */
+typedef struct ef_train_tensor_ref {
+    char name[48];
+    size_t offset;
+    int64_t ne0, ne1;
+} ef_train_tensor_ref;
+int32_t ef_train_tensor_count(const ef_train_shape *s);
+void ef_train_tensor_at(const ef_train_shape *s, const ef_train_layout *lay, int32_t i,
+                        ef_train_tensor_ref *out);
+
+/* Random initialisation (GPT-2 style normal(0, 0.02), output projections
+ * scaled by 1/sqrt(2L), norms at 1), from `seed`. */
+void ef_train_init_params(const ef_train_shape *s, const ef_train_layout *lay, uint64_t seed,
+                          float *params);
+
+/* ---- forward/backward pairs (train_layers.c, train_attention.c, train_loss.c) ----
+ * Backward functions ADD into parameter gradients and into input gradients
+ * (the caller zeroes them), so gradient accumulation and residual branches
+ * simply sum. Those taking a pool split rows across its workers; every
+ * output element is computed by one worker in a fixed order, so results do
+ * not depend on the thread count. */
+
+/* out[N, C] = table[tokens[n], :] */
+void ef_tr_embed_fwd(float *out, const int32_t *tokens, const float *table, int64_t N, int32_t C);
+/* dtable[tokens[n], :] += dout[n, :]  (sequential: tokens repeat) */
+void ef_tr_embed_bwd(float *dtable, const float *dout, const int32_t *tokens, int64_t N, int32_t C);
+
+/* out[N, C] = x · rstd · w, rstd[N] = 1/sqrt(mean(x²) + eps) */
+void ef_tr_rmsnorm_fwd(float *out, float *rstd, const float *x, const float *w, int64_t N,
+                       int32_t C, float eps);
+void ef_tr_rmsnorm_bwd(float *dx, float *dw, const float *dout, const float *x, const float *w,
+                       const float *rstd, int64_t N, int32_t C);
+
+/* out[N, O] = x[N, I] · W[O, I]ᵀ */
+void ef_tr_matmul_fwd(ef_pool *pool, float *out, const float *x, const float *W, int64_t N,
+                      int32_t I, int32_t O);
+/* dx[N, I] += dout·W (dx may be NULL); dW[O, I] += doutᵀ·x. work: scratch
+ * of ef_tr_matmul_work_floats(N, I, O) floats. */
+size_t ef_tr_matmul_work_floats(int64_t N, int32_t I, int32_t O);
+void ef_tr_matmul_bwd(ef_pool *pool, float *dx, float *dW, const float *dout, const float *x,
+                      const float *W, int64_t N, int32_t I, int32_t O, float *work);
+
+/* h[N, F] = silu(g) * u */
+void ef_tr_swiglu_fwd(float *h, const float *g, const float *u, int64_t n);
+void ef_tr_swiglu_bwd(float *dg, float *du, const float *dh, const float *g, const float *u,
+                      int64_t n);
+
+/* RoPE, NORM mode (adjacent pairs), as the engine: x[B·T, n_heads, hd] at
+ * positions t = 0..T-1 within each sequence. cos_sin[T, hd/2, 2]. The
+ * backward rotates by the opposite angle (in place on the gradient). */
+void ef_tr_rope_table(float *cos_sin, int32_t T, int32_t hd, float base);
+void ef_tr_rope_fwd(float *x, const float *cos_sin, int32_t B, int32_t T, int32_t n_heads,
+                    int32_t hd);
+void ef_tr_rope_bwd(float *dx, const float *cos_sin, int32_t B, int32_t T, int32_t n_heads,
+                    int32_t hd);
+
+/* Causal grouped-query attention. q[B, T, H, hd], k, v[B, T, KV, hd];
+ * att[B, H, T, T] (softmax probabilities, upper triangle 0); ctx[B, T, H, hd]. */
+void ef_tr_attention_fwd(ef_pool *pool, float *ctx, float *att, const float *q, const float *k,
+                         const float *v, int32_t B, int32_t T, int32_t H, int32_t KV, int32_t hd);
+/* dq, dk, dv += ...; scratch: [pool size · T] floats. */
+void ef_tr_attention_bwd(ef_pool *pool, float *dq, float *dk, float *dv, const float *dctx,
+                         const float *att, const float *q, const float *k, const float *v,
+                         int32_t B, int32_t T, int32_t H, int32_t KV, int32_t hd, float *scratch);
+
+/* Softmax cross-entropy: losses[N] = -log softmax(logits[n])[targets[n]];
+ * logits[N, V] is overwritten by the probabilities. */
+void ef_tr_crossentropy_fwd(ef_pool *pool, float *losses, float *logits, const int32_t *targets,
+                            int64_t N, int32_t V);
+/* dlogits[N, V] = (probs - onehot) · scale, in place over probs. */
+void ef_tr_crossentropy_bwd(ef_pool *pool, float *probs, const int32_t *targets, int64_t N,
+                            int32_t V, float scale);
+
+/* ---- the whole model (train_model.c) ---- */
+typedef struct ef_train_model {
+    ef_train_shape shape;
+    ef_train_layout lay;
+    int32_t batch;       /* B */
+    float *params;       /* [n_floats] */
+    float *grads;        /* [n_floats] */
+    float *acts;         /* activations, see train_model.c */
+    float *dacts;        /* activation gradients */
+    float *cos_sin;      /* [T, hd/2, 2] */
+    float *scratch;      /* [n_threads · T] attention backward */
+    float *mm_work;      /* matmul backward scratch, for the largest projection */
+    int32_t scratch_threads;
+    size_t n_acts, n_dacts;
+} ef_train_model;
+
+/* Allocates the buffers for micro-batches of `batch` × shape.seq tokens and
+ * up to n_threads workers. Parameters are zeroed (call init or load). */
+ef_status ef_train_model_create(const ef_train_shape *s, int32_t batch, int32_t n_threads,
+                                ef_train_model *m);
+void ef_train_model_free(ef_train_model *m);
+/* Forward over tokens[B, T]: returns the mean loss over targets[B, T]
+ * (targets may be NULL: only logits). The logits[B·T, V] are left in
+ * *logits_out when non-NULL — before softmax when targets is NULL. */
+float ef_train_model_forward(ef_train_model *m, ef_pool *pool, const int32_t *tokens,
+                             const int32_t *targets, const float **logits_out);
+/* Backward of the last forward (which had targets): grads += d(loss·scale)/dparams. */
+void ef_train_model_backward(ef_train_model *m, ef_pool *pool, const int32_t *tokens,
+                             const int32_t *targets, float scale);
+
+/* ---- optimizer (adamw.c) ---- */
+typedef struct ef_adamw {
+    float lr_max, lr_min, beta1, beta2, eps, weight_decay, clip_norm;
+    int32_t warmup, total_steps;
+} ef_adamw;
+/* Learning rate at step (0-based): linear warm-up, then cosine to lr_min. */
+float ef_adamw_lr(const ef_adamw *o, int64_t step);
+/* Scales grads so their global L2 norm is at most clip_norm (0: off);
+ * returns the norm before clipping. */
+float ef_clip_grad_norm(float *grads, size_t n, float clip_norm);
+/* One AdamW update of params[begin, end) (step is 1-based, for the bias
+ * correction); decoupled weight decay when `decay` (matrices and
+ * embeddings decay, norm weights do not). */
+void ef_adamw_update(const ef_adamw *o, float lr, int64_t step, float *params, const float *grads,
+                     float *m, float *v, size_t begin, size_t end, int decay);
+
+/* ---- CRC-32 (crc32.c) ---- IEEE 802.3 polynomial, reflected. */
+uint32_t ef_crc32(uint32_t crc, const void *data, size_t n);
+
+#endif

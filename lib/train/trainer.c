@@ -1,0 +1,234 @@
+/* The public trainer: settings by key, creation, the optimizer step and
+ * evaluation. */
+#include <stdio.h>
+#include <string.h>
+
+#include "base/alloc.h"
+#include "base/platform.h"
+#include "train/trainer.h"
+
+ef_status ef_train_params_create(ef_train_params **out) {
+    if (!out) return ef_err(EF_ERR_INVALID_ARG, "ef_train_params_create: out is NULL");
+    ef_train_params *p = ef_calloc(1, sizeof *p);
+    if (!p) return ef_err(EF_ERR_NO_MEMORY, "out of memory creating training settings");
+    p->shape = (ef_train_shape){.dim = 256, .n_layer = 4, .n_head = 8, .n_kv = 4, .ff = 688,
+                                .seq = 128, .tied = 1, .norm_eps = 1e-5f, .rope_base = 10000.0f};
+    p->batch = 8, p->accum = 1, p->steps = 1000, p->warmup = 100, p->eval_batches = 4;
+    p->seed = 1;
+    p->opt = (ef_adamw){.lr_max = 3e-4f, .beta1 = 0.9f, .beta2 = 0.95f, .eps = 1e-8f,
+                        .weight_decay = 0.1f, .clip_norm = 1.0f};
+    p->val_fraction = 0.1;
+    *out = p;
+    return EF_OK;
+}
+
+void ef_train_params_free(ef_train_params *p) {
+    if (!p) return;
+    ef_free(p->data);
+    ef_free(p->text);
+    ef_free(p->vocab);
+    ef_free(p->init);
+    ef_free(p);
+}
+
+static ef_status range(const char *key, double v, double lo, double hi) {
+    if (!(v >= lo && v <= hi))
+        return ef_err(EF_ERR_INVALID_ARG, "training setting '%s' is %g, expected %g..%g", key, v, lo, hi);
+    return EF_OK;
+}
+
+ef_status ef_train_params_set_int(ef_train_params *p, const char *key, int64_t value) {
+    if (!p || !key) return ef_err(EF_ERR_INVALID_ARG, "ef_train_params_set_int: NULL argument");
+    const double v = (double)value;
+    static const struct { const char *key; size_t off; double lo, hi; } keys[] = {
+        {"dim", offsetof(ef_train_params, shape.dim), 2, 16384},
+        {"layers", offsetof(ef_train_params, shape.n_layer), 1, 256},
+        {"heads", offsetof(ef_train_params, shape.n_head), 1, 1024},
+        {"kv_heads", offsetof(ef_train_params, shape.n_kv), 1, 1024},
+        {"ff", offsetof(ef_train_params, shape.ff), 1, 65536},
+        {"seq", offsetof(ef_train_params, shape.seq), 2, 65536},
+        {"tied", offsetof(ef_train_params, shape.tied), 0, 1},
+        {"batch", offsetof(ef_train_params, batch), 1, 4096},
+        {"accum", offsetof(ef_train_params, accum), 1, 4096},
+        {"steps", offsetof(ef_train_params, steps), 1, 1e9},
+        {"warmup", offsetof(ef_train_params, warmup), 0, 1e9},
+        {"threads", offsetof(ef_train_params, threads), 0, 1024},
+        {"eval_batches", offsetof(ef_train_params, eval_batches), 1, 1e6},
+    };
+    if (strcmp(key, "seed") == 0) {
+        p->seed = (uint64_t)value;
+        return EF_OK;
+    }
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
+        if (strcmp(key, keys[i].key) == 0) {
+            EF_TRY(range(key, v, keys[i].lo, keys[i].hi));
+            *(int32_t *)((char *)p + keys[i].off) = (int32_t)value;
+            return EF_OK;
+        }
+    return ef_err(EF_ERR_INVALID_ARG, "unknown integer training setting '%s'", key);
+}
+
+ef_status ef_train_params_set_float(ef_train_params *p, const char *key, double value) {
+    if (!p || !key) return ef_err(EF_ERR_INVALID_ARG, "ef_train_params_set_float: NULL argument");
+    static const struct { const char *key; size_t off; double lo, hi; } keys[] = {
+        {"lr", offsetof(ef_train_params, opt.lr_max), 0, 10},
+        {"lr_min", offsetof(ef_train_params, opt.lr_min), 0, 10},
+        {"weight_decay", offsetof(ef_train_params, opt.weight_decay), 0, 10},
+        {"beta1", offsetof(ef_train_params, opt.beta1), 0, 0.999999},
+        {"beta2", offsetof(ef_train_params, opt.beta2), 0, 0.999999},
+        {"adam_eps", offsetof(ef_train_params, opt.eps), 1e-30, 1},
+        {"clip", offsetof(ef_train_params, opt.clip_norm), 0, 1e9},
+        {"norm_eps", offsetof(ef_train_params, shape.norm_eps), 1e-12, 1},
+        {"rope_base", offsetof(ef_train_params, shape.rope_base), 2, 1e9},
+    };
+    if (strcmp(key, "val_fraction") == 0) {
+        EF_TRY(range(key, value, 0, 0.9));
+        p->val_fraction = value;
+        return EF_OK;
+    }
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
+        if (strcmp(key, keys[i].key) == 0) {
+            EF_TRY(range(key, value, keys[i].lo, keys[i].hi));
+            *(float *)((char *)p + keys[i].off) = (float)value;
+            if (strcmp(key, "lr_min") == 0) p->lr_min_set = 1;
+            return EF_OK;
+        }
+    return ef_err(EF_ERR_INVALID_ARG, "unknown real training setting '%s'", key);
+}
+
+ef_status ef_train_params_set_str(ef_train_params *p, const char *key, const char *value) {
+    if (!p || !key || !value) return ef_err(EF_ERR_INVALID_ARG, "ef_train_params_set_str: NULL argument");
+    char **slot = strcmp(key, "data") == 0 ? &p->data
+                : strcmp(key, "text") == 0 ? &p->text
+                : strcmp(key, "vocab") == 0 ? &p->vocab
+                : strcmp(key, "init") == 0 ? &p->init : NULL;
+    if (!slot) return ef_err(EF_ERR_INVALID_ARG, "unknown text training setting '%s'", key);
+    char *copy = ef_strdup(value);
+    if (!copy) return ef_err(EF_ERR_NO_MEMORY, "out of memory copying setting '%s'", key);
+    ef_free(*slot);
+    *slot = copy;
+    return EF_OK;
+}
+
+void ef_trainer_free(ef_trainer *t) {
+    if (!t) return;
+    ef_train_model_free(&t->model);
+    ef_train_data_free(&t->data);
+    ef_vocab_free(t->vocab);
+    ef_gguf_close(t->tok_gguf);
+    ef_pool_free(t->pool);
+    ef_free_aligned(t->adam_m);
+    ef_free_aligned(t->adam_v);
+    ef_free(t->batch_tokens);
+    ef_free(t);
+}
+
+/* init: the model to fine-tune (NULL: random initialisation from the seed). */
+static ef_status trainer_build(ef_trainer *t, const ef_train_params *params, const ef_model *init) {
+    char spec[4200];
+    const char *vocab = params->vocab;
+    if (init && !vocab) { /* fine-tuning keeps the model's own tokenizer */
+        snprintf(spec, sizeof spec, "gguf:%s", params->init);
+        vocab = spec;
+    }
+    EF_TRY(ef_train_vocab_open(vocab, &t->tok_gguf, &t->vocab));
+    if (init && ef_vocab_n_tokens(t->vocab) != t->p.shape.n_vocab)
+        return ef_err(EF_ERR_INVALID_ARG, "fine-tuning: the vocabulary has %d tokens, the model %d",
+                      (int)ef_vocab_n_tokens(t->vocab), (int)t->p.shape.n_vocab);
+    t->p.shape.n_vocab = ef_vocab_n_tokens(t->vocab);
+    EF_TRY(ef_train_shape_check(&t->p.shape));
+    EF_TRY(ef_train_data_load(params, t->vocab, &t->data)); /* t->p holds no strings */
+    int32_t n_threads = t->p.threads > 0 ? t->p.threads : ef_num_cores();
+    if (n_threads < 1) n_threads = 1;
+    if (n_threads > 1) EF_TRY(ef_pool_create(n_threads, &t->pool));
+    EF_TRY(ef_train_model_create(&t->p.shape, t->p.batch, n_threads, &t->model));
+    const size_t n = t->model.lay.n_floats;
+    t->adam_m = ef_alloc_aligned(n * sizeof(float));
+    t->adam_v = ef_alloc_aligned(n * sizeof(float));
+    t->batch_tokens = ef_malloc(sizeof(int32_t) * 2 * (size_t)t->p.batch * (size_t)t->p.shape.seq);
+    if (!t->adam_m || !t->adam_v || !t->batch_tokens)
+        return ef_err(EF_ERR_NO_MEMORY, "training: out of memory for the optimizer state");
+    t->inputs = t->batch_tokens;
+    t->targets = t->batch_tokens + (size_t)t->p.batch * (size_t)t->p.shape.seq;
+    if (init)
+        EF_TRY(ef_train_init_copy(init, &t->p.shape, &t->model.lay, t->model.params));
+    else
+        ef_train_init_params(&t->p.shape, &t->model.lay, t->p.seed, t->model.params);
+    ef_rng_seed(&t->rng, t->p.seed ^ 0xDA7A0DE5ull);
+    return EF_OK;
+}
+
+ef_status ef_trainer_create(const ef_train_params *params, ef_trainer **out) {
+    if (!params || !out) return ef_err(EF_ERR_INVALID_ARG, "ef_trainer_create: NULL argument");
+    *out = NULL;
+    ef_trainer *t = ef_calloc(1, sizeof *t);
+    if (!t) return ef_err(EF_ERR_NO_MEMORY, "out of memory creating the trainer");
+    t->p = *params;
+    t->p.data = t->p.text = t->p.vocab = t->p.init = NULL;
+    t->p.opt.total_steps = params->steps;
+    t->p.opt.warmup = params->warmup;
+    if (!params->lr_min_set) t->p.opt.lr_min = params->opt.lr_max / 10.0f;
+    ef_model *init = NULL;
+    ef_status st = EF_OK;
+    if (params->init) st = ef_train_init_open(params->init, &t->p.shape, &init);
+    if (st == EF_OK) st = trainer_build(t, params, init);
+    ef_model_release(init);
+    if (st != EF_OK) {
+        ef_trainer_free(t);
+        return st;
+    }
+    *out = t;
+    return EF_OK;
+}
+
+/* Norm weights (vectors) do not decay; matrices and embeddings do. */
+static void apply_adamw(ef_trainer *t, float lr) {
+    const ef_train_layout *L = &t->model.lay;
+    const size_t C = (size_t)t->p.shape.dim, nl = (size_t)t->p.shape.n_layer;
+    const struct { size_t begin, end; int decay; } ranges[] = {
+        {L->tok_embd, L->attn_norm, 1},
+        {L->attn_norm, L->attn_norm + nl * C, 0},
+        {L->wq, L->ffn_norm, 1},
+        {L->ffn_norm, L->ffn_norm + nl * C, 0},
+        {L->w_gate, L->output_norm, 1},
+        {L->output_norm, L->output_norm + C, 0},
+        {L->output_norm + C, L->n_floats, 1}, /* untied output, empty when tied */
+    };
+    for (size_t i = 0; i < sizeof ranges / sizeof ranges[0]; i++)
+        ef_adamw_update(&t->p.opt, lr, t->step + 1, t->model.params, t->model.grads, t->adam_m,
+                        t->adam_v, ranges[i].begin, ranges[i].end, ranges[i].decay);
+}
+
+ef_status ef_trainer_step(ef_trainer *t, float *loss) {
+    if (!t) return ef_err(EF_ERR_INVALID_ARG, "ef_trainer_step: trainer is NULL");
+    memset(t->model.grads, 0, sizeof(float) * t->model.lay.n_floats);
+    double sum = 0.0;
+    for (int32_t a = 0; a < t->p.accum; a++) {
+        ef_train_data_sample(t);
+        sum += ef_train_model_forward(&t->model, t->pool, t->inputs, t->targets, NULL);
+        ef_train_model_backward(&t->model, t->pool, t->inputs, t->targets, 1.0f / (float)t->p.accum);
+    }
+    ef_clip_grad_norm(t->model.grads, t->model.lay.n_floats, t->p.opt.clip_norm);
+    apply_adamw(t, ef_adamw_lr(&t->p.opt, t->step));
+    t->step++;
+    if (loss) *loss = (float)(sum / t->p.accum);
+    return EF_OK;
+}
+
+ef_status ef_trainer_evaluate(ef_trainer *t, float *val_loss) {
+    if (!t || !val_loss) return ef_err(EF_ERR_INVALID_ARG, "ef_trainer_evaluate: NULL argument");
+    double sum = 0.0;
+    for (int32_t i = 0; i < t->p.eval_batches; i++) {
+        ef_train_data_val(t, i);
+        sum += ef_train_model_forward(&t->model, t->pool, t->inputs, t->targets, NULL);
+    }
+    *val_loss = (float)(sum / t->p.eval_batches);
+    return EF_OK;
+}
+
+int64_t ef_trainer_step_count(const ef_trainer *t) { return t ? t->step : 0; }
+float ef_trainer_lr(const ef_trainer *t) { return t ? ef_adamw_lr(&t->p.opt, t->step) : 0.0f; }
+uint64_t ef_trainer_n_params(const ef_trainer *t) { return t ? (uint64_t)t->model.lay.n_floats : 0; }
+int64_t ef_trainer_tokens_per_step(const ef_trainer *t) {
+    return t ? (int64_t)t->p.batch * t->p.shape.seq * t->p.accum : 0;
+}

@@ -1,0 +1,255 @@
+/* The trainer end to end on tiny models: it learns, resume is exact, bad
+ * checkpoints are refused, and the exported GGUF runs in the engine with the
+ * trainer's logits. */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <cmocka.h>
+
+#include "base/alloc.h"
+#include "exec/forward.h"
+#include "train_test_util.h"
+
+#define TMP(name) EF_TEST_TMP "/train_" name
+
+/* A short run on a tiny repeated text drives the loss far below chance. */
+static void test_learns(void **state) {
+    (void)state;
+    ef_trainer *t;
+    assert_int_equal(make_test_trainer(32, 2, 4, 2, 64, 16, 4, 1, 200, 2, 8, &t), EF_OK);
+    float first = 0, loss = 0, val0, val1;
+    assert_int_equal(ef_trainer_evaluate(t, &val0), EF_OK);
+    for (int i = 0; i < 200; i++) {
+        assert_int_equal(ef_trainer_step(t, &loss), EF_OK);
+        if (i == 0) first = loss;
+    }
+    assert_int_equal(ef_trainer_evaluate(t, &val1), EF_OK);
+    print_message("loss %.3f -> %.3f (chance %.3f), validation %.3f -> %.3f\n", first, loss,
+                  log(300.0), val0, val1);
+    assert_true(first > 5.0f);  /* starts near chance, ln 300 = 5.7 */
+    assert_true(loss < 0.5f);   /* the fixed bound */
+    assert_true(val1 < 0.5f);
+    ef_trainer_free(t);
+}
+
+static void run_steps(ef_trainer *t, int n, float *losses) {
+    for (int i = 0; i < n; i++) assert_int_equal(ef_trainer_step(t, &losses[i]), EF_OK);
+}
+
+/* 6 steps straight == 3 steps, save, a fresh trainer loads, 3 more steps. */
+static void test_resume_exact(void **state) {
+    (void)state;
+    enum { N = 6 };
+    float straight[N], resumed[N];
+    ef_trainer *a, *b, *c;
+    assert_int_equal(make_test_trainer(32, 2, 4, 2, 64, 16, 2, 0, N, 2, 4, &a), EF_OK);
+    run_steps(a, N, straight);
+
+    assert_int_equal(make_test_trainer(32, 2, 4, 2, 64, 16, 2, 0, N, 2, 4, &b), EF_OK);
+    run_steps(b, N / 2, resumed);
+    assert_int_equal(ef_trainer_save(b, TMP("resume.ckpt")), EF_OK);
+    ef_trainer_free(b);
+    assert_int_equal(make_test_trainer(32, 2, 4, 2, 64, 16, 2, 0, N, 2, 4, &c), EF_OK);
+    assert_int_equal(ef_trainer_load(c, TMP("resume.ckpt")), EF_OK);
+    assert_int_equal(ef_trainer_step_count(c), N / 2);
+    run_steps(c, N - N / 2, resumed + N / 2);
+    assert_memory_equal(straight, resumed, sizeof straight);
+    assert_memory_equal(a->model.params, c->model.params, sizeof(float) * a->model.lay.n_floats);
+    ef_trainer_free(a);
+    ef_trainer_free(c);
+}
+
+static long file_size(const char *path) {
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fclose(f);
+    return n;
+}
+
+static void copy_prefix(const char *from, const char *to, long n, long flip_at) {
+    FILE *f = fopen(from, "rb"), *g = fopen(to, "wb");
+    assert_non_null(f);
+    assert_non_null(g);
+    for (long i = 0; i < n; i++) {
+        int ch = fgetc(f);
+        if (i == flip_at) ch ^= 0x40;
+        fputc(ch, g);
+    }
+    fclose(f);
+    fclose(g);
+}
+
+/* Truncated anywhere, a flipped bit, another shape: refused, trainer unchanged. */
+static void test_bad_checkpoints(void **state) {
+    (void)state;
+    ef_trainer *t, *other;
+    assert_int_equal(make_test_trainer(16, 1, 2, 1, 32, 8, 2, 1, 4, 1, 4, &t), EF_OK);
+    float loss;
+    assert_int_equal(ef_trainer_step(t, &loss), EF_OK);
+    assert_int_equal(ef_trainer_save(t, TMP("good.ckpt")), EF_OK);
+    const long n = file_size(TMP("good.ckpt"));
+    float *keep = malloc(sizeof(float) * t->model.lay.n_floats);
+    memcpy(keep, t->model.params, sizeof(float) * t->model.lay.n_floats);
+    assert_int_equal(ef_trainer_step(t, &loss), EF_OK);
+    const float *after = t->model.params;
+    float *after_copy = malloc(sizeof(float) * t->model.lay.n_floats);
+    memcpy(after_copy, after, sizeof(float) * t->model.lay.n_floats);
+
+    const long cuts[] = {0, 4, 11, 12, 30, n / 2, n - 5, n - 1};
+    for (size_t i = 0; i < sizeof cuts / sizeof cuts[0]; i++) {
+        copy_prefix(TMP("good.ckpt"), TMP("cut.ckpt"), cuts[i], -1);
+        ef_status st = ef_trainer_load(t, TMP("cut.ckpt"));
+        if (cuts[i] == 0) assert_true(st == EF_ERR_IO || st == EF_ERR_FORMAT);
+        else assert_int_equal(st, EF_ERR_FORMAT);
+        print_message("cut at %ld: %s\n", cuts[i], ef_last_error());
+    }
+    const long flips[] = {40, n / 2, n - 30};
+    for (size_t i = 0; i < sizeof flips / sizeof flips[0]; i++) {
+        copy_prefix(TMP("good.ckpt"), TMP("flip.ckpt"), n, flips[i]);
+        assert_int_equal(ef_trainer_load(t, TMP("flip.ckpt")), EF_ERR_CORRUPT);
+        print_message("flip at %ld: %s\n", flips[i], ef_last_error());
+    }
+    copy_prefix(TMP("good.ckpt"), TMP("magic.ckpt"), n, 0);
+    assert_int_equal(ef_trainer_load(t, TMP("magic.ckpt")), EF_ERR_FORMAT);
+    /* refused loads left the trainer as it was */
+    assert_memory_equal(t->model.params, after_copy, sizeof(float) * t->model.lay.n_floats);
+    assert_int_equal(ef_trainer_step_count(t), 2);
+
+    assert_int_equal(make_test_trainer(16, 1, 2, 2, 32, 8, 2, 1, 4, 1, 4, &other), EF_OK);
+    assert_int_equal(ef_trainer_load(other, TMP("good.ckpt")), EF_ERR_MISMATCH);
+    ef_trainer_free(other);
+
+    assert_int_equal(ef_trainer_load(t, TMP("good.ckpt")), EF_OK);
+    assert_memory_equal(t->model.params, keep, sizeof(float) * t->model.lay.n_floats);
+    assert_int_equal(ef_trainer_step_count(t), 1);
+    free(keep);
+    free(after_copy);
+    ef_trainer_free(t);
+}
+
+/* Exported GGUF → engine logits == trainer logits, for MHA/GQA, tied/untied. */
+static void check_export(int heads, int kv, int tied) {
+    enum { T = 12 };
+    ef_trainer *t;
+    assert_int_equal(make_test_trainer(32, 2, heads, kv, 48, T, 1, tied, 3, 2, 4, &t), EF_OK);
+    float loss;
+    for (int i = 0; i < 3; i++) assert_int_equal(ef_trainer_step(t, &loss), EF_OK);
+    assert_int_equal(ef_trainer_export(t, TMP("export.gguf")), EF_OK);
+
+    ef_train_data_val(t, 0);
+    const float *ref;
+    ef_train_model_forward(&t->model, t->pool, t->inputs, NULL, &ref); /* [T, V] */
+    const int32_t V = t->p.shape.n_vocab;
+
+    ef_gguf *g;
+    ef_model *m;
+    ef_exec *e;
+    assert_int_equal(ef_gguf_open(TMP("export.gguf"), 1, &g), EF_OK);
+    assert_int_equal(ef_model_from_gguf(g, &m), EF_OK);
+    assert_string_equal(m->arch_name, "edgeformer");
+    ef_mem_account acct = {0};
+    assert_int_equal(ef_exec_create(m, T, T, &acct, &e), EF_OK);
+    float *logits = malloc(sizeof(float) * T * V);
+    assert_int_equal(ef_exec_forward(e, NULL, t->inputs, T, 0, 1, logits, NULL), EF_OK);
+    double max_err = 0, max_ref = 0;
+    for (int i = 0; i < T * V; i++) {
+        max_err = fmax(max_err, fabs((double)logits[i] - ref[i]));
+        max_ref = fmax(max_ref, fabs((double)ref[i]));
+    }
+    print_message("export H=%d KV=%d tied=%d: max |logit| %.3f, max error %.2e\n", heads, kv, tied,
+                  max_ref, max_err);
+    assert_true(max_ref > 0.1);
+    assert_true(max_err <= 1e-4);
+    free(logits);
+    ef_exec_free(e, &acct);
+    ef_model_release(m);
+    ef_trainer_free(t);
+}
+static void test_export_gqa_tied(void **state) { (void)state; check_export(4, 2, 1); }
+static void test_export_mha_untied(void **state) { (void)state; check_export(4, 4, 0); }
+
+/* An "edgeformer" file of another attention type is refused clearly. */
+static void test_unsupported_attention(void **state) {
+    (void)state;
+    ef_gguf *g;
+    ef_gguf_writer *w;
+    assert_int_equal(ef_gguf_open(TMP("export.gguf"), 0, &g), EF_OK);
+    assert_int_equal(ef_gguf_writer_create(&w), EF_OK);
+    for (int64_t i = 0; i < ef_gguf_n_kv(g); i++) assert_int_equal(ef_gguf_writer_copy_kv(w, g, i), EF_OK);
+    for (int64_t i = 0; i < ef_gguf_n_tensors(g); i++) {
+        const ef_gguf_tensor *gt = ef_gguf_tensor_at(g, i);
+        assert_int_equal(ef_gguf_writer_add_tensor(w, gt->name, gt->type, gt->n_dims, gt->ne,
+                                                   gt->data, gt->nbytes), EF_OK);
+    }
+    assert_int_equal(ef_gguf_writer_set_str(w, "edgeformer.attention.type", "mla"), EF_OK);
+    assert_int_equal(ef_gguf_writer_write(w, TMP("mla.gguf")), EF_OK);
+    ef_gguf_writer_free(w);
+    ef_gguf_close(g);
+    ef_model *m;
+    assert_int_equal(ef_gguf_open(TMP("mla.gguf"), 0, &g), EF_OK);
+    assert_int_equal(ef_model_from_gguf(g, &m), EF_ERR_UNSUPPORTED);
+    print_message("%s\n", ef_last_error());
+}
+
+/* Fine-tuning starts exactly from an exported model: same weights, same logits. */
+static void test_finetune_from_export(void **state) {
+    (void)state;
+    ef_trainer *a, *b;
+    float loss;
+    assert_int_equal(make_test_trainer(32, 2, 4, 2, 48, 12, 1, 0, 3, 2, 4, &a), EF_OK);
+    for (int i = 0; i < 3; i++) assert_int_equal(ef_trainer_step(a, &loss), EF_OK);
+    assert_int_equal(ef_trainer_export(a, TMP("base.gguf")), EF_OK);
+
+    ef_train_params *p;
+    assert_int_equal(ef_train_params_create(&p), EF_OK);
+    assert_int_equal(ef_train_params_set_str(p, "init", TMP("base.gguf")), EF_OK);
+    assert_int_equal(ef_train_params_set_str(p, "text", k_test_text), EF_OK);
+    assert_int_equal(ef_train_params_set_int(p, "seq", 12), EF_OK);
+    assert_int_equal(ef_train_params_set_int(p, "batch", 1), EF_OK);
+    assert_int_equal(ef_train_params_set_float(p, "val_fraction", 0.0), EF_OK);
+    assert_int_equal(ef_trainer_create(p, &b), EF_OK);
+    ef_train_params_free(p);
+    assert_int_equal(b->p.shape.dim, 32);
+    assert_int_equal(b->p.shape.n_kv, 2);
+    assert_int_equal(b->p.shape.tied, 0);
+    assert_int_equal(b->model.lay.n_floats, a->model.lay.n_floats);
+    assert_memory_equal(a->model.params, b->model.params, sizeof(float) * a->model.lay.n_floats);
+    assert_int_equal(ef_trainer_step(b, &loss), EF_OK);
+    assert_true(loss > 0.0f && loss < 10.0f);
+    ef_trainer_free(a);
+    ef_trainer_free(b);
+}
+
+/* Same bits with 1 and 2 threads. */
+static void test_threads_deterministic(void **state) {
+    (void)state;
+    float l1[3], l2[3];
+    ef_trainer *a, *b;
+    assert_int_equal(make_test_trainer(32, 1, 4, 2, 64, 16, 3, 1, 3, 1, 4, &a), EF_OK);
+    assert_int_equal(make_test_trainer(32, 1, 4, 2, 64, 16, 3, 1, 3, 2, 4, &b), EF_OK);
+    run_steps(a, 3, l1);
+    run_steps(b, 3, l2);
+    assert_memory_equal(l1, l2, sizeof l1);
+    assert_memory_equal(a->model.params, b->model.params, sizeof(float) * a->model.lay.n_floats);
+    ef_trainer_free(a);
+    ef_trainer_free(b);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_learns),
+        cmocka_unit_test(test_resume_exact),
+        cmocka_unit_test(test_bad_checkpoints),
+        cmocka_unit_test(test_export_gqa_tied),
+        cmocka_unit_test(test_export_mha_untied),
+        cmocka_unit_test(test_unsupported_attention),
+        cmocka_unit_test(test_threads_deterministic),
+        cmocka_unit_test(test_finetune_from_export),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
