@@ -3,6 +3,7 @@ package edgeformer
 import (
 	"bytes"
 	"errors"
+	"math"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -411,4 +412,75 @@ func TestQuantizeAndLog(t *testing.T) {
 		t.Fatal(err)
 	}
 	m16.Close()
+}
+
+func trainParams() TrainParams {
+	return TrainParams{
+		"text": strings.Repeat("the quick brown fox jumps over the lazy dog. ", 40), "vocab": "synthetic:300",
+		"dim": 32, "layers": 1, "heads": 2, "kv_heads": 1, "ff": 64, "seq": 16, "batch": 2,
+		"steps": 3, "warmup": 1, "threads": 1, "lr": 1e-3, "tied": true,
+	}
+}
+
+func TestTrainExportAndLoad(t *testing.T) {
+	dir := t.TempDir()
+	tr, err := NewTrainer(trainParams())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close()
+	if tr.NParams() == 0 || tr.TokensPerStep() != 2*16 || tr.StepCount() != 0 || tr.LR() <= 0 {
+		t.Fatal(tr.NParams(), tr.TokensPerStep(), tr.StepCount(), tr.LR())
+	}
+	for i := 0; i < 3; i++ {
+		loss, err := tr.Step()
+		if err != nil || math.IsNaN(float64(loss)) || math.IsInf(float64(loss), 0) || loss <= 0 {
+			t.Fatal(i, loss, err)
+		}
+	}
+	if val, err := tr.Evaluate(); err != nil || math.IsNaN(float64(val)) || math.IsInf(float64(val), 0) {
+		t.Fatal(val, err)
+	}
+	ckpt := filepath.Join(dir, "t.ckpt")
+	if err := tr.Save(ckpt); err != nil {
+		t.Fatal(err)
+	}
+	if err := tr.Load(ckpt); err != nil || tr.StepCount() != 3 {
+		t.Fatal(tr.StepCount(), err)
+	}
+	if err := tr.Load(filepath.Join(dir, "missing.ckpt")); !errors.Is(err, ErrIO) {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "trained.gguf")
+	if err := tr.Export(out); err != nil {
+		t.Fatal(err)
+	}
+	if err := tr.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tr.Step(); !errors.Is(err, ErrState) {
+		t.Fatal(err)
+	}
+	m, err := LoadModel(out, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if m.Arch() != "edgeformer" || m.NEmbd() != 32 || m.NLayer() != 1 || m.NVocab() != 300 {
+		t.Fatal(m.Arch(), m.NEmbd(), m.NLayer(), m.NVocab())
+	}
+	if ids, err := m.Tokenize("the quick", false, false); err != nil || len(ids) == 0 {
+		t.Fatal(ids, err)
+	}
+
+	bad := trainParams()
+	bad["no_such_setting"] = 1
+	if _, err := NewTrainer(bad); !errors.Is(err, ErrInvalidArg) || !strings.Contains(err.Error(), "no_such_setting") {
+		t.Fatal(err)
+	}
+	bad = trainParams()
+	bad["dim"] = []int{32}
+	if _, err := NewTrainer(bad); !errors.Is(err, ErrInvalidArg) {
+		t.Fatal(err)
+	}
 }

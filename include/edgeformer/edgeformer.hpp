@@ -14,7 +14,8 @@
  * Exceptions thrown by callbacks stop the C call and are rethrown after it
  * returns; they never unwind through C frames. Thread rules are those of the
  * C API: share a Model freely, use a Session from one thread at a time
- * (cancel() from anywhere).
+ * (cancel() from anywhere). A Trainer (built from TrainParams) trains a
+ * small model and exports it as a GGUF file.
  */
 #ifndef EDGEFORMER_HPP
 #define EDGEFORMER_HPP
@@ -27,6 +28,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -563,6 +565,98 @@ private:
 };
 
 inline Session Model::session(const SessionOptions &opts) const { return Session(*this, opts); }
+
+/* ------------------------------------------------------------------------ */
+/* Training                                                                 */
+/* ------------------------------------------------------------------------ */
+
+/**
+ * Training settings by key (see ef_train_params_set_int/_float/_str in
+ * edgeformer.h). set() picks the setter from the value's type: integers and
+ * bool go to set_int, floating-point to set_float, strings to set_str.
+ *
+ *   edgeformer::TrainParams p;
+ *   p.set("text", corpus).set("vocab", "synthetic:300").set("dim", 32).set("lr", 1e-3);
+ *   edgeformer::Trainer t(p);
+ */
+class TrainParams {
+public:
+    TrainParams() {
+        ef_train_params *p = nullptr;
+        detail::check(ef_train_params_create(&p));
+        h_.reset(p);
+    }
+    TrainParams &set_int(const std::string &key, int64_t value) {
+        detail::check(ef_train_params_set_int(get(), key.c_str(), value));
+        return *this;
+    }
+    TrainParams &set_float(const std::string &key, double value) {
+        detail::check(ef_train_params_set_float(get(), key.c_str(), value));
+        return *this;
+    }
+    TrainParams &set_str(const std::string &key, const std::string &value) {
+        detail::check(ef_train_params_set_str(get(), key.c_str(), value.c_str()));
+        return *this;
+    }
+    template <typename T>
+    TrainParams &set(const std::string &key, const T &value) {
+        if constexpr (std::is_integral_v<T>) {
+            return set_int(key, static_cast<int64_t>(value));
+        } else if constexpr (std::is_floating_point_v<T>) {
+            return set_float(key, static_cast<double>(value));
+        } else {
+            static_assert(std::is_convertible_v<const T &, std::string>,
+                          "a training setting is an integer, a floating-point number or a string");
+            return set_str(key, std::string(value));
+        }
+    }
+    ef_train_params *get() const { return detail::live(h_.get(), "training settings"); }
+
+private:
+    detail::Handle<ef_train_params, ef_train_params_free> h_;
+};
+
+/**
+ * A model being trained: parameters, AdamW state, data and position.
+ * Move-only; use it from one thread at a time.
+ */
+class Trainer {
+public:
+    /** Loads and tokenizes the data and initialises the model. */
+    explicit Trainer(const TrainParams &params) {
+        ef_trainer *t = nullptr;
+        detail::check(ef_trainer_create(params.get(), &t));
+        h_.reset(t);
+    }
+    /** One optimizer step; returns its mean training loss. */
+    float step() {
+        float loss = 0.0f;
+        detail::check(ef_trainer_step(get(), &loss));
+        return loss;
+    }
+    /** Mean loss over the fixed validation windows (perplexity = exp of it). */
+    float evaluate() {
+        float loss = 0.0f;
+        detail::check(ef_trainer_evaluate(get(), &loss));
+        return loss;
+    }
+    int64_t step_count() const { return ef_trainer_step_count(get()); }
+    /** Learning rate the next step will use. */
+    float lr() const { return ef_trainer_lr(get()); }
+    uint64_t n_params() const { return ef_trainer_n_params(get()); }
+    /** batch × seq × accum. */
+    int64_t tokens_per_step() const { return ef_trainer_tokens_per_step(get()); }
+    /** Writes a checkpoint (parameters, AdamW moments, data position). */
+    void save(const std::string &path) const { detail::check(ef_trainer_save(get(), path.c_str())); }
+    /** Restores a checkpoint of a trainer of the same shape; on error nothing changes. */
+    void load(const std::string &path) { detail::check(ef_trainer_load(get(), path.c_str())); }
+    /** Writes the model as an F32 GGUF that Model::load() reads ("export" is a C++ keyword). */
+    void export_gguf(const std::string &path) const { detail::check(ef_trainer_export(get(), path.c_str())); }
+    ef_trainer *get() const { return detail::live(h_.get(), "trainer"); }
+
+private:
+    detail::Handle<ef_trainer, ef_trainer_free> h_;
+};
 
 } // namespace edgeformer
 

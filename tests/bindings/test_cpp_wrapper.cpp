@@ -2,6 +2,7 @@
 // greedy result (fixtures from make_fixtures.sh). Usage: test_cpp_wrapper FIXTURE_DIR
 #include <edgeformer/edgeformer.hpp>
 
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <functional>
@@ -35,6 +36,8 @@ static std::string read_file(const std::string &path) {
 static_assert(!std::is_copy_constructible<edgeformer::Model>::value, "handles are move-only");
 static_assert(!std::is_copy_constructible<edgeformer::Session>::value, "handles are move-only");
 static_assert(std::is_nothrow_move_constructible<edgeformer::Session>::value, "moves never throw");
+static_assert(!std::is_copy_constructible<edgeformer::Trainer>::value, "handles are move-only");
+static_assert(std::is_nothrow_move_constructible<edgeformer::Trainer>::value, "moves never throw");
 
 int main(int argc, char **argv) {
     if (argc != 2) {
@@ -225,6 +228,52 @@ int main(int argc, char **argv) {
         model.close();
         s.set_sampler(edgeformer::SamplerParams::greedy());
         CHECK(s.generate(prompt, 16) == expected_text);
+    }
+
+    // training: 3 steps on a tiny model, exported and loaded back
+    {
+        std::string text;
+        for (int i = 0; i < 40; i++) text += "the quick brown fox jumps over the lazy dog. ";
+        edgeformer::TrainParams p;
+        p.set("text", text).set("vocab", "synthetic:300").set("dim", 32).set("layers", 1).set("heads", 2);
+        p.set("kv_heads", 1).set("ff", 64).set("seq", 16).set("batch", 2).set("steps", 3).set("warmup", 1);
+        p.set("threads", 1).set("lr", 1e-3).set("tied", true);
+        edgeformer::Trainer t(p);
+        CHECK(t.n_params() > 0 && t.tokens_per_step() == 2 * 16 && t.step_count() == 0 && t.lr() > 0.0f);
+        for (int i = 0; i < 3; i++) {
+            float loss = t.step();
+            CHECK(std::isfinite(loss) && loss > 0.0f);
+        }
+        CHECK(t.step_count() == 3 && std::isfinite(t.evaluate()));
+        const std::string ckpt = dir + "/train_cpp.ckpt", out = dir + "/train_cpp.gguf";
+        t.save(ckpt);
+        t.load(ckpt);
+        CHECK(t.step_count() == 3);
+        try {
+            t.load(dir + "/missing.ckpt");
+            CHECK(!"loading a missing checkpoint did not throw");
+        } catch (const edgeformer::Error &e) {
+            CHECK(e.status() == EF_ERR_IO);
+        }
+        t.export_gguf(out);
+        edgeformer::Trainer moved = std::move(t);
+        CHECK(moved.step_count() == 3);
+        try {
+            t.step();
+            CHECK(!"a moved-from trainer did not throw");
+        } catch (const edgeformer::Error &e) {
+            CHECK(e.status() == EF_ERR_STATE);
+        }
+        edgeformer::Model trained = edgeformer::Model::load(out);
+        CHECK(trained.arch() == "edgeformer" && trained.n_embd() == 32 && trained.n_layer() == 1 &&
+              trained.n_vocab() == 300);
+        CHECK(!trained.tokenize("the quick").empty());
+        try {
+            edgeformer::TrainParams().set("no_such_setting", 1);
+            CHECK(!"an unknown training setting did not throw");
+        } catch (const edgeformer::Error &e) {
+            CHECK(e.status() == EF_ERR_INVALID_ARG && e.message().find("no_such_setting") != std::string::npos);
+        }
     }
 
     if (failures) {

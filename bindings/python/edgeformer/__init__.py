@@ -26,6 +26,7 @@ from .model import Model, TensorInfo, tensor_type_name
 from .quant import ProgressCallback, QuantProfile, quantize_file
 from .sampler import SamplerParams
 from .session import Session, Stats, TokenCallback
+from .trainer import Trainer
 
 EdgeFormerIOError = IOError_
 
@@ -100,6 +101,7 @@ def set_allocator(malloc_fn: Optional[Callable[[int], int]] = None,
 
 __all__ = [
     "Model", "Session", "SamplerParams", "QuantProfile", "quantize_file", "convert_hf", "apply_chat_template", "ProgressCallback", "Stats", "TensorInfo", "TokenCallback",
+    "Trainer",
     "version", "version_number", "last_error", "set_log_callback", "set_allocator",
     "tensor_type_name", "status_name", "check",
     "EdgeFormerError", "InvalidArgumentError", "NoMemoryError", "IOError_", "EdgeFormerIOError",

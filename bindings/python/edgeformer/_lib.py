@@ -129,6 +129,24 @@ _PROTOTYPES: Dict[str, Tuple[object, Sequence[object]]] = {
                                        TOKEN_FN, ctypes.c_void_p]),
     "ef_session_cancel": (None, [c_p]),
     "ef_session_stat": (c_status, [c_p, ctypes.c_int32, ctypes.POINTER(ctypes.c_double)]),
+    # training settings
+    "ef_train_params_create": (c_status, [ctypes.POINTER(c_p)]),
+    "ef_train_params_free": (None, [c_p]),
+    "ef_train_params_set_int": (c_status, [c_p, ctypes.c_char_p, ctypes.c_int64]),
+    "ef_train_params_set_float": (c_status, [c_p, ctypes.c_char_p, ctypes.c_double]),
+    "ef_train_params_set_str": (c_status, [c_p, ctypes.c_char_p, ctypes.c_char_p]),
+    # trainers
+    "ef_trainer_create": (c_status, [c_p, ctypes.POINTER(c_p)]),
+    "ef_trainer_free": (None, [c_p]),
+    "ef_trainer_step": (c_status, [c_p, ctypes.POINTER(ctypes.c_float)]),
+    "ef_trainer_evaluate": (c_status, [c_p, ctypes.POINTER(ctypes.c_float)]),
+    "ef_trainer_step_count": (ctypes.c_int64, [c_p]),
+    "ef_trainer_lr": (ctypes.c_float, [c_p]),
+    "ef_trainer_n_params": (ctypes.c_uint64, [c_p]),
+    "ef_trainer_tokens_per_step": (ctypes.c_int64, [c_p]),
+    "ef_trainer_save": (c_status, [c_p, ctypes.c_char_p]),
+    "ef_trainer_load": (c_status, [c_p, ctypes.c_char_p]),
+    "ef_trainer_export": (c_status, [c_p, ctypes.c_char_p]),
 }
 
 # Constants of edgeformer.h.

@@ -279,3 +279,45 @@ def test_convert_hf_errors(tmp_path):
         edgeformer.convert_hf(tmp_path / "no-such-checkpoint", tmp_path / "out.gguf")
     assert "no-such-checkpoint" in e.value.message or "config.json" in e.value.message
     assert not (tmp_path / "out.gguf").exists()
+
+
+TRAIN_TEXT = "the quick brown fox jumps over the lazy dog. " * 40
+TRAIN_SHAPE = dict(vocab="synthetic:300", dim=32, layers=1, heads=2, kv_heads=1, ff=64, seq=16, batch=2)
+
+
+def test_trainer_train_export_load(tmp_path):
+    import math
+    with edgeformer.Trainer(text=TRAIN_TEXT, steps=3, warmup=1, lr=1e-3, threads=1, **TRAIN_SHAPE) as t:
+        assert t.n_params > 0 and t.tokens_per_step == 2 * 16
+        assert t.step_count == 0 and t.lr > 0
+        losses = [t.step() for _ in range(3)]
+        assert all(math.isfinite(x) and x > 0 for x in losses), losses
+        assert t.step_count == 3
+        assert math.isfinite(t.evaluate())
+        ckpt, out = tmp_path / "t.ckpt", tmp_path / "trained.gguf"
+        t.save(ckpt)
+        t.load(ckpt)
+        assert t.step_count == 3
+        t.export(out)
+    assert t.closed
+    with pytest.raises(edgeformer.StateError):
+        t.step()
+    with edgeformer.Model(out) as m:
+        assert m.arch == "edgeformer" and m.n_embd == 32 and m.n_layer == 1 and m.n_vocab == 300
+        assert m.tokenize("the quick", add_special=False)
+
+
+def test_trainer_errors(tmp_path):
+    with pytest.raises(edgeformer.InvalidArgumentError) as e:
+        edgeformer.Trainer(text=TRAIN_TEXT, no_such_setting=1)
+    assert "no_such_setting" in e.value.message
+    with pytest.raises(TypeError):
+        edgeformer.Trainer(text=TRAIN_TEXT, dim=[32])
+    with edgeformer.Trainer(text=TRAIN_TEXT, threads=1, **TRAIN_SHAPE) as t:
+        bad = tmp_path / "bad.ckpt"
+        bad.write_bytes(b"not a checkpoint" * 4)
+        with pytest.raises(edgeformer.EdgeFormerError):
+            t.load(bad)
+        with pytest.raises(edgeformer.EdgeFormerIOError):
+            t.load(tmp_path / "missing.ckpt")
+        assert t.step_count == 0

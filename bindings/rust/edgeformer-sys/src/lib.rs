@@ -18,7 +18,16 @@ macro_rules! opaque {
     )*};
 }
 
-opaque!(ef_model, ef_model_params, ef_quant_profile, ef_sampler_params, ef_session, ef_session_params);
+opaque!(
+    ef_model,
+    ef_model_params,
+    ef_quant_profile,
+    ef_sampler_params,
+    ef_session,
+    ef_session_params,
+    ef_train_params,
+    ef_trainer,
+);
 
 // ---- version ----
 pub const EF_VERSION_MAJOR: u32 = 0;
@@ -275,4 +284,25 @@ extern "C" {
     ) -> ef_status;
     pub fn ef_session_cancel(session: *mut ef_session);
     pub fn ef_session_stat(session: *const ef_session, key: i32, value: *mut f64) -> ef_status;
+
+    // training settings
+    pub fn ef_train_params_create(out: *mut *mut ef_train_params) -> ef_status;
+    pub fn ef_train_params_free(params: *mut ef_train_params);
+    pub fn ef_train_params_set_int(params: *mut ef_train_params, key: *const c_char, value: i64) -> ef_status;
+    pub fn ef_train_params_set_float(params: *mut ef_train_params, key: *const c_char, value: f64) -> ef_status;
+    pub fn ef_train_params_set_str(params: *mut ef_train_params, key: *const c_char, value: *const c_char)
+        -> ef_status;
+
+    // trainers
+    pub fn ef_trainer_create(params: *const ef_train_params, out: *mut *mut ef_trainer) -> ef_status;
+    pub fn ef_trainer_free(trainer: *mut ef_trainer);
+    pub fn ef_trainer_step(trainer: *mut ef_trainer, loss: *mut f32) -> ef_status;
+    pub fn ef_trainer_evaluate(trainer: *mut ef_trainer, val_loss: *mut f32) -> ef_status;
+    pub fn ef_trainer_step_count(trainer: *const ef_trainer) -> i64;
+    pub fn ef_trainer_lr(trainer: *const ef_trainer) -> f32;
+    pub fn ef_trainer_n_params(trainer: *const ef_trainer) -> u64;
+    pub fn ef_trainer_tokens_per_step(trainer: *const ef_trainer) -> i64;
+    pub fn ef_trainer_save(trainer: *const ef_trainer, path: *const c_char) -> ef_status;
+    pub fn ef_trainer_load(trainer: *mut ef_trainer, path: *const c_char) -> ef_status;
+    pub fn ef_trainer_export(trainer: *const ef_trainer, path: *const c_char) -> ef_status;
 }

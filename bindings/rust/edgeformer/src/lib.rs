@@ -14,6 +14,8 @@
 //!
 //! `Model` is Send + Sync (immutable, shareable); `Session` is Send but not
 //! Sync (one thread at a time) and a `CancelHandle` stops it from elsewhere.
+//! `Trainer` (built from `TrainParams`) trains or fine-tunes a small model
+//! and exports it as a GGUF file.
 //! Every failure is an `Error` with the ef_status and the library's message.
 use std::ffi::{c_char, c_void};
 use std::sync::{Mutex, OnceLock};
@@ -25,12 +27,14 @@ mod error;
 mod model;
 mod quant;
 mod session;
+mod train;
 
 pub use chat::{apply_chat_template, ChatMessage};
 pub use error::{status_name, Error, ErrorKind, Result};
 pub use model::{Model, ModelOptions, TensorInfo};
 pub use quant::{convert_hf, quantize_file, QuantProfile};
 pub use session::{CancelHandle, SamplerParams, Session, SessionOptions, Stats, StopReason};
+pub use train::{TrainParams, Trainer};
 
 /// The loaded library's version, "MAJOR.MINOR.PATCH".
 pub fn version() -> String {

@@ -220,6 +220,55 @@ fn quantize_roundtrip() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+fn train_params(text: &str) -> edgeformer::TrainParams {
+    let mut p = edgeformer::TrainParams::new().unwrap();
+    p.set_str("text", text).unwrap().set_str("vocab", "synthetic:300").unwrap();
+    for (k, v) in [("dim", 32), ("layers", 1), ("heads", 2), ("kv_heads", 1), ("ff", 64), ("seq", 16)] {
+        p.set_int(k, v).unwrap();
+    }
+    p.set_int("batch", 2).unwrap().set_int("steps", 3).unwrap().set_int("warmup", 1).unwrap();
+    p.set_int("threads", 1).unwrap().set_float("lr", 1e-3).unwrap();
+    p
+}
+
+#[test]
+fn train_export_and_load() {
+    let dir = fixtures().join(format!("train-rust-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let text = "the quick brown fox jumps over the lazy dog. ".repeat(40);
+    let mut t = edgeformer::Trainer::new(&train_params(&text)).unwrap();
+    assert!(t.n_params() > 0);
+    assert_eq!(t.tokens_per_step(), 2 * 16);
+    assert_eq!(t.step_count(), 0);
+    assert!(t.lr() > 0.0);
+    for _ in 0..3 {
+        let loss = t.step().unwrap();
+        assert!(loss.is_finite() && loss > 0.0, "loss {loss}");
+    }
+    assert_eq!(t.step_count(), 3);
+    assert!(t.evaluate().unwrap().is_finite());
+    let ckpt = dir.join("t.ckpt");
+    t.save(&ckpt).unwrap();
+    t.load(&ckpt).unwrap();
+    assert_eq!(t.step_count(), 3);
+    let out = dir.join("trained.gguf");
+    t.export(&out).unwrap();
+    drop(t);
+    let m = Model::load(&out).unwrap();
+    assert_eq!((m.arch().as_str(), m.n_embd(), m.n_layer(), m.n_vocab()), ("edgeformer", 32, 1, 300));
+    assert!(!m.tokenize("the quick", false, false).unwrap().is_empty());
+
+    // errors carry their status and message
+    let mut p = edgeformer::TrainParams::new().unwrap();
+    let err = p.set_int("no_such_setting", 1).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidArg);
+    assert!(err.message().contains("no_such_setting"), "{err}");
+    let mut t = edgeformer::Trainer::new(&train_params(&text)).unwrap();
+    assert_eq!(t.load(dir.join("missing.ckpt")).unwrap_err().kind(), ErrorKind::Io);
+    assert_eq!(t.step_count(), 0);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 // Compile-time: Model is Send + Sync, Session is Send.
 #[allow(dead_code)]
 fn assert_traits() {
@@ -229,5 +278,6 @@ fn assert_traits() {
     sync::<Model>();
     send::<edgeformer::Session>();
     send::<edgeformer::CancelHandle>();
+    send::<edgeformer::Trainer>();
     sync::<edgeformer::CancelHandle>();
 }
