@@ -52,4 +52,14 @@ if [ "${#missing[@]}" -gt 0 ]; then
     done
 fi
 
+# playwright-core drives Debian's chromium in the server's browser test; it
+# lives in the repository's .cache/node (CMake's EF_NODE_MODULES).
+node_dir="$repo_root/.cache/node"
+pw_version="1.65.1"
+if [ "$(installed_version "$node_dir/node_modules/playwright-core" || true)" != "$pw_version" ]; then
+    npm install --silent --no-audit --no-fund --prefix "$node_dir" "playwright-core@$pw_version" \
+        || die "'npm install playwright-core@$pw_version' failed: check access to the npm registry"
+    echo "fetch-data.sh: installed playwright-core@$pw_version into $node_dir"
+fi
+
 echo "fetch-data.sh: data is in $dest"

@@ -14,6 +14,8 @@ PACKAGES=(
   binutils          # nm/readelf for the ABI checks
   python3-pytest python3-setuptools python3-pip   # Python binding tests and its pip install
   golang-go         # Go binding tests
+  libmicrohttpd-dev # edgeformer serve
+  chromium mkdocs   # the server's browser test, the documentation site
 )
 command -v node >/dev/null 2>&1 || PACKAGES+=(nodejs)
 command -v npm >/dev/null 2>&1 || PACKAGES+=(npm)
