@@ -16,6 +16,8 @@ PACKAGES=(
   golang-go         # Go binding tests
   libmicrohttpd-dev # edgeformer serve
   chromium mkdocs   # the server's browser test, the documentation site
+  abigail-tools     # ABI check against abi/libedgeformer.abi
+  python3-matplotlib # benchmark and soak plots
 )
 command -v node >/dev/null 2>&1 || PACKAGES+=(nodejs)
 command -v npm >/dev/null 2>&1 || PACKAGES+=(npm)

@@ -22,6 +22,9 @@ ctest --test-dir build-ci --output-on-failure -j "$JOBS"
 
 [ "${EF_QUICK:-0}" = "1" ] && exit 0
 
+step "cross: arm64 under qemu, Windows under Wine"
+scripts/ci-cross.sh build-ci
+
 step "ASan+UBSan build"
 cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DEF_WERROR=ON -DEF_SANITIZE=ON
 cmake --build build-asan -j "$JOBS"
@@ -34,6 +37,9 @@ CC=clang CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWit
   -DEF_SANITIZE=ON -DEF_FUZZ=ON -DEF_BUILD_TESTS=ON
 cmake --build build-fuzz -j "$JOBS" --target fuzzers
 tests/fuzz/run_fuzz.sh build-fuzz "$FUZZ_SECONDS"
+
+step "reliability (ThreadSanitizer, ABI)"
+scripts/ci-reliability.sh tsan abi
 
 echo
 echo "all checks passed"

@@ -1,11 +1,11 @@
 /* Run-time CPU feature detection for kernel dispatch (see cpu_features.h). */
 #include "cpu/cpu_features.h"
 
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
 
+#include "base/platform.h"
 #include "cpu/matmul_kernels.h"
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
@@ -34,7 +34,7 @@ static ef_cpu_simd detect_hardware(void) {
 static ef_cpu_simd detect_hardware(void) { return EF_CPU_SIMD_SCALAR; }
 #endif
 
-static pthread_once_t g_once = PTHREAD_ONCE_INIT;
+static ef_once_flag g_once = EF_ONCE_INIT;
 static ef_cpu_simd g_supported;       /* hardware ∧ build; set once */
 static ef_cpu_simd g_env_cap;         /* EF_CPU_SIMD; set once */
 static atomic_int g_forced = -1;      /* ef_cpu_simd_force(); -1 = none */
@@ -50,12 +50,12 @@ static void init_once(void) {
 }
 
 ef_cpu_simd ef_cpu_simd_supported(void) {
-    pthread_once(&g_once, init_once);
+    ef_call_once(&g_once, init_once);
     return g_supported;
 }
 
 ef_cpu_simd ef_cpu_simd_active(void) {
-    pthread_once(&g_once, init_once);
+    ef_call_once(&g_once, init_once);
     ef_cpu_simd level = g_supported < g_env_cap ? g_supported : g_env_cap;
     int forced = atomic_load_explicit(&g_forced, memory_order_relaxed);
     if (forced >= 0 && (ef_cpu_simd)forced < level) level = (ef_cpu_simd)forced;

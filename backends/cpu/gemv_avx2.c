@@ -85,5 +85,5 @@ int ef_cpu_avx2_kernels_built(void) { return 0; }
 #endif
 
 int ef_cpu_avx2_matmul_ok(uint32_t type) {
-    return type == EF_TYPE_F32 || type == EF_TYPE_F16 || type == EF_TYPE_BF16;
+    return type == EF_TYPE_F32 || type == EF_TYPE_F16 || type == EF_TYPE_BF16 || ef_cpu_qmatmul_ok(type);
 }

@@ -12,7 +12,18 @@
  * in the same order (8 lanes over k ascending, the tail zero-padded, then a
  * fixed horizontal sum), so GEMV and GEMM give identical bits for a token,
  * whatever the tiling or the thread count. They differ from the reference
- * by rounding only. */
+ * by rounding only.
+ *
+ * Quantized weights (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K..Q6_K, TQ2_0) go to
+ * qmatmul.c, a group of 256 weights at a time (qdot.h), in one of two modes:
+ *   weight-only  (default) F32 activations, weights converted in registers;
+ *                GEMV/GEMM pick the AVX2 group kernels, REFERENCE the plain
+ *                dequantize-and-dot above;
+ *   integer-dot  activations quantized per block to int8 first (one scale
+ *                per 32 for the 32-element types, per 256 for the K-quants),
+ *                integer products; IDOT_REFERENCE is its scalar oracle.
+ * Each output is a sum over groups in ascending order inside one worker, so
+ * GEMV and GEMM agree bit for bit and the thread count changes nothing. */
 #ifndef EF_BACKENDS_CPU_MATMUL_KERNELS_H
 #define EF_BACKENDS_CPU_MATMUL_KERNELS_H
 
@@ -25,8 +36,32 @@ typedef enum ef_matmul_kernel {
     EF_MATMUL_AUTO = 0,      /* what ef_cpu_matmul picks (dispatch + EF_CPU_SIMD) */
     EF_MATMUL_REFERENCE = 1, /* scalar reference, any type */
     EF_MATMUL_GEMV = 2,      /* AVX2 GEMV, applied token by token */
-    EF_MATMUL_GEMM = 3       /* AVX2 GEMM, for any n (also n = 1) */
+    EF_MATMUL_GEMM = 3,      /* AVX2 GEMM, for any n (also n = 1) */
+    EF_MATMUL_IDOT_REFERENCE = 4, /* quantized weights: scalar integer-dot */
+    EF_MATMUL_IDOT = 5            /* quantized weights: AVX2 integer-dot, any n */
 } ef_matmul_kernel;
+
+/* How quantized weights are multiplied (other weight types ignore it). */
+typedef enum ef_matmul_mode {
+    EF_MATMUL_MODE_DEFAULT = 0,     /* the process default: EF_MATMUL_MODE, else weight-only */
+    EF_MATMUL_MODE_WEIGHT_ONLY = 1, /* dequantize in registers, F32 math */
+    EF_MATMUL_MODE_INTEGER_DOT = 2  /* int8 activations, integer dot products */
+} ef_matmul_mode;
+
+/* "weight-only" / "integer-dot" → the mode, or -1. */
+int ef_matmul_mode_from_name(const char *name);
+/* "weight-only", "integer-dot" (DEFAULT resolves first). */
+const char *ef_matmul_mode_name(ef_matmul_mode mode);
+/* DEFAULT resolved: EF_MATMUL_MODE from the environment (read once), else
+ * weight-only; other modes come back unchanged. */
+ef_matmul_mode ef_matmul_mode_resolve(ef_matmul_mode mode);
+
+/* ef_cpu_matmul with an explicit mode: the entry point for sessions that
+ * choose one (ef_cpu_matmul is this with EF_MATMUL_MODE_DEFAULT). Integer-dot
+ * needs a buffer for the quantized activations (n × in × 1.25 bytes); when
+ * it cannot be had the call falls back to weight-only for that call. */
+void ef_cpu_matmul_mode(ef_pool *pool, ef_matmul_mode mode, const ef_tensor *w, const float *x, int32_t n,
+                        float *y);
 
 /* Runs one kernel, parallel over output rows. GEMV/GEMM need
  * ef_cpu_avx2_matmul_ok(w->type) and an AVX2 processor: callers check
@@ -36,8 +71,23 @@ void ef_cpu_matmul_with(ef_pool *pool, ef_matmul_kernel kernel, const ef_tensor 
 
 /* 1 when gemv_avx2.c / gemm_avx2.c were compiled with AVX2+FMA+F16C. */
 int ef_cpu_avx2_kernels_built(void);
-/* 1 when the AVX2 kernels handle weights of this type (F32, F16, BF16). */
+/* 1 when the AVX2 kernels handle weights of this type (F32, F16, BF16 and
+ * the quantized types of qdot.h). */
 int ef_cpu_avx2_matmul_ok(uint32_t type);
+/* 1 when the type has quantized (qmatmul.c) kernels, integer-dot included. */
+int ef_cpu_qmatmul_ok(uint32_t type);
+
+/* Quantized weights, output rows [r0, r1) of n tokens (qmatmul.c).
+ * x: [n][in] F32 (weight-only) or xa: [n][groups] (integer-dot, else NULL);
+ * y: [n][out]. avx2: use the AVX2 unpackers/dots; token_block: tokens
+ * sharing each unpacked group (1 = GEMV order; results do not depend on it). */
+struct ef_qgroup_a;
+void ef_cpu_qmatmul_rows(const ef_tensor *w, const float *x, const struct ef_qgroup_a *xa, int32_t n, float *y,
+                         int64_t r0, int64_t r1, int avx2, int32_t token_block);
+/* Quantizes tokens [t0, t1) of x ([n][in]) for integer-dot against weights
+ * of `type`: xa: [n][ceil(in/256)] groups. */
+void ef_cpu_qmatmul_quantize_x(uint32_t type, const float *x, int64_t in, int32_t t0, int32_t t1,
+                               struct ef_qgroup_a *xa);
 
 /* Output rows [r0, r1) of one token: y[r] = x · W[r]. x: [in]; y: [out]. */
 void ef_cpu_gemv_avx2(const ef_tensor *w, const float *x, float *y, int64_t r0, int64_t r1);

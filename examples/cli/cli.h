@@ -17,6 +17,7 @@ int cmd_chat(int argc, char **argv);
 int cmd_quantize(int argc, char **argv);
 int cmd_convert(int argc, char **argv);
 int cmd_train(int argc, char **argv);
+int cmd_serve(int argc, char **argv); /* examples/server/ */
 
 /* Prints "edgeformer: error: <what>: <message>" on one line; returns 1. */
 int cli_fail(const char *what, ef_status st);

@@ -179,7 +179,16 @@ EF_API ef_status ef_model_params_create(ef_model_params **out);
 EF_API void ef_model_params_free(ef_model_params *params);
 /** Threads used while loading (conversions); 0 = number of cores. */
 EF_API ef_status ef_model_params_set_threads(ef_model_params *params, int32_t n_threads);
-/** 1 = map the file read-only (default); 0 = read it into memory. */
+/**
+ * 1 = map the file read-only (default); 0 = read it into memory at load.
+ * A mapped file must not shrink or change while the model is alive: reading
+ * a page past a truncated end raises SIGBUS in the host, and bytes rewritten
+ * in place may be seen without re-validation. For model files that another
+ * process may modify (downloads in progress, shared folders, untrusted
+ * sources), pass 0: the model then holds its own copy (copy-on-load) and
+ * later changes to the file cannot reach it, at the cost of the file's size
+ * in RAM. See docs/security.md.
+ */
 EF_API ef_status ef_model_params_set_mmap(ef_model_params *params, int32_t use_mmap);
 /** Compute backend by name; "cpu" (the default) and "auto" are accepted. */
 EF_API ef_status ef_model_params_set_backend(ef_model_params *params, const char *name);

@@ -4,6 +4,7 @@
 
 #include "base/alloc.h"
 #include "base/log.h"
+#include "base/platform.h"
 #include "model/model.h"
 #include "quant/profile.h"
 #include "quant/types.h"
@@ -60,6 +61,9 @@ ef_status ef_model_params_set_quant_profile(ef_model_params *p, const ef_quant_p
 
 ef_status ef_model_load(const char *path, const ef_model_params *params, ef_model **out) {
     if (!path || !out) return ef_err(EF_ERR_INVALID_ARG, "ef_model_load: path or out is NULL");
+    /* GGUF data is little-endian and used in place (docs/platforms.md). */
+    if (!ef_host_is_little_endian())
+        return ef_err(EF_ERR_UNSUPPORTED, "ef_model_load: %s: GGUF files are little-endian; big-endian hosts are not supported", path);
     int use_mmap = params ? params->use_mmap : 1;
     ef_gguf *g = NULL;
     ef_status st = ef_gguf_open(path, use_mmap, &g);

@@ -1,10 +1,14 @@
-/* Everything that differs between operating systems lives behind this header
- * (and platform_posix.c): file mapping, clocks, core counts, renames. */
+/* Everything that differs between operating systems lives behind this header:
+ * file mapping, clocks, core counts, renames. platform_posix.c implements it for
+ * Linux/Android/macOS, platform_win32.c for Windows (UTF-8 paths, converted to
+ * UTF-16 for the wide Win32 calls). tests/platform checks that no POSIX-only call
+ * appears elsewhere in lib/ and backends/ (docs/platforms.md lists the exceptions). */
 #ifndef EF_BASE_PLATFORM_H
 #define EF_BASE_PLATFORM_H
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "base/error.h"
 
@@ -12,7 +16,7 @@
 typedef struct ef_file_map {
     const uint8_t *data;
     uint64_t size;
-    int mapped; /* 1: munmap on close; 0: ef_free */
+    int mapped; /* 1: unmap on close; 0: ef_free_aligned */
 } ef_file_map;
 
 /* Opens `path` (must be a regular file) and maps or reads all of it.
@@ -26,6 +30,11 @@ ef_status ef_file_rename(const char *from, const char *to);
 int ef_file_same(const char *a, const char *b);
 /* Removes a file; errors are ignored (used for clean-up). */
 void ef_file_remove(const char *path);
+/* 1 if `path` names an existing file or directory, 0 otherwise. */
+int ef_file_exists(const char *path);
+/* fopen() with a UTF-8 path on every OS (Windows' fopen takes the ANSI code
+ * page); `mode` as for fopen, always with "b" for binary files. */
+FILE *ef_fopen(const char *path, const char *mode);
 
 /* This process's id (unique temporary file names). */
 int64_t ef_process_id(void);
@@ -34,5 +43,31 @@ int64_t ef_process_id(void);
 double ef_time_now(void);
 /* Online CPU cores (≥ 1). */
 int32_t ef_num_cores(void);
+
+/* One-time initialisation without pthread_once (portable C11 atomics):
+ *   static ef_once_flag once = EF_ONCE_INIT;  ef_call_once(&once, init);
+ * init runs exactly once; concurrent callers wait until it has finished. */
+typedef struct ef_once_flag {
+    _Atomic int state; /* 0: not run, 1: running, 2: done */
+} ef_once_flag;
+#define EF_ONCE_INIT {0}
+void ef_call_once(ef_once_flag *flag, void (*init)(void));
+
+/* Shared libraries (backend plugins): dlopen/LoadLibraryW. `path` is UTF-8.
+ * ef_dl_open fails with EF_ERR_IO naming the library and the OS reason. */
+typedef struct ef_dl ef_dl;
+ef_status ef_dl_open(const char *path, ef_dl **out);
+/* The address of exported `symbol`, or NULL when absent. */
+void *ef_dl_symbol(ef_dl *lib, const char *symbol);
+void ef_dl_close(ef_dl *lib);
+
+/* 1 on a little-endian host. GGUF files are little-endian and tensor data is
+ * used in place (mmapped), so model loading refuses big-endian hosts with
+ * EF_ERR_UNSUPPORTED; header fields are read byte-wise (gguf_rd_* helpers in
+ * format/gguf_internal.h) and need no alignment. */
+static inline int ef_host_is_little_endian(void) {
+    const uint16_t probe = 1;
+    return *(const uint8_t *)&probe == 1;
+}
 
 #endif

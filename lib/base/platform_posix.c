@@ -1,6 +1,10 @@
+/* POSIX implementation of base/platform.h (Linux, Android, macOS); Windows
+ * builds compile platform_win32.c instead and this file to nothing. */
+#ifndef _WIN32
 #define _POSIX_C_SOURCE 200809L
 #include "base/platform.h"
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -15,7 +19,8 @@
 ef_status ef_file_map_open(const char *path, int use_mmap, ef_file_map *out) {
     memset(out, 0, sizeof *out);
     if (!path) return ef_err(EF_ERR_INVALID_ARG, "path is NULL");
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK: opening a FIFO must not wait for a writer (it is refused below) */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) return ef_err(EF_ERR_IO, "cannot open '%s': %s", path, strerror(errno));
     struct stat st;
     if (fstat(fd, &st) != 0) {
@@ -95,6 +100,13 @@ int ef_file_same(const char *a, const char *b) {
 
 void ef_file_remove(const char *path) { (void)unlink(path); }
 
+int ef_file_exists(const char *path) {
+    struct stat st;
+    return path && stat(path, &st) == 0;
+}
+
+FILE *ef_fopen(const char *path, const char *mode) { return fopen(path, mode); }
+
 int64_t ef_process_id(void) { return (int64_t)getpid(); }
 
 double ef_time_now(void) {
@@ -107,3 +119,22 @@ int32_t ef_num_cores(void) {
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     return n < 1 ? 1 : (int32_t)n;
 }
+
+ef_status ef_dl_open(const char *path, ef_dl **out) {
+    *out = NULL;
+    void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    if (!h) {
+        const char *why = dlerror();
+        return ef_err(EF_ERR_IO, "cannot load library '%s': %s", path, why ? why : "unknown reason");
+    }
+    *out = (ef_dl *)h;
+    return EF_OK;
+}
+
+void *ef_dl_symbol(ef_dl *lib, const char *symbol) { return lib ? dlsym((void *)lib, symbol) : NULL; }
+
+void ef_dl_close(ef_dl *lib) {
+    if (lib) dlclose((void *)lib);
+}
+
+#endif /* !_WIN32 */

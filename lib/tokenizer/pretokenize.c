@@ -10,11 +10,13 @@
  *   llama3: (?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}
  *           | ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+
  *   qwen2:  the same with \p{N} (single digits) in place of \p{N}{1,3}. */
-#define PCRE2_CODE_UNIT_WIDTH 8
 #include "tokenizer/pretokenize.h"
 
-#include <pcre2.h>
 #include <string.h>
+#ifndef EF_NO_PCRE2
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
+#endif
 
 #include "base/alloc.h"
 #include "base/log.h"
@@ -32,12 +34,6 @@ static const char k_llama3_pattern[] =
 static const char k_qwen2_pattern[] =
     "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}"
     "| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
-
-struct ef_pretokenizer {
-    pcre2_general_context *gctx;
-    pcre2_code *code;
-    int jit; /* pcre2_jit_compile succeeded */
-};
 
 static int name_is(const char *name, size_t len, const char *lit) {
     return strlen(lit) == len && memcmp(name, lit, len) == 0;
@@ -60,6 +56,32 @@ const char *ef_pre_pattern(ef_pre_kind kind) {
     default: return k_gpt2_pattern;
     }
 }
+
+#ifdef EF_NO_PCRE2
+/* Built without PCRE2 (EF_WITH_PCRE2=OFF, e.g. Windows): the regex
+ * pre-tokenizers are unavailable, so gpt2-style vocabularies fail to load with
+ * a clear error; SentencePiece ("llama") vocabularies need no pre-tokenizer. */
+ef_status ef_pretokenizer_create(ef_pre_kind kind, ef_pretokenizer **out) {
+    *out = NULL;
+    return ef_err(EF_ERR_UNSUPPORTED,
+                  "pre-tokenizer '%s': this build has no regex engine (configured with EF_WITH_PCRE2=OFF), "
+                  "so gpt2-style BPE vocabularies are unsupported",
+                  kind == EF_PRE_LLAMA3 ? "llama3" : kind == EF_PRE_QWEN2 ? "qwen2" : "gpt2");
+}
+
+void ef_pretokenizer_free(ef_pretokenizer *p) { (void)p; }
+
+ef_status ef_pretokenize(const ef_pretokenizer *p, const char *text, size_t len, ef_chunk_fn fn,
+                         void *user) {
+    (void)p, (void)text, (void)len, (void)fn, (void)user;
+    return ef_err(EF_ERR_UNSUPPORTED, "pre-tokenizer: this build has no regex engine (EF_WITH_PCRE2=OFF)");
+}
+#else
+struct ef_pretokenizer {
+    pcre2_general_context *gctx;
+    pcre2_code *code;
+    int jit; /* pcre2_jit_compile succeeded */
+};
 
 /* PCRE2's allocations go through the library allocator too. */
 static void *pcre_alloc(PCRE2_SIZE size, void *user) {
@@ -161,3 +183,4 @@ ef_status ef_pretokenize(const ef_pretokenizer *p, const char *text, size_t len,
     pcre2_match_data_free(md);
     return st;
 }
+#endif /* EF_NO_PCRE2 */
