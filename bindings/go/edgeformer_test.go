@@ -304,6 +304,21 @@ func TestStopCancelAndErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	s32.Close()
+	zero := int32(0)
+	sid, err := m.NewSession(&SessionOptions{MatmulMode: "integer-dot", Window: &zero, Sinks: &zero})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if mode := sid.MatmulMode(); mode != "integer-dot" {
+		t.Fatalf("matmul mode reads back as %q", mode)
+	}
+	if st, err := sid.Stats(); err != nil || st.KVBytesPerToken == 0 {
+		t.Fatal("stats of the integer-dot session:", st, err)
+	}
+	sid.Close()
+	if _, err := m.NewSession(&SessionOptions{MatmulMode: "int3"}); !errors.Is(err, ErrInvalidArg) {
+		t.Fatal(err)
+	}
 	if err := small.Reset(); !errors.Is(err, ErrState) {
 		t.Fatal("a closed session is usable:", err)
 	}

@@ -31,7 +31,22 @@ type SessionOptions struct {
 	Seed         uint64 // seed of the session's default sampler
 	MemoryBudget uint64 // bytes; 0 = no cap
 	KVType       string // KV-cache element type, "f16" or "f32"; "" = the default
+	// MatmulMode is how quantized weights are multiplied: "weight-only" or
+	// "integer-dot"; "" = the EF_MATMUL_MODE environment variable, else weight-only.
+	MatmulMode string
+	MLAPath    MLAPath // how Multi-head Latent Attention layers attend
+	Window     *int32  // sliding window of window layers in tokens (0 = full attention); nil = the model's
+	Sinks      *int32  // attention-sink tokens window layers always see; nil = the model's
 }
+
+// MLAPath selects how MLA layers attend; both paths give the same logits.
+type MLAPath int32
+
+const (
+	MLAPathAuto     MLAPath = C.EF_MLA_PATH_AUTO // absorbed, legacy attn_kv_b files prefill expanded
+	MLAPathAbsorbed MLAPath = C.EF_MLA_PATH_ABSORBED
+	MLAPathExpanded MLAPath = C.EF_MLA_PATH_EXPANDED
+)
 
 // SamplerParams are the sampling chain's settings (see DefaultSampler).
 type SamplerParams struct {
@@ -70,14 +85,16 @@ const (
 
 // Stats are the values of ef_session_stat.
 type Stats struct {
-	PromptTokens  int64
-	PromptSeconds float64
-	GenTokens     int64
-	GenSeconds    float64
-	StopReason    StopReason
-	MemoryUsed    uint64
-	MemoryPeak    uint64
-	MemoryBudget  uint64
+	PromptTokens    int64
+	PromptSeconds   float64
+	GenTokens       int64
+	GenSeconds      float64
+	StopReason      StopReason
+	MemoryUsed      uint64
+	MemoryPeak      uint64
+	MemoryBudget    uint64
+	KVBytesPerToken uint64 // bytes the KV cache grows by per token (window layers count 0)
+	PrefillChunk    int64  // tokens per forward call the memory budget allowed
 }
 
 // TokenFunc receives each generated token and the UTF-8 text it completed
@@ -123,6 +140,22 @@ func (m *Model) NewSession(opts *SessionOptions) (*Session, error) {
 			defer C.free(unsafe.Pointer(kv))
 			steps = append(steps, func() C.ef_status { return C.ef_session_params_set_kv_type(params, kv) })
 		}
+		if opts.MatmulMode != "" {
+			mode := C.CString(opts.MatmulMode)
+			defer C.free(unsafe.Pointer(mode))
+			steps = append(steps, func() C.ef_status { return C.ef_session_params_set_matmul_mode(params, mode) })
+		}
+		window, sinks := int32(-1), int32(-1) // -1: the model's own values
+		if opts.Window != nil {
+			window = *opts.Window
+		}
+		if opts.Sinks != nil {
+			sinks = *opts.Sinks
+		}
+		steps = append(steps,
+			func() C.ef_status { return C.ef_session_params_set_mla_path(params, C.int32_t(opts.MLAPath)) },
+			func() C.ef_status { return C.ef_session_params_set_window(params, C.int32_t(window)) },
+			func() C.ef_status { return C.ef_session_params_set_sinks(params, C.int32_t(sinks)) })
 		for _, step := range steps {
 			if err := call(step); err != nil {
 				return err
@@ -180,6 +213,14 @@ func (s *Session) NCtx() int32 {
 }
 
 // NPast is the number of tokens in the context.
+// MatmulMode is how the session multiplies quantized weights: "weight-only"
+// or "integer-dot" ("" once closed).
+func (s *Session) MatmulMode() string {
+	var mode string
+	_ = s.with(func(p *C.ef_session) error { mode = C.GoString(C.ef_session_matmul_mode(p)); return nil })
+	return mode
+}
+
 func (s *Session) NPast() int32 {
 	var n int32
 	_ = s.with(func(p *C.ef_session) error { n = int32(C.ef_session_n_past(p)); return nil })
@@ -317,24 +358,27 @@ func (s *Session) Stat(key int32) (float64, error) {
 
 // Stats reads every statistic.
 func (s *Session) Stats() (Stats, error) {
-	var v [8]float64
+	var v [10]float64
 	for i := range v {
 		var err error
-		if v[i], err = s.Stat(int32(i + 1)); err != nil { // keys EF_STAT_* are 1..8
+		if v[i], err = s.Stat(int32(i + 1)); err != nil { // keys EF_STAT_* are 1..10
 			return Stats{}, err
 		}
 	}
-	return Stats{int64(v[0]), v[1], int64(v[2]), v[3], StopReason(v[4]), uint64(v[5]), uint64(v[6]), uint64(v[7])}, nil
+	return Stats{int64(v[0]), v[1], int64(v[2]), v[3], StopReason(v[4]), uint64(v[5]), uint64(v[6]), uint64(v[7]),
+		uint64(v[8]), int64(v[9])}, nil
 }
 
 // The EF_STAT_* keys of Stat.
 const (
-	StatPromptTokens  = int32(C.EF_STAT_PROMPT_TOKENS)
-	StatPromptSeconds = int32(C.EF_STAT_PROMPT_SECONDS)
-	StatGenTokens     = int32(C.EF_STAT_GEN_TOKENS)
-	StatGenSeconds    = int32(C.EF_STAT_GEN_SECONDS)
-	StatStopReason    = int32(C.EF_STAT_STOP_REASON)
-	StatMemoryUsed    = int32(C.EF_STAT_MEMORY_USED)
-	StatMemoryPeak    = int32(C.EF_STAT_MEMORY_PEAK)
-	StatMemoryBudget  = int32(C.EF_STAT_MEMORY_BUDGET)
+	StatPromptTokens    = int32(C.EF_STAT_PROMPT_TOKENS)
+	StatPromptSeconds   = int32(C.EF_STAT_PROMPT_SECONDS)
+	StatGenTokens       = int32(C.EF_STAT_GEN_TOKENS)
+	StatGenSeconds      = int32(C.EF_STAT_GEN_SECONDS)
+	StatStopReason      = int32(C.EF_STAT_STOP_REASON)
+	StatMemoryUsed      = int32(C.EF_STAT_MEMORY_USED)
+	StatMemoryPeak      = int32(C.EF_STAT_MEMORY_PEAK)
+	StatMemoryBudget    = int32(C.EF_STAT_MEMORY_BUDGET)
+	StatKVBytesPerToken = int32(C.EF_STAT_KV_BYTES_PER_TOKEN)
+	StatPrefillChunk    = int32(C.EF_STAT_PREFILL_CHUNK)
 )

@@ -31,6 +31,8 @@ int cli_opt_str(int argc, char **argv, int *i, const char *name, const char **va
 /* Same, parsing a number; -1 on a missing or malformed value. */
 int cli_opt_i64(int argc, char **argv, int *i, const char *name, int64_t *value);
 int cli_opt_f64(int argc, char **argv, int *i, const char *name, double *value);
+/* Same, for a byte count with an optional K/M/G suffix (powers of 1024): "512M". */
+int cli_opt_bytes(int argc, char **argv, int *i, const char *name, int64_t *value);
 
 /* Installs a log callback writing to stderr, up to `level`. */
 void cli_setup_logging(int32_t level);

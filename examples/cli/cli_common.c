@@ -53,6 +53,25 @@ int cli_opt_f64(int argc, char **argv, int *i, const char *name, double *value) 
     return 1;
 }
 
+int cli_opt_bytes(int argc, char **argv, int *i, const char *name, int64_t *value) {
+    const char *s;
+    int r = cli_opt_str(argc, argv, i, name, &s);
+    if (r != 1) return r;
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno || end == s || v < 0) return -1;
+    int shift = 0;
+    if (*end == 'K' || *end == 'k') shift = 10;
+    else if (*end == 'M' || *end == 'm') shift = 20;
+    else if (*end == 'G' || *end == 'g') shift = 30;
+    if (shift) end++;
+    if (*end == 'B' || *end == 'b') end++;
+    if (*end || v > (INT64_MAX >> shift)) return -1;
+    *value = (int64_t)v << shift;
+    return 1;
+}
+
 static void log_to_stderr(void *user, int32_t level, const char *message) {
     (void)user;
     static const char *names[] = {"error", "warning", "info", "debug"};

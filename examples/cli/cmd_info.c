@@ -37,6 +37,12 @@ static void shape_str(int32_t n_dims, const int64_t ne[4], char *out, size_t cap
         len += (size_t)snprintf(out + len, cap - len, d ? " x %lld" : "%lld", (long long)ne[d]);
 }
 
+/* The mode a default session gets (EF_MATMUL_MODE or weight-only). */
+static const char *default_matmul_mode(void) {
+    const char *env = getenv("EF_MATMUL_MODE");
+    return env && !strcmp(env, "integer-dot") ? "integer-dot" : "weight-only";
+}
+
 /* "F32 x5, Q8_0 x14": how the weights are stored (after any load-time quantization). */
 static void print_type_counts(const ef_model *m, const char *quant) {
     int64_t counts[64] = {0};
@@ -51,8 +57,9 @@ static void print_type_counts(const ef_model *m, const char *quant) {
             printf("%s%s x%lld", sep, ef_tensor_type_name(t), (long long)counts[t]);
             sep = ", ";
         }
-    printf(quant ? " (quantized at load with profile '%s'; weight-only execution)\n" : " (weight-only execution)\n",
-           quant);
+    if (quant) printf(" (quantized at load with profile '%s')", quant);
+    printf("\nexecution:    quantized matmuls run %s by default (sessions choose: weight-only or integer-dot)\n",
+           default_matmul_mode());
 }
 
 int cmd_info(int argc, char **argv) {

@@ -1,5 +1,8 @@
-/* `edgeformer make-model`: writes a random-weight llama/qwen2 model as GGUF,
- * the fixture of the model, conformance and benchmark tests.
+/* `edgeformer make-model`: writes a random-weight llama/qwen2/deepseek2/
+ * edgeformer model as GGUF, the fixture of the model, conformance and
+ * benchmark tests. deepseek2 (and edgeformer --attn mla*) get Multi-head
+ * Latent Attention tensors in the split (attn_k_b/attn_v_b) or legacy
+ * (attn_kv_b) layout; --experts makes MoE FFN layers.
  *
  * Weights come from a seeded splitmix64 stream (Box-Muller normals), one
  * tensor at a time in a fixed order, so a seed always gives the same file.
@@ -37,6 +40,21 @@ typedef struct {
     double rope_scale, rope_base; /* 0: none / default */
     uint32_t type;                /* matrices: any type with from_float */
     uint64_t seed;
+    /* MLA (deepseek2, edgeformer mla/mla_window) */
+    int mla;                      /* set from --arch/--attn */
+    const char *attn;             /* edgeformer attention type, NULL: none written */
+    int64_t q_lora, kv_lora, qk_nope, qk_rope, v_head;
+    int legacy_kv_b;              /* --mla-layout legacy */
+    /* MoE */
+    int64_t n_expert, n_expert_used, n_expert_shared, n_dense_lead, n_ff_exp;
+    int64_t gating;               /* 1 softmax, 2 sigmoid */
+    int exp_probs_b, expert_norm;
+    double expert_scale;          /* 0: key not written */
+    /* YaRN */
+    double yarn_factor, yarn_log_mul;
+    int64_t yarn_orig_ctx;
+    /* sliding window */
+    int64_t window, swa_pattern, sinks;
 } options;
 
 /* ---- deterministic random numbers ---- */
@@ -93,14 +111,24 @@ static double sample(builder *b, fill_kind kind, int64_t n_in) {
  * values are drawn as floats in the same order for every `type` (so one seed
  * gives the same weights in F32 and in each quantized type), then each row is
  * converted with the type's from_float. */
+static ef_status add_tensor3(builder *b, const char *name, uint32_t type, int64_t ne0, int64_t ne1,
+                             int64_t ne2, fill_kind kind);
+
 static ef_status add_tensor(builder *b, const char *name, uint32_t type, int64_t ne0, int64_t ne1,
                             fill_kind kind) {
-    int64_t ne[2] = {ne0, ne1 ? ne1 : 1};
+    return add_tensor3(b, name, type, ne0, ne1, 0, kind);
+}
+
+/* add_tensor with a third dim (ne2 == 0: none), e.g. stacked experts. */
+static ef_status add_tensor3(builder *b, const char *name, uint32_t type, int64_t ne0, int64_t ne1,
+                             int64_t ne2, fill_kind kind) {
+    int64_t ne[3] = {ne0, ne1 ? ne1 : 1, ne2 ? ne2 : 1};
     const uint64_t row_bytes = ef_type_row_size(type, ne0);
     if (row_bytes == 0)
         return ef_err(EF_ERR_INVALID_ARG, "tensor '%s': row of %lld elements is not a multiple of %s's block of %d",
                       name, (long long)ne0, ef_type_name(type), ef_type_get(type) ? (int)ef_type_get(type)->block_size : 0);
-    const uint64_t bytes = row_bytes * (uint64_t)ne[1];
+    const uint64_t n_rows = (uint64_t)ne[1] * (uint64_t)ne[2];
+    const uint64_t bytes = row_bytes * n_rows;
     if (b->n_bufs == b->cap_bufs) {
         int cap = b->cap_bufs ? 2 * b->cap_bufs : 64;
         void **nb = ef_realloc(b->bufs, sizeof *nb * (size_t)cap);
@@ -115,13 +143,13 @@ static ef_status add_tensor(builder *b, const char *name, uint32_t type, int64_t
     float *row = ef_malloc(sizeof *row * (size_t)ne0); /* [ne0] one row before conversion */
     if (!row) return ef_err(EF_ERR_NO_MEMORY, "out of memory for a row of tensor '%s'", name);
     ef_status st = EF_OK;
-    for (int64_t r = 0; r < ne[1] && st == EF_OK; r++) {
+    for (uint64_t r = 0; r < n_rows && st == EF_OK; r++) {
         for (int64_t i = 0; i < ne0; i++) row[i] = (float)sample(b, kind, ne0);
         st = ef_quantize_row(type, row, data + (uint64_t)r * row_bytes, ne0);
     }
     ef_free(row);
     if (st != EF_OK) return ef_err_prefix(st, "tensor '%s'", name);
-    return ef_gguf_writer_add_tensor(b->w, name, type, ne1 ? 2 : 1, ne, data, bytes);
+    return ef_gguf_writer_add_tensor(b->w, name, type, ne2 ? 3 : ne1 ? 2 : 1, ne, data, bytes);
 }
 
 static ef_status add_weights(builder *b, const options *o) {
@@ -132,14 +160,40 @@ static ef_status add_weights(builder *b, const options *o) {
     char name[64];
     EF_TRY(add_tensor(b, "token_embd.weight", o->type, p->n_embd, p->n_vocab, FILL_MATRIX));
     if (o->rope_freqs)
-        EF_TRY(add_tensor(b, "rope_freqs.weight", EF_TYPE_F32, hd / 2, 0, FILL_ROPE_FACTORS));
+        EF_TRY(add_tensor(b, "rope_freqs.weight", EF_TYPE_F32, (o->mla ? o->qk_rope : hd) / 2, 0, FILL_ROPE_FACTORS));
 #define LAYER_TENSOR(suffix, type, ne0, ne1, kind)                            \
     do {                                                                      \
         snprintf(name, sizeof name, "blk.%d.%s", (int)il, suffix);            \
         EF_TRY(add_tensor(b, name, type, ne0, ne1, kind));                    \
     } while (0)
+#define LAYER_TENSOR3(suffix, type, ne0, ne1, ne2, kind)                      \
+    do {                                                                      \
+        snprintf(name, sizeof name, "blk.%d.%s", (int)il, suffix);            \
+        EF_TRY(add_tensor3(b, name, type, ne0, ne1, ne2, kind));              \
+    } while (0)
     for (int64_t il = 0; il < p->n_layer; il++) {
         LAYER_TENSOR("attn_norm.weight", EF_TYPE_F32, p->n_embd, 0, FILL_NORM);
+        if (o->mla) {
+            const int64_t H = p->n_head, dq = o->qk_nope + o->qk_rope;
+            if (o->q_lora) {
+                LAYER_TENSOR("attn_q_a.weight", o->type, p->n_embd, o->q_lora, FILL_MATRIX);
+                LAYER_TENSOR("attn_q_a_norm.weight", EF_TYPE_F32, o->q_lora, 0, FILL_NORM);
+                LAYER_TENSOR("attn_q_b.weight", o->type, o->q_lora, H * dq, FILL_MATRIX);
+            } else {
+                LAYER_TENSOR("attn_q.weight", o->type, p->n_embd, H * dq, FILL_MATRIX);
+            }
+            LAYER_TENSOR("attn_kv_a_mqa.weight", o->type, p->n_embd, o->kv_lora + o->qk_rope, FILL_MATRIX);
+            LAYER_TENSOR("attn_kv_a_norm.weight", EF_TYPE_F32, o->kv_lora, 0, FILL_NORM);
+            if (o->legacy_kv_b) {
+                LAYER_TENSOR("attn_kv_b.weight", o->type, o->kv_lora, H * (o->qk_nope + o->v_head), FILL_MATRIX);
+            } else {
+                LAYER_TENSOR3("attn_k_b.weight", o->type, o->qk_nope, o->kv_lora, H, FILL_MATRIX);
+                LAYER_TENSOR3("attn_v_b.weight", o->type, o->kv_lora, o->v_head, H, FILL_MATRIX);
+            }
+            LAYER_TENSOR("attn_output.weight", o->type, H * o->v_head, p->n_embd, FILL_MATRIX);
+            LAYER_TENSOR("ffn_norm.weight", EF_TYPE_F32, p->n_embd, 0, FILL_NORM);
+        }
+        if (!o->mla) {
         LAYER_TENSOR("attn_q.weight", o->type, p->n_embd, q_dim, FILL_MATRIX);
         LAYER_TENSOR("attn_k.weight", o->type, p->n_embd, kv_dim, FILL_MATRIX);
         LAYER_TENSOR("attn_v.weight", o->type, p->n_embd, kv_dim, FILL_MATRIX);
@@ -150,11 +204,27 @@ static ef_status add_weights(builder *b, const options *o) {
         }
         LAYER_TENSOR("attn_output.weight", o->type, q_dim, p->n_embd, FILL_MATRIX);
         LAYER_TENSOR("ffn_norm.weight", EF_TYPE_F32, p->n_embd, 0, FILL_NORM);
+        }
+        if (o->n_expert && il >= o->n_dense_lead) {
+            const int64_t E = o->n_expert, ff = o->n_ff_exp, sh = o->n_ff_exp * o->n_expert_shared;
+            LAYER_TENSOR("ffn_gate_inp.weight", o->type, p->n_embd, E, FILL_MATRIX);
+            LAYER_TENSOR3("ffn_gate_exps.weight", o->type, p->n_embd, ff, E, FILL_MATRIX);
+            LAYER_TENSOR3("ffn_up_exps.weight", o->type, p->n_embd, ff, E, FILL_MATRIX);
+            LAYER_TENSOR3("ffn_down_exps.weight", o->type, ff, p->n_embd, E, FILL_MATRIX);
+            if (sh) {
+                LAYER_TENSOR("ffn_gate_shexp.weight", o->type, p->n_embd, sh, FILL_MATRIX);
+                LAYER_TENSOR("ffn_up_shexp.weight", o->type, p->n_embd, sh, FILL_MATRIX);
+                LAYER_TENSOR("ffn_down_shexp.weight", o->type, sh, p->n_embd, FILL_MATRIX);
+            }
+            if (o->exp_probs_b) LAYER_TENSOR("exp_probs_b.bias", EF_TYPE_F32, E, 0, FILL_BIAS);
+            continue;
+        }
         LAYER_TENSOR("ffn_gate.weight", o->type, p->n_embd, p->n_ff, FILL_MATRIX);
         LAYER_TENSOR("ffn_up.weight", o->type, p->n_embd, p->n_ff, FILL_MATRIX);
         LAYER_TENSOR("ffn_down.weight", o->type, p->n_ff, p->n_embd, FILL_MATRIX);
     }
 #undef LAYER_TENSOR
+#undef LAYER_TENSOR3
     EF_TRY(add_tensor(b, "output_norm.weight", EF_TYPE_F32, p->n_embd, 0, FILL_NORM));
     if (!o->tied) EF_TRY(add_tensor(b, "output.weight", o->type, p->n_embd, p->n_vocab, FILL_MATRIX));
     return EF_OK;
@@ -187,13 +257,61 @@ static ef_status set_hparams(ef_gguf_writer *w, const options *o, const char *pr
     EF_TRY(set_arch_u32(w, a, "block_count", p->n_layer));
     EF_TRY(set_arch_u32(w, a, "feed_forward_length", p->n_ff));
     EF_TRY(set_arch_u32(w, a, "attention.head_count", p->n_head));
-    EF_TRY(set_arch_u32(w, a, "attention.head_count_kv", p->n_head_kv));
+    EF_TRY(set_arch_u32(w, a, "attention.head_count_kv",
+                        o->mla ? (o->legacy_kv_b ? p->n_head : 1) : p->n_head_kv));
     EF_TRY(set_arch_f32(w, a, "attention.layer_norm_rms_epsilon", 1e-5));
-    if (o->head_dim) {
-        EF_TRY(set_arch_u32(w, a, "attention.key_length", hd));
-        EF_TRY(set_arch_u32(w, a, "attention.value_length", hd));
+    if (o->attn) {
+        char key[128];
+        snprintf(key, sizeof key, "%s.attention.type", a);
+        EF_TRY(ef_gguf_writer_set_str(w, key, o->attn));
     }
-    EF_TRY(set_arch_u32(w, a, "rope.dimension_count", hd));
+    if (o->mla) {
+        /* split: key/value_length describe the cached row, *_mla the heads;
+         * legacy: key/value_length are the heads, no *_mla keys */
+        if (o->q_lora) EF_TRY(set_arch_u32(w, a, "attention.q_lora_rank", o->q_lora));
+        EF_TRY(set_arch_u32(w, a, "attention.kv_lora_rank", o->kv_lora));
+        if (o->legacy_kv_b) {
+            EF_TRY(set_arch_u32(w, a, "attention.key_length", o->qk_nope + o->qk_rope));
+            EF_TRY(set_arch_u32(w, a, "attention.value_length", o->v_head));
+        } else {
+            EF_TRY(set_arch_u32(w, a, "attention.key_length", o->kv_lora + o->qk_rope));
+            EF_TRY(set_arch_u32(w, a, "attention.value_length", o->kv_lora));
+            EF_TRY(set_arch_u32(w, a, "attention.key_length_mla", o->qk_nope + o->qk_rope));
+            EF_TRY(set_arch_u32(w, a, "attention.value_length_mla", o->v_head));
+        }
+        EF_TRY(set_arch_u32(w, a, "rope.dimension_count", o->qk_rope));
+    } else {
+        if (o->head_dim) {
+            EF_TRY(set_arch_u32(w, a, "attention.key_length", hd));
+            EF_TRY(set_arch_u32(w, a, "attention.value_length", hd));
+        }
+        EF_TRY(set_arch_u32(w, a, "rope.dimension_count", hd));
+    }
+    if (o->n_expert) {
+        EF_TRY(set_arch_u32(w, a, "expert_count", o->n_expert));
+        EF_TRY(set_arch_u32(w, a, "expert_used_count", o->n_expert_used));
+        EF_TRY(set_arch_u32(w, a, "expert_shared_count", o->n_expert_shared));
+        EF_TRY(set_arch_u32(w, a, "expert_feed_forward_length", o->n_ff_exp));
+        EF_TRY(set_arch_u32(w, a, "leading_dense_block_count", o->n_dense_lead));
+        EF_TRY(set_arch_u32(w, a, "expert_gating_func", o->gating));
+        char key[128];
+        snprintf(key, sizeof key, "%s.expert_weights_norm", a);
+        EF_TRY(ef_gguf_writer_set_bool(w, key, o->expert_norm));
+        if (o->expert_scale) EF_TRY(set_arch_f32(w, a, "expert_weights_scale", o->expert_scale));
+    }
+    if (o->yarn_factor) {
+        char key[128];
+        snprintf(key, sizeof key, "%s.rope.scaling.type", a);
+        EF_TRY(ef_gguf_writer_set_str(w, key, "yarn"));
+        EF_TRY(set_arch_f32(w, a, "rope.scaling.factor", o->yarn_factor));
+        EF_TRY(set_arch_u32(w, a, "rope.scaling.original_context_length", o->yarn_orig_ctx ? o->yarn_orig_ctx : p->n_ctx));
+        EF_TRY(set_arch_f32(w, a, "rope.scaling.yarn_log_multiplier", o->yarn_log_mul));
+    }
+    if (o->window) {
+        EF_TRY(set_arch_u32(w, a, "attention.sliding_window", o->window));
+        if (o->swa_pattern) EF_TRY(set_arch_u32(w, a, "attention.sliding_window_pattern", o->swa_pattern));
+        if (o->sinks) EF_TRY(set_arch_u32(w, a, "attention.sink_count", o->sinks));
+    }
     EF_TRY(set_arch_f32(w, a, "rope.freq_base", o->rope_base ? o->rope_base : 10000.0));
     if (o->rope_scale) {
         char key[128];
@@ -231,10 +349,17 @@ static ef_status set_gpt2_vocab(ef_gguf_writer *w, const char *dir, const char *
 /* ---- command line ---- */
 
 static int usage(void) {
-    fputs("usage: edgeformer make-model --arch llama|qwen2 --preset tiny|small|125m|853m -o OUT.gguf\n"
+    fputs("usage: edgeformer make-model --arch llama|qwen2|deepseek2|edgeformer --preset tiny|small|125m|853m -o OUT.gguf\n"
           "  [--n-embd N] [--n-layer N] [--n-head N] [--n-head-kv N] [--n-ff N] [--n-vocab N]\n"
           "  [--ctx N] [--head-dim N] [--tied] [--rope-freqs] [--rope-scale F] [--rope-base F]\n"
-          "  [--type f32|f16|bf16|q8_0|q4_0|q4_1|q5_0|q5_1|q2_k..q6_k|tq1_0|tq2_0] [--seed N] [--vocab synthetic|gpt2:DIR]\n", stderr);
+          "  [--type f32|f16|bf16|q8_0|q4_0|q4_1|q5_0|q5_1|q2_k..q6_k|tq1_0|tq2_0] [--seed N] [--vocab synthetic|gpt2:DIR]\n"
+          "  MLA (deepseek2; edgeformer --attn mla|mla_window): [--q-lora N] [--kv-lora N] [--qk-nope N]\n"
+          "    [--qk-rope N] [--v-head N] [--mla-layout split|legacy]\n"
+          "  edgeformer: [--attn mha|gqa|mla|mla_window|gqa_window]\n"
+          "  MoE: [--experts N --experts-used K] [--experts-shared N] [--dense-lead N] [--n-ff-exp N]\n"
+          "    [--gating softmax|sigmoid] [--exp-probs-b] [--expert-norm] [--expert-scale F]\n"
+          "  YaRN: [--yarn FACTOR] [--yarn-orig-ctx N] [--yarn-log-mul F]\n"
+          "  windows: [--window N] [--swa-pattern N] [--sinks N]\n", stderr);
     return 2;
 }
 
@@ -261,6 +386,54 @@ static int parse_args(int argc, char **argv, options *o, const char **preset_nam
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) return usage();
         if (!strcmp(argv[i], "--tied")) { o->tied = 1; continue; }
         if (!strcmp(argv[i], "--rope-freqs")) { o->rope_freqs = 1; continue; }
+        if (!strcmp(argv[i], "--exp-probs-b")) { o->exp_probs_b = 1; continue; }
+        if (!strcmp(argv[i], "--expert-norm")) { o->expert_norm = 1; continue; }
+        const char *sval = NULL;
+        if ((r = cli_opt_str(argc, argv, &i, "--attn", &sval))) {
+            if (r < 0) return cli_usage_error("make-model: --attn needs a value");
+            o->attn = sval;
+            continue;
+        }
+        if ((r = cli_opt_str(argc, argv, &i, "--mla-layout", &sval))) {
+            if (r < 0 || (strcmp(sval, "split") && strcmp(sval, "legacy")))
+                return cli_usage_error("make-model: --mla-layout must be split or legacy");
+            o->legacy_kv_b = !strcmp(sval, "legacy");
+            continue;
+        }
+        if ((r = cli_opt_str(argc, argv, &i, "--gating", &sval))) {
+            if (r < 0 || (strcmp(sval, "softmax") && strcmp(sval, "sigmoid")))
+                return cli_usage_error("make-model: --gating must be softmax or sigmoid");
+            o->gating = !strcmp(sval, "sigmoid") ? 2 : 1;
+            continue;
+        }
+        {
+            /* counts that may be 0 */
+            int64_t *ext_ints[] = {&o->q_lora, &o->kv_lora, &o->qk_nope, &o->qk_rope, &o->v_head,
+                                   &o->n_expert, &o->n_expert_used, &o->n_expert_shared, &o->n_dense_lead,
+                                   &o->n_ff_exp, &o->yarn_orig_ctx, &o->window, &o->swa_pattern, &o->sinks};
+            const char *ext_names[] = {"--q-lora", "--kv-lora", "--qk-nope", "--qk-rope", "--v-head",
+                                       "--experts", "--experts-used", "--experts-shared", "--dense-lead",
+                                       "--n-ff-exp", "--yarn-orig-ctx", "--window", "--swa-pattern", "--sinks"};
+            int hit = 0;
+            for (size_t k = 0; k < sizeof ext_ints / sizeof ext_ints[0] && !hit; k++)
+                if ((r = cli_opt_i64(argc, argv, &i, ext_names[k], &v))) {
+                    if (r < 0 || v < 0 || v > (1 << 24))
+                        return cli_usage_error("make-model: %s needs a number in 0..%d", ext_names[k], 1 << 24);
+                    *ext_ints[k] = v;
+                    hit = 1;
+                }
+            if (hit) continue;
+            double *ext_f[] = {&o->expert_scale, &o->yarn_factor, &o->yarn_log_mul};
+            const char *ext_fnames[] = {"--expert-scale", "--yarn", "--yarn-log-mul"};
+            for (size_t k = 0; k < 3 && !hit; k++)
+                if ((r = cli_opt_f64(argc, argv, &i, ext_fnames[k], &f))) {
+                    if (r < 0 || !(f >= 0) || f > 1e6)
+                        return cli_usage_error("make-model: %s needs a non-negative number", ext_fnames[k]);
+                    *ext_f[k] = f;
+                    hit = 1;
+                }
+            if (hit) continue;
+        }
         if ((r = cli_opt_str(argc, argv, &i, "--arch", &o->arch)) ||
             (r = cli_opt_str(argc, argv, &i, "--preset", &preset_opt)) ||
             (r = cli_opt_str(argc, argv, &i, "--type", &type)) ||
@@ -302,8 +475,36 @@ static int parse_args(int argc, char **argv, options *o, const char **preset_nam
     *preset_name = preset_opt;
     o->seed = (uint64_t)seed;
 
-    if (!o->arch || (strcmp(o->arch, "llama") && strcmp(o->arch, "qwen2")))
-        return cli_usage_error("make-model: --arch must be llama or qwen2");
+    if (!o->arch || (strcmp(o->arch, "llama") && strcmp(o->arch, "qwen2") && strcmp(o->arch, "deepseek2") &&
+                     strcmp(o->arch, "edgeformer")))
+        return cli_usage_error("make-model: --arch must be llama, qwen2, deepseek2 or edgeformer");
+    if (o->attn) {
+        if (strcmp(o->arch, "edgeformer"))
+            return cli_usage_error("make-model: --attn is for --arch edgeformer");
+        if (strcmp(o->attn, "mha") && strcmp(o->attn, "gqa") && strcmp(o->attn, "mla") &&
+            strcmp(o->attn, "mla_window") && strcmp(o->attn, "gqa_window"))
+            return cli_usage_error("make-model: --attn must be mha, gqa, mla, mla_window or gqa_window");
+        if (strstr(o->attn, "_window") && !o->window)
+            return cli_usage_error("make-model: --attn %s needs --window N", o->attn);
+    }
+    o->mla = !strcmp(o->arch, "deepseek2") || (o->attn && !strncmp(o->attn, "mla", 3));
+    if (o->mla) {
+        const int64_t hd0 = o->p.n_embd / o->p.n_head;
+        if (!o->kv_lora) o->kv_lora = 2 * hd0;
+        if (!o->qk_rope) o->qk_rope = hd0 / 4 > 2 ? hd0 / 4 : 2;
+        if (!o->qk_nope) o->qk_nope = hd0;
+        if (!o->v_head) o->v_head = hd0;
+        if (o->qk_rope % 2) return cli_usage_error("make-model: --qk-rope must be even");
+        if (o->legacy_kv_b && strcmp(o->arch, "deepseek2"))
+            return cli_usage_error("make-model: --mla-layout legacy is for --arch deepseek2");
+    }
+    if (o->n_expert) {
+        if (!o->n_expert_used || o->n_expert_used > o->n_expert)
+            return cli_usage_error("make-model: --experts-used must be in 1..--experts");
+        if (!o->n_ff_exp) o->n_ff_exp = o->p.n_ff / 2 > 0 ? o->p.n_ff / 2 : 1;
+        if (!o->gating) o->gating = 1;
+        if (o->n_dense_lead > o->p.n_layer) return cli_usage_error("make-model: --dense-lead exceeds --n-layer");
+    }
     if (!o->out) return cli_usage_error("make-model: -o OUT.gguf is required");
     const int32_t type_id = ef_type_from_name(type);
     const ef_type_info *ti = type_id >= 0 ? ef_type_get((uint32_t)type_id) : NULL;

@@ -62,7 +62,8 @@ static double session_stat(const ef_session *s, int32_t key) {
 }
 
 int cmd_run(int argc, char **argv) {
-    const char *model_path = NULL, *prompt = NULL, *quant = NULL, *kv_type = "f16";
+    const char *model_path = NULL, *prompt = NULL, *quant = NULL, *kv_type = "f16", *matmul = NULL;
+    int64_t window = -1, sinks = -1;
     int64_t n_predict = 64, top_k = 40, repeat_last_n = 64, seed = 0, threads = 0, ctx = 0, batch = 512;
     int64_t budget = 0;
     double temp = 0.8, top_p = 0.95, min_p = 0.05, repeat_penalty = 1.0;
@@ -87,7 +88,10 @@ int cmd_run(int argc, char **argv) {
             (r = cli_opt_i64(argc, argv, &i, "-t", &threads)) ||
             (r = cli_opt_i64(argc, argv, &i, "--ctx", &ctx)) ||
             (r = cli_opt_i64(argc, argv, &i, "--batch", &batch)) ||
-            (r = cli_opt_i64(argc, argv, &i, "--memory-budget", &budget))) {
+            (r = cli_opt_str(argc, argv, &i, "--matmul", &matmul)) ||
+            (r = cli_opt_i64(argc, argv, &i, "--window", &window)) ||
+            (r = cli_opt_i64(argc, argv, &i, "--sinks", &sinks)) ||
+            (r = cli_opt_bytes(argc, argv, &i, "--memory-budget", &budget))) {
             if (r < 0) return cli_usage_error("run: option %s needs a valid value", argv[i]);
         } else if (!strcmp(argv[i], "--json")) {
             json = 1;
@@ -123,6 +127,9 @@ int cmd_run(int argc, char **argv) {
         (st = ef_session_params_set_seed(sp, (uint64_t)seed)) != EF_OK ||
         (st = ef_session_params_set_memory_budget(sp, (uint64_t)budget)) != EF_OK ||
         (st = ef_session_params_set_kv_type(sp, kv_type)) != EF_OK ||
+        (st = ef_session_params_set_matmul_mode(sp, matmul)) != EF_OK ||
+        (st = ef_session_params_set_window(sp, (int32_t)window)) != EF_OK ||
+        (st = ef_session_params_set_sinks(sp, (int32_t)sinks)) != EF_OK ||
         (st = ef_sampler_params_create(&smp)) != EF_OK ||
         (st = ef_sampler_params_set_temperature(smp, (float)temp)) != EF_OK ||
         (st = ef_sampler_params_set_top_k(smp, (int32_t)top_k)) != EF_OK ||
@@ -198,8 +205,9 @@ int cmd_run(int argc, char **argv) {
     } else {
         fputc('\n', stdout);
         fflush(stdout); /* the text before the timing line, also when both go to one pipe */
-        fprintf(stderr, "prompt: %.0f tokens, %.2f tokens/s | generation: %.0f tokens, %.2f tokens/s | stop: %s\n",
-                pt, pps, gt, gps, stop);
+        fprintf(stderr, "prompt: %.0f tokens, %.2f tokens/s | generation: %.0f tokens, %.2f tokens/s | stop: %s"
+                " | peak session memory: %.1f MiB\n", pt, pps, gt, gps, stop,
+                session_stat(sess, EF_STAT_MEMORY_PEAK) / (1024.0 * 1024.0));
     }
     rc = 0;
 done:

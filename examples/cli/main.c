@@ -14,6 +14,8 @@ static const char usage[] =
     "              [--ctx N] [--batch N] [--memory-budget BYTES] [--no-mmap] [--json] [-v]\n"
     "              [--quant PROFILE]  (quantize the weights in memory while loading)\n"
     "              [--kv-type f16|f32]  (KV-cache element type, default f16)\n"
+    "              [--matmul weight-only|integer-dot] [--window N] [--sinks N]\n"
+    "              (--memory-budget takes K/M/G suffixes: 512M)\n"
     "  info        print a model's metadata and tensor table: -m MODEL [--quant PROFILE] [--json]\n"
     "  tokenize    print the token ids of a text: -m MODEL -p TEXT [--no-bos]\n"
     "              [--no-special] [--json]\n"

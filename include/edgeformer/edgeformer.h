@@ -518,6 +518,61 @@ EF_API ef_status ef_session_params_set_memory_budget(ef_session_params *p, uint6
 EF_API ef_status ef_session_params_set_kv_type(ef_session_params *p, const char *type);
 
 /**
+ * How the session multiplies quantized weights (Q8_0, Q4_0, Q4_1, Q5_0,
+ * Q5_1, Q2_K..Q6_K, TQ2_0):
+ *   - "weight-only" (the default): weight blocks are converted to floats in
+ *     registers and multiplied in F32; the logits match the reference
+ *     kernels up to rounding.
+ *   - "integer-dot": each token's activations are first quantized to int8
+ *     per block (one scale per 32 elements for the 32-element types, one
+ *     per 256 for the K-quants) and the products are int8 dot products
+ *     (W8A8 / W4A8), as the fastest CPU engines do. Usually faster; the
+ *     logits differ slightly (activation rounding, typically < 0.2 on
+ *     logits of unit scale).
+ * F32, F16 and BF16 weights ignore the mode. NULL selects the process
+ * default: the EF_MATMUL_MODE environment variable ("weight-only" or
+ * "integer-dot"), else weight-only.
+ * Errors: EF_ERR_INVALID_ARG (p is NULL, or an unknown name; the message
+ * lists the valid ones).
+ */
+EF_API ef_status ef_session_params_set_matmul_mode(ef_session_params *p, const char *mode);
+
+/**
+ * The matmul mode a session runs with: "weight-only" or "integer-dot"
+ * (a static string; the default already resolved). NULL session: "".
+ */
+EF_API const char *ef_session_matmul_mode(const ef_session *session);
+
+/**
+ * How Multi-head Latent Attention layers (deepseek2, edgeformer mla*) attend:
+ * EF_MLA_PATH_AUTO (default): absorbed (W_UK folded into the query, W_UV
+ * after attention; the latent cache is never expanded), except that legacy
+ * attn_kv_b files prefill on the expanded path when its buffer fits.
+ * EF_MLA_PATH_ABSORBED / EF_MLA_PATH_EXPANDED force one path (tests,
+ * measurements); both give the same logits within float rounding.
+ * Errors: EF_ERR_INVALID_ARG.
+ */
+#define EF_MLA_PATH_AUTO      0
+#define EF_MLA_PATH_ABSORBED  1
+#define EF_MLA_PATH_EXPANDED  2
+EF_API ef_status ef_session_params_set_mla_path(ef_session_params *p, int32_t path);
+/**
+ * Overrides the sliding window of the model's window layers, in tokens (0:
+ * full causal attention everywhere; -1, the default: the model's
+ * {arch}.attention.sliding_window). A window layer keeps a ring buffer of
+ * sinks + window + n_batch - 1 positions, so its memory stops growing.
+ * Errors: EF_ERR_INVALID_ARG (below -1).
+ */
+EF_API ef_status ef_session_params_set_window(ef_session_params *p, int32_t window);
+/**
+ * Overrides the number of attention-sink tokens: the first positions that
+ * window layers always see, StreamingLLM-style (-1, the default: the model's
+ * {arch}.attention.sink_count). Errors: EF_ERR_INVALID_ARG (below -1).
+ */
+EF_API ef_status ef_session_params_set_sinks(ef_session_params *p, int32_t sinks);
+
+
+/**
  * Creates a session (one conversation: KV cache, scratch, sampler) on a model.
  * params may be NULL. The session holds a reference on the model.
  * Errors: EF_ERR_INVALID_ARG, EF_ERR_NO_MEMORY, EF_ERR_BUDGET.
@@ -605,6 +660,8 @@ EF_API void ef_session_cancel(ef_session *session);
 #define EF_STAT_MEMORY_USED      6  /**< bytes the session holds now */
 #define EF_STAT_MEMORY_PEAK      7  /**< most bytes the session has held at once */
 #define EF_STAT_MEMORY_BUDGET    8  /**< the budget in bytes, 0 if none */
+#define EF_STAT_KV_BYTES_PER_TOKEN 9 /**< bytes the KV cache grows by per token (window layers count 0) */
+#define EF_STAT_PREFILL_CHUNK   10  /**< tokens per forward call the memory budget allowed */
 
 #define EF_STOP_NONE      0  /**< no generate has finished */
 #define EF_STOP_EOG       1  /**< an end-of-generation token was sampled */

@@ -176,6 +176,10 @@ struct SessionOptions {
     uint64_t seed = 0;
     uint64_t memory_budget = 0; /**< bytes; 0: no cap */
     std::string kv_type;        /**< KV-cache element type, "f16" or "f32"; empty: the default */
+    std::string matmul_mode;    /**< "weight-only" or "integer-dot"; empty: EF_MATMUL_MODE, else weight-only */
+    int32_t mla_path = EF_MLA_PATH_AUTO; /**< one of EF_MLA_PATH_*: how MLA layers attend */
+    int32_t window = -1;        /**< sliding window in tokens; 0: full attention; -1: the model's */
+    int32_t sinks = -1;         /**< attention-sink tokens; -1: the model's */
 };
 
 /** A quantization profile ("balanced", "fast", "experimental", "ternary", "f16", "f32") plus rules. */
@@ -439,6 +443,8 @@ struct Stats {
     double prompt_tokens = 0, prompt_seconds = 0, gen_tokens = 0, gen_seconds = 0;
     int32_t stop_reason = EF_STOP_NONE; /**< one of EF_STOP_* */
     uint64_t memory_used = 0, memory_peak = 0, memory_budget = 0;
+    uint64_t kv_bytes_per_token = 0; /**< bytes the KV cache grows by per token */
+    uint64_t prefill_chunk = 0;      /**< tokens per forward call the memory budget allowed */
 };
 
 /** on_token(id, text): text is complete UTF-8 (empty while a character is pending;
@@ -458,6 +464,11 @@ public:
         detail::check(ef_session_params_set_seed(raw, opts.seed));
         detail::check(ef_session_params_set_memory_budget(raw, opts.memory_budget));
         if (!opts.kv_type.empty()) detail::check(ef_session_params_set_kv_type(raw, opts.kv_type.c_str()));
+        if (!opts.matmul_mode.empty())
+            detail::check(ef_session_params_set_matmul_mode(raw, opts.matmul_mode.c_str()));
+        detail::check(ef_session_params_set_mla_path(raw, opts.mla_path));
+        detail::check(ef_session_params_set_window(raw, opts.window));
+        detail::check(ef_session_params_set_sinks(raw, opts.sinks));
         ef_session *s = nullptr;
         detail::check(ef_session_create(model.get(), raw, &s));
         h_.reset(s);
@@ -469,6 +480,8 @@ public:
 
     int32_t n_ctx() const { return ef_session_n_ctx(get()); }
     int32_t n_past() const { return ef_session_n_past(get()); }
+    /** "weight-only" or "integer-dot": how quantized weights are multiplied. */
+    std::string matmul_mode() const { return ef_session_matmul_mode(get()); }
     int32_t n_vocab() const noexcept { return n_vocab_; }
     std::string errmsg() const { return ef_session_errmsg(get()); }
     void reset() { check(ef_session_reset(get())); }
@@ -553,6 +566,8 @@ public:
         s.memory_used = static_cast<uint64_t>(stat(EF_STAT_MEMORY_USED));
         s.memory_peak = static_cast<uint64_t>(stat(EF_STAT_MEMORY_PEAK));
         s.memory_budget = static_cast<uint64_t>(stat(EF_STAT_MEMORY_BUDGET));
+        s.kv_bytes_per_token = static_cast<uint64_t>(stat(EF_STAT_KV_BYTES_PER_TOKEN));
+        s.prefill_chunk = static_cast<uint64_t>(stat(EF_STAT_PREFILL_CHUNK));
         return s;
     }
 

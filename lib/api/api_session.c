@@ -6,6 +6,7 @@
 #include "api/session.h"
 #include "base/log.h"
 #include "base/platform.h"
+#include "cpu/matmul_kernels.h"
 #include "quant/types.h"
 
 struct ef_session_params {
@@ -15,6 +16,10 @@ struct ef_session_params {
     uint64_t seed;
     uint64_t budget;
     uint32_t kv_type; /* EF_TYPE_F16 (default) or EF_TYPE_F32 */
+    int32_t mla_path;    /* EF_MLA_PATH_* */
+    int32_t window;      /* window override, -1: the model's */
+    int32_t sinks;       /* sink-count override, -1: the model's */
+    int32_t matmul_mode; /* ef_matmul_mode; 0 = the process default */
 };
 
 ef_status ef_session_params_create(ef_session_params **out) {
@@ -23,6 +28,8 @@ ef_status ef_session_params_create(ef_session_params **out) {
     if (!p) return ef_err(EF_ERR_NO_MEMORY, "out of memory creating session params");
     p->n_batch = 512;
     p->kv_type = EF_TYPE_F16;
+    p->window = -1;
+    p->sinks = -1;
     *out = p;
     return EF_OK;
 }
@@ -74,6 +81,46 @@ ef_status ef_session_params_set_kv_type(ef_session_params *p, const char *type) 
     return EF_OK;
 }
 
+ef_status ef_session_params_set_mla_path(ef_session_params *p, int32_t path) {
+    if (!p) return ef_err(EF_ERR_INVALID_ARG, "params is NULL");
+    if (path < EF_MLA_PATH_AUTO || path > EF_MLA_PATH_EXPANDED)
+        return ef_err(EF_ERR_INVALID_ARG, "MLA path must be EF_MLA_PATH_AUTO, _ABSORBED or _EXPANDED, got %d",
+                      (int)path);
+    p->mla_path = path;
+    return EF_OK;
+}
+
+ef_status ef_session_params_set_window(ef_session_params *p, int32_t window) {
+    if (!p) return ef_err(EF_ERR_INVALID_ARG, "params is NULL");
+    if (window < -1) return ef_err(EF_ERR_INVALID_ARG, "window must be >= -1, got %d", (int)window);
+    p->window = window;
+    return EF_OK;
+}
+
+ef_status ef_session_params_set_sinks(ef_session_params *p, int32_t sinks) {
+    if (!p) return ef_err(EF_ERR_INVALID_ARG, "params is NULL");
+    if (sinks < -1) return ef_err(EF_ERR_INVALID_ARG, "sinks must be >= -1, got %d", (int)sinks);
+    p->sinks = sinks;
+    return EF_OK;
+}
+
+ef_status ef_session_params_set_matmul_mode(ef_session_params *p, const char *mode) {
+    if (!p) return ef_err(EF_ERR_INVALID_ARG, "ef_session_params_set_matmul_mode: params is NULL");
+    if (!mode) {
+        p->matmul_mode = EF_MATMUL_MODE_DEFAULT;
+        return EF_OK;
+    }
+    int m = ef_matmul_mode_from_name(mode);
+    if (m < 0)
+        return ef_err(EF_ERR_INVALID_ARG, "unknown matmul mode \"%s\" (valid: weight-only, integer-dot)", mode);
+    p->matmul_mode = m;
+    return EF_OK;
+}
+
+const char *ef_session_matmul_mode(const ef_session *s) {
+    return s ? ef_matmul_mode_name((ef_matmul_mode)ef_exec_matmul_mode(s->exec)) : "";
+}
+
 ef_status ef_session_fail(ef_session *s, ef_status st) {
     snprintf(s->errmsg, sizeof s->errmsg, "%s", ef_err_msg());
     return st;
@@ -92,7 +139,7 @@ void ef_session_free(ef_session *s) {
 
 ef_status ef_session_create(ef_model *model, const ef_session_params *params, ef_session **out) {
     if (!model || !out) return ef_err(EF_ERR_INVALID_ARG, "ef_session_create: model or out is NULL");
-    ef_session_params defaults = {0, 0, 512, 0, 0, EF_TYPE_F16};
+    ef_session_params defaults = {0, 0, 512, 0, 0, EF_TYPE_F16, EF_MLA_PATH_AUTO, -1, -1, 0};
     const ef_session_params *p = params ? params : &defaults;
 
     ef_session *s = ef_calloc(1, sizeof *s);
@@ -109,7 +156,15 @@ ef_status ef_session_create(ef_model *model, const ef_session_params *params, ef
     int32_t n_threads = p->n_threads ? p->n_threads : ef_num_cores();
 
     ef_status st = ef_pool_create(n_threads, &s->pool);
-    if (st == EF_OK) st = ef_exec_create_kv(model, s->n_ctx, s->n_batch, p->kv_type, &s->acct, &s->exec);
+    if (st == EF_OK) {
+        /* the public EF_MLA_PATH_* values are exec's EF_MLA_* */
+        ef_exec_opts o = {s->n_ctx, s->n_batch, p->kv_type, p->mla_path, 0, p->window, p->sinks};
+        st = ef_exec_create_opts(model, &o, &s->acct, &s->exec);
+    }
+    if (st == EF_OK) {
+        s->n_batch = ef_exec_n_batch(s->exec); /* a budget may have shrunk the prefill chunk */
+        ef_exec_set_matmul_mode(s->exec, ef_matmul_mode_resolve((ef_matmul_mode)p->matmul_mode));
+    }
     if (st == EF_OK) {
         s->history = ef_acct_alloc(&s->acct, (size_t)s->n_ctx * sizeof(int32_t), "token history", &st);
     }
@@ -249,6 +304,8 @@ ef_status ef_session_stat(const ef_session *s, int32_t key, double *value) {
     case EF_STAT_MEMORY_USED: *value = (double)s->acct.used; break;
     case EF_STAT_MEMORY_PEAK: *value = (double)s->acct.peak; break;
     case EF_STAT_MEMORY_BUDGET: *value = (double)s->acct.budget; break;
+    case EF_STAT_KV_BYTES_PER_TOKEN: *value = (double)ef_exec_kv_bytes_per_token(s->exec); break;
+    case EF_STAT_PREFILL_CHUNK: *value = s->n_batch; break;
     default: return ef_err(EF_ERR_INVALID_ARG, "unknown statistic key %d", (int)key);
     }
     return EF_OK;

@@ -6,11 +6,13 @@
 static const char *const k_arch_names[] = {
     [EF_ARCH_LLAMA] = "llama",
     [EF_ARCH_QWEN2] = "qwen2",
+    [EF_ARCH_DEEPSEEK2] = "deepseek2",
 };
 
-/* Architectures that run as another: the project's own "edgeformer" (with
- * attention type mha/gqa, checked by ef_hparams_read) is llama's graph —
- * same tensor names, NORM RoPE, RMSNorm, SwiGLU — under its own keys. */
+/* Architectures that run as another: the project's own "edgeformer" is
+ * llama's graph — same tensor names, NORM RoPE, RMSNorm, SwiGLU — under its
+ * own keys; its attention.type (mha/gqa/mla/mla_window/gqa_window, read by
+ * ef_hparams_read) swaps in deepseek2's MLA tensors and/or a window. */
 static const struct {
     const char *name;
     ef_arch runs_as;

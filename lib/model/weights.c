@@ -1,5 +1,6 @@
 /* Binding GGUF tensors to the weights of a llama/qwen2 model, by the names
  * the GGUF ecosystem uses, with each one's presence, type and shape checked. */
+#include <math.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,6 +30,22 @@ static const layer_slot k_layer_slots[] = {
     {"ffn_gate.weight", offsetof(ef_layer, ffn_gate)},
     {"ffn_up.weight", offsetof(ef_layer, ffn_up)},
     {"ffn_down.weight", offsetof(ef_layer, ffn_down)},
+    {"attn_q_a.weight", offsetof(ef_layer, wq_a)},
+    {"attn_q_a_norm.weight", offsetof(ef_layer, q_a_norm)},
+    {"attn_q_b.weight", offsetof(ef_layer, wq_b)},
+    {"attn_kv_a_mqa.weight", offsetof(ef_layer, wkv_a_mqa)},
+    {"attn_kv_a_norm.weight", offsetof(ef_layer, kv_a_norm)},
+    {"attn_k_b.weight", offsetof(ef_layer, wk_b)},
+    {"attn_v_b.weight", offsetof(ef_layer, wv_b)},
+    {"attn_kv_b.weight", offsetof(ef_layer, wkv_b)},
+    {"ffn_gate_inp.weight", offsetof(ef_layer, ffn_gate_inp)},
+    {"ffn_gate_exps.weight", offsetof(ef_layer, ffn_gate_exps)},
+    {"ffn_up_exps.weight", offsetof(ef_layer, ffn_up_exps)},
+    {"ffn_down_exps.weight", offsetof(ef_layer, ffn_down_exps)},
+    {"ffn_gate_shexp.weight", offsetof(ef_layer, ffn_gate_shexp)},
+    {"ffn_up_shexp.weight", offsetof(ef_layer, ffn_up_shexp)},
+    {"ffn_down_shexp.weight", offsetof(ef_layer, ffn_down_shexp)},
+    {"exp_probs_b.bias", offsetof(ef_layer, exp_probs_b)},
 };
 #define N_LAYER_SLOTS ((int)(sizeof k_layer_slots / sizeof k_layer_slots[0]))
 
@@ -52,15 +69,22 @@ static const ef_tensor *find_top(const ef_model *m, const char *name) {
     return NULL;
 }
 
-/* Checks type and shape ({ne0} when ne1 == 0, else {ne0, ne1}). */
+/* Checks type and shape ({ne0}, {ne0, ne1} or {ne0, ne1, ne2}: trailing 0s drop a dim). */
+static ef_status check3(const ef_tensor *t, const char *name, int64_t ne0, int64_t ne1, int64_t ne2);
+
 static ef_status check(const ef_tensor *t, const char *name, int64_t ne0, int64_t ne1) {
+    return check3(t, name, ne0, ne1, 0);
+}
+
+static ef_status check3(const ef_tensor *t, const char *name, int64_t ne0, int64_t ne1, int64_t ne2) {
     if (!t) return ef_err(EF_ERR_FORMAT, "missing tensor '%s'", name);
     const ef_type_info *ti = ef_type_get(t->type);
     if (!ti || !ti->to_float)
         return ef_err(EF_ERR_UNSUPPORTED, "tensor '%s' has type %s, which this build cannot compute with",
                       name, ef_type_name(t->type));
-    int want_dims = ne1 ? 2 : 1;
-    int ok = t->n_dims == want_dims && t->ne[0] == ne0 && (ne1 == 0 || t->ne[1] == ne1);
+    int want_dims = ne2 ? 3 : ne1 ? 2 : 1;
+    int ok = t->n_dims == want_dims && t->ne[0] == ne0 && (ne1 == 0 || t->ne[1] == ne1) &&
+             (ne2 == 0 || t->ne[2] == ne2);
     for (int d = want_dims; d < 4; d++) ok = ok && t->ne[d] == 1;
     if (!ok) {
         char found[96] = "";
@@ -68,6 +92,9 @@ static ef_status check(const ef_tensor *t, const char *name, int64_t ne0, int64_
         for (int d = 0; d < t->n_dims && len < 80; d++)
             len += snprintf(found + len, sizeof found - (size_t)len, "%s%lld", d ? ", " : "",
                             (long long)t->ne[d]);
+        if (ne2)
+            return ef_err(EF_ERR_FORMAT, "tensor '%s' has shape {%s}, expected {%lld, %lld, %lld}", name,
+                          found, (long long)ne0, (long long)ne1, (long long)ne2);
         if (ne1)
             return ef_err(EF_ERR_FORMAT, "tensor '%s' has shape {%s}, expected {%lld, %lld}", name,
                           found, (long long)ne0, (long long)ne1);
@@ -77,38 +104,124 @@ static ef_status check(const ef_tensor *t, const char *name, int64_t ne0, int64_
     return EF_OK;
 }
 
-static ef_status check_layer(const ef_model *m, int32_t il) {
+#define CHECK3(field, suffix, ne0, ne1, ne2)                             \
+    do {                                                                 \
+        snprintf(name, sizeof name, "blk.%d.%s", (int)il, suffix);       \
+        EF_TRY(check3(l->field, name, ne0, ne1, ne2));                   \
+    } while (0)
+#define CHECK(field, suffix, ne0, ne1) CHECK3(field, suffix, ne0, ne1, 0)
+
+/* MLA: query (low-rank or plain), the joint latent+RoPE-key projection, and
+ * the per-head up-projections in the split or the legacy layout. */
+static ef_status check_mla(const ef_model *m, int32_t il) {
     const ef_hparams *hp = &m->hp;
     const ef_layer *l = &m->layers[il];
     const int64_t q_dim = (int64_t)hp->n_head * hp->head_dim;
+    char name[64];
+    if (hp->q_lora_rank > 0) {
+        CHECK(wq_a, "attn_q_a.weight", hp->n_embd, hp->q_lora_rank);
+        CHECK(q_a_norm, "attn_q_a_norm.weight", hp->q_lora_rank, 0);
+        CHECK(wq_b, "attn_q_b.weight", hp->q_lora_rank, q_dim);
+    } else {
+        CHECK(wq, "attn_q.weight", hp->n_embd, q_dim);
+    }
+    CHECK(wkv_a_mqa, "attn_kv_a_mqa.weight", hp->n_embd, hp->kv_lora_rank + hp->qk_rope_dim);
+    CHECK(kv_a_norm, "attn_kv_a_norm.weight", hp->kv_lora_rank, 0);
+    if (hp->mla_split) {
+        CHECK3(wk_b, "attn_k_b.weight", hp->qk_nope_dim, hp->kv_lora_rank, hp->n_head);
+        CHECK3(wv_b, "attn_v_b.weight", hp->kv_lora_rank, hp->v_head_dim, hp->n_head);
+    } else {
+        CHECK(wkv_b, "attn_kv_b.weight", hp->kv_lora_rank,
+              (int64_t)hp->n_head * (hp->qk_nope_dim + hp->v_head_dim));
+    }
+    CHECK(wo, "attn_output.weight", (int64_t)hp->n_head * hp->v_head_dim, hp->n_embd);
+    return EF_OK;
+}
+
+/* MoE: router, routed experts stacked along ne[2], optional shared experts. */
+static ef_status check_moe(const ef_model *m, int32_t il) {
+    const ef_hparams *hp = &m->hp;
+    const ef_layer *l = &m->layers[il];
+    const int64_t ne = hp->n_expert, nf = hp->n_ff_exp, sh = (int64_t)hp->n_ff_exp * hp->n_expert_shared;
+    char name[64];
+    CHECK(ffn_gate_inp, "ffn_gate_inp.weight", hp->n_embd, ne);
+    CHECK3(ffn_gate_exps, "ffn_gate_exps.weight", hp->n_embd, nf, ne);
+    CHECK3(ffn_up_exps, "ffn_up_exps.weight", hp->n_embd, nf, ne);
+    CHECK3(ffn_down_exps, "ffn_down_exps.weight", nf, hp->n_embd, ne);
+    if (sh > 0) {
+        CHECK(ffn_gate_shexp, "ffn_gate_shexp.weight", hp->n_embd, sh);
+        CHECK(ffn_up_shexp, "ffn_up_shexp.weight", hp->n_embd, sh);
+        CHECK(ffn_down_shexp, "ffn_down_shexp.weight", sh, hp->n_embd);
+    }
+    if (l->exp_probs_b) CHECK(exp_probs_b, "exp_probs_b.bias", ne, 0);
+    return EF_OK;
+}
+
+static ef_status check_layer(ef_model *m, int32_t il) {
+    const ef_hparams *hp = &m->hp;
+    ef_layer *l = &m->layers[il];
+    const int64_t q_dim = (int64_t)hp->n_head * hp->head_dim;
     const int64_t kv_dim = (int64_t)hp->n_head_kv * hp->head_dim;
     char name[64];
-#define CHECK(field, suffix, ne0, ne1)                                   \
-    do {                                                                 \
-        snprintf(name, sizeof name, "blk.%d.%s", (int)il, suffix);       \
-        EF_TRY(check(l->field, name, ne0, ne1));                         \
-    } while (0)
     CHECK(attn_norm, "attn_norm.weight", hp->n_embd, 0);
-    CHECK(wq, "attn_q.weight", hp->n_embd, q_dim);
-    CHECK(wk, "attn_k.weight", hp->n_embd, kv_dim);
-    CHECK(wv, "attn_v.weight", hp->n_embd, kv_dim);
-    CHECK(wo, "attn_output.weight", q_dim, hp->n_embd);
+    if (hp->attn_kind == EF_ATTN_MLA) {
+        EF_TRY(check_mla(m, il));
+    } else {
+        CHECK(wq, "attn_q.weight", hp->n_embd, q_dim);
+        CHECK(wk, "attn_k.weight", hp->n_embd, kv_dim);
+        CHECK(wv, "attn_v.weight", hp->n_embd, kv_dim);
+        CHECK(wo, "attn_output.weight", q_dim, hp->n_embd);
+    }
     if (m->arch == EF_ARCH_QWEN2) {
         CHECK(bq, "attn_q.bias", q_dim, 0);
         CHECK(bk, "attn_k.bias", kv_dim, 0);
         CHECK(bv, "attn_v.bias", kv_dim, 0);
     }
     CHECK(ffn_norm, "ffn_norm.weight", hp->n_embd, 0);
+    l->is_moe = hp->n_expert > 0 && il >= hp->n_layer_dense_lead;
+    l->n_swa = ef_hparams_layer_is_swa(hp, il) ? hp->n_swa : 0;
+    if (l->is_moe) return check_moe(m, il);
     CHECK(ffn_gate, "ffn_gate.weight", hp->n_embd, hp->n_ff);
     CHECK(ffn_up, "ffn_up.weight", hp->n_embd, hp->n_ff);
     CHECK(ffn_down, "ffn_down.weight", hp->n_ff, hp->n_embd);
+    return EF_OK;
+}
 #undef CHECK
+#undef CHECK3
+
+/* YaRN (static, as DeepSeek applies it): frequency i keeps its value above
+ * the correction range, is divided by `factor` below it, and is blended
+ * linearly inside; expressed as the divisors the RoPE kernel takes. */
+static ef_status yarn_factors(ef_model *m) {
+    const ef_hparams *hp = &m->hp;
+    const int32_t half = hp->n_rot / 2;
+    m->rope_factors = ef_malloc(sizeof(float) * (size_t)half);
+    if (!m->rope_factors) return ef_err(EF_ERR_NO_MEMORY, "out of memory for the YaRN frequency factors");
+    const double two_pi = 6.283185307179586, base = hp->rope_freq_base, orig = hp->yarn_orig_ctx;
+    /* the dim whose wavelength makes n_rot rotations over the original context */
+    const double corr_fast = hp->n_rot * log(orig / (32.0 * two_pi)) / (2.0 * log(base)); /* beta_fast 32 */
+    const double corr_slow = hp->n_rot * log(orig / (1.0 * two_pi)) / (2.0 * log(base));  /* beta_slow 1 */
+    double lo = floor(corr_fast), hi = ceil(corr_slow);
+    if (lo < 0) lo = 0;
+    if (hi > hp->n_rot - 1) hi = hp->n_rot - 1;
+    if (hi == lo) hi += 0.001;
+    for (int32_t i = 0; i < half; i++) {
+        double ramp = (i - lo) / (hi - lo);
+        ramp = ramp < 0 ? 0 : ramp > 1 ? 1 : ramp;
+        const double keep = 1.0 - ramp; /* weight of the unscaled frequency */
+        m->rope_factors[i] = (float)(1.0 / ((1.0 - keep) / hp->yarn_factor + keep));
+    }
     return EF_OK;
 }
 
 /* Llama-3 frequency factors: converted once, each must be positive. */
 static ef_status bind_rope_freqs(ef_model *m) {
     m->rope_freqs = find_top(m, "rope_freqs.weight");
+    if (m->hp.yarn_factor > 0.0f) {
+        if (m->rope_freqs)
+            return ef_err(EF_ERR_UNSUPPORTED, "rope_freqs.weight together with YaRN scaling is not supported");
+        return yarn_factors(m);
+    }
     if (!m->rope_freqs) return EF_OK;
     EF_TRY(check(m->rope_freqs, "rope_freqs.weight", m->hp.n_rot / 2, 0));
     m->rope_factors = ef_malloc(sizeof(float) * (size_t)(m->hp.n_rot / 2));

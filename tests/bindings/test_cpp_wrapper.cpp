@@ -197,6 +197,15 @@ int main(int argc, char **argv) {
             s32.generate(prompt, 2);
             CHECK(s32.stats().gen_tokens == 2);
         }
+        {
+            edgeformer::SessionOptions o;
+            o.matmul_mode = "integer-dot";
+            o.window = 0;
+            o.sinks = 0;
+            edgeformer::Session sid = model.session(o);
+            CHECK(sid.matmul_mode() == "integer-dot");
+            CHECK(sid.stats().kv_bytes_per_token > 0);
+        }
 
         // a moved-from session is closed, not dangling
         edgeformer::Session moved = std::move(s);

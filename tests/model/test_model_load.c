@@ -227,7 +227,7 @@ static void test_good_models_load(void **state) {
 
 /* ---- allocation failures: fail the N-th allocation for every N ---- */
 
-static long g_fail_at, g_count, g_live;
+static _Atomic long g_fail_at, g_count, g_live; /* atomics: worker threads free too */
 static void *count_malloc(void *u, size_t n) {
     (void)u;
     if (++g_count == g_fail_at) return NULL;

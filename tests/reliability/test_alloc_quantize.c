@@ -21,8 +21,9 @@
 #define OUT_DIR EF_TEST_TMP "/rel_alloc_quant"
 #define OUT_PATH OUT_DIR "/q8.gguf"
 
-static long g_countdown; /* allocations left before the failing one; < 0: never fail */
-static long g_failures, g_live;
+/* atomics: worker threads free through these too */
+static _Atomic long g_countdown; /* allocations left before the failing one; < 0: never fail */
+static _Atomic long g_failures, g_live;
 
 static void *failing_malloc(void *user, size_t size) {
     (void)user;

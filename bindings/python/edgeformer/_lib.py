@@ -114,12 +114,17 @@ _PROTOTYPES: Dict[str, Tuple[object, Sequence[object]]] = {
     "ef_session_params_set_n_batch": (c_status, [c_p, ctypes.c_int32]),
     "ef_session_params_set_memory_budget": (c_status, [c_p, ctypes.c_uint64]),
     "ef_session_params_set_kv_type": (c_status, [c_p, ctypes.c_char_p]),
+    "ef_session_params_set_matmul_mode": (c_status, [c_p, ctypes.c_char_p]),
+    "ef_session_params_set_mla_path": (c_status, [c_p, ctypes.c_int32]),
+    "ef_session_params_set_window": (c_status, [c_p, ctypes.c_int32]),
+    "ef_session_params_set_sinks": (c_status, [c_p, ctypes.c_int32]),
     # sessions
     "ef_session_create": (c_status, [c_p, c_p, ctypes.POINTER(c_p)]),
     "ef_session_free": (None, [c_p]),
     "ef_session_errmsg": (ctypes.c_char_p, [c_p]),
     "ef_session_n_ctx": (ctypes.c_int32, [c_p]),
     "ef_session_n_past": (ctypes.c_int32, [c_p]),
+    "ef_session_matmul_mode": (ctypes.c_char_p, [c_p]),
     "ef_session_reset": (c_status, [c_p]),
     "ef_session_eval": (c_status, [c_p, c_i32_p, ctypes.c_size_t, ctypes.c_uint32]),
     "ef_session_logits": (c_status, [c_p, ctypes.c_int32, ctypes.POINTER(ctypes.POINTER(ctypes.c_float))]),
@@ -163,6 +168,10 @@ STAT_STOP_REASON = 5
 STAT_MEMORY_USED = 6
 STAT_MEMORY_PEAK = 7
 STAT_MEMORY_BUDGET = 8
+STAT_KV_BYTES_PER_TOKEN = 9
+STAT_PREFILL_CHUNK = 10
+MLA_PATH_AUTO, MLA_PATH_ABSORBED, MLA_PATH_EXPANDED = 0, 1, 2
+MLA_PATHS = {"auto": MLA_PATH_AUTO, "absorbed": MLA_PATH_ABSORBED, "expanded": MLA_PATH_EXPANDED}
 STOP_REASONS = {0: "none", 1: "eog", 2: "max_tokens", 3: "callback", 4: "cancelled", 5: "context_full"}
 
 

@@ -36,6 +36,8 @@ class Stats:
     memory_used: int
     memory_peak: int
     memory_budget: int
+    kv_bytes_per_token: int  # bytes the KV cache grows by per token
+    prefill_chunk: int       # tokens per forward call the memory budget allowed
 
 
 class Session:
@@ -43,12 +45,18 @@ class Session:
 
     Keyword arguments: n_ctx (0 = min(training context, 4096)), threads
     (0 = all cores), seed, n_batch, memory_budget (bytes, 0 = none) and
-    kv_type ("f16", the default, or "f32": the KV cache's element type) and
-    sampler (SamplerParams; the library's defaults when omitted).
+    kv_type ("f16", the default, or "f32": the KV cache's element type),
+    matmul_mode ("weight-only" or "integer-dot"; None: EF_MATMUL_MODE or
+    weight-only), mla_path ("auto", "absorbed" or "expanded": how MLA layers
+    attend), window (tokens of sliding window; 0 = full attention, None = the
+    model's), sinks (attention-sink tokens; None = the model's) and sampler
+    (SamplerParams; the library's defaults when omitted).
     """
 
     def __init__(self, model: Model, *, n_ctx: int = 0, threads: int = 0, seed: int = 0,
                  n_batch: int = 512, memory_budget: int = 0, kv_type: Optional[str] = None,
+                 matmul_mode: Optional[str] = None, mla_path: str = "auto",
+                 window: Optional[int] = None, sinks: Optional[int] = None,
                  sampler: Optional[SamplerParams] = None) -> None:
         self._handle: Optional[int] = None
         self._busy = threading.Lock()      # held while a native call uses the session
@@ -67,6 +75,13 @@ class Session:
             check(L.ef_session_params_set_memory_budget(params, int(memory_budget)))
             if kv_type is not None:
                 check(L.ef_session_params_set_kv_type(params, kv_type.encode()))
+            if matmul_mode is not None:
+                check(L.ef_session_params_set_matmul_mode(params, matmul_mode.encode()))
+            if mla_path not in _lib.MLA_PATHS:
+                raise ValueError(f"mla_path must be one of {sorted(_lib.MLA_PATHS)}, not {mla_path!r}")
+            check(L.ef_session_params_set_mla_path(params, _lib.MLA_PATHS[mla_path]))
+            check(L.ef_session_params_set_window(params, -1 if window is None else int(window)))
+            check(L.ef_session_params_set_sinks(params, -1 if sinks is None else int(sinks)))
             out = ctypes.c_void_p()
             check(L.ef_session_create(model.handle, params, ctypes.byref(out)))
             self._handle = out.value
@@ -136,6 +151,11 @@ class Session:
         return int(_lib.lib().ef_session_n_past(self.handle))
 
     @property
+    def matmul_mode(self) -> str:
+        """How quantized weights are multiplied: "weight-only" or "integer-dot"."""
+        return _lib.lib().ef_session_matmul_mode(self.handle).decode("ascii", "replace")
+
+    @property
     def errmsg(self) -> str:
         """Message of the session's last failed call ("" if none)."""
         return _lib.lib().ef_session_errmsg(self.handle).decode("utf-8", "replace")
@@ -155,7 +175,8 @@ class Session:
                      int(g(_lib.STAT_GEN_TOKENS)), g(_lib.STAT_GEN_SECONDS),
                      _lib.STOP_REASONS.get(int(g(_lib.STAT_STOP_REASON)), "unknown"),
                      int(g(_lib.STAT_MEMORY_USED)), int(g(_lib.STAT_MEMORY_PEAK)),
-                     int(g(_lib.STAT_MEMORY_BUDGET)))
+                     int(g(_lib.STAT_MEMORY_BUDGET)), int(g(_lib.STAT_KV_BYTES_PER_TOKEN)),
+                     int(g(_lib.STAT_PREFILL_CHUNK)))
 
     def cancel(self) -> None:
         """Asks a running eval/generate to stop; safe from any thread."""

@@ -166,6 +166,11 @@ def test_session_errors(model):
     with model.session(kv_type="f32", sampler=edgeformer.SamplerParams.greedy()) as s32:
         s32.complete("Hello", max_tokens=4)
         assert s32.stats().gen_tokens >= 1
+    with model.session(matmul_mode="integer-dot", window=0, sinks=0) as sid:
+        assert sid.matmul_mode == "integer-dot"
+        assert sid.stats().kv_bytes_per_token > 0
+    with pytest.raises(edgeformer.InvalidArgumentError):
+        model.session(matmul_mode="int3")
     with model.session(n_ctx=8) as s:
         with pytest.raises(edgeformer.StateError):
             s.sample()  # nothing evaluated

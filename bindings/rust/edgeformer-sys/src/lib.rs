@@ -89,6 +89,11 @@ pub const EF_STAT_STOP_REASON: i32 = 5;
 pub const EF_STAT_MEMORY_USED: i32 = 6;
 pub const EF_STAT_MEMORY_PEAK: i32 = 7;
 pub const EF_STAT_MEMORY_BUDGET: i32 = 8;
+pub const EF_STAT_KV_BYTES_PER_TOKEN: i32 = 9;
+pub const EF_STAT_PREFILL_CHUNK: i32 = 10;
+pub const EF_MLA_PATH_AUTO: i32 = 0;
+pub const EF_MLA_PATH_ABSORBED: i32 = 1;
+pub const EF_MLA_PATH_EXPANDED: i32 = 2;
 
 pub const EF_STOP_NONE: i32 = 0;
 pub const EF_STOP_EOG: i32 = 1;
@@ -258,6 +263,10 @@ extern "C" {
     pub fn ef_session_params_set_n_batch(p: *mut ef_session_params, n_batch: i32) -> ef_status;
     pub fn ef_session_params_set_memory_budget(p: *mut ef_session_params, bytes: u64) -> ef_status;
     pub fn ef_session_params_set_kv_type(p: *mut ef_session_params, type_: *const c_char) -> ef_status;
+    pub fn ef_session_params_set_matmul_mode(p: *mut ef_session_params, mode: *const c_char) -> ef_status;
+    pub fn ef_session_params_set_mla_path(p: *mut ef_session_params, path: i32) -> ef_status;
+    pub fn ef_session_params_set_window(p: *mut ef_session_params, window: i32) -> ef_status;
+    pub fn ef_session_params_set_sinks(p: *mut ef_session_params, sinks: i32) -> ef_status;
 
     // sessions
     pub fn ef_session_create(
@@ -269,6 +278,7 @@ extern "C" {
     pub fn ef_session_errmsg(session: *const ef_session) -> *const c_char;
     pub fn ef_session_n_ctx(session: *const ef_session) -> i32;
     pub fn ef_session_n_past(session: *const ef_session) -> i32;
+    pub fn ef_session_matmul_mode(session: *const ef_session) -> *const c_char;
     pub fn ef_session_reset(session: *mut ef_session) -> ef_status;
     pub fn ef_session_eval(session: *mut ef_session, tokens: *const i32, n_tokens: usize, flags: u32) -> ef_status;
     pub fn ef_session_logits(session: *mut ef_session, index: i32, logits: *mut *const f32) -> ef_status;

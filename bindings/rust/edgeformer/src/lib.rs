@@ -33,7 +33,7 @@ pub use chat::{apply_chat_template, ChatMessage};
 pub use error::{status_name, Error, ErrorKind, Result};
 pub use model::{Model, ModelOptions, TensorInfo};
 pub use quant::{convert_hf, quantize_file, QuantProfile};
-pub use session::{CancelHandle, SamplerParams, Session, SessionOptions, Stats, StopReason};
+pub use session::{CancelHandle, MlaPath, SamplerParams, Session, SessionOptions, Stats, StopReason};
 pub use train::{TrainParams, Trainer};
 
 /// The loaded library's version, "MAJOR.MINOR.PATCH".

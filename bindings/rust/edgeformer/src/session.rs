@@ -27,11 +27,52 @@ pub struct SessionOptions {
     pub memory_budget: u64,
     /// KV-cache element type, "f16" or "f32"; None = the library's default.
     pub kv_type: Option<String>,
+    /// How quantized weights are multiplied, "weight-only" or "integer-dot";
+    /// None = the EF_MATMUL_MODE environment variable, else weight-only.
+    pub matmul_mode: Option<String>,
+    /// How Multi-head Latent Attention layers attend.
+    pub mla_path: MlaPath,
+    /// Sliding window of the window layers in tokens (0 = full attention);
+    /// None = the model's.
+    pub window: Option<i32>,
+    /// Attention-sink tokens window layers always see; None = the model's.
+    pub sinks: Option<i32>,
+}
+
+/// ef_session_params_set_mla_path() values; both paths give the same logits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MlaPath {
+    /// Absorbed, except legacy attn_kv_b files prefill expanded when it fits.
+    #[default]
+    Auto,
+    Absorbed,
+    Expanded,
+}
+
+impl MlaPath {
+    fn code(self) -> i32 {
+        match self {
+            MlaPath::Auto => sys::EF_MLA_PATH_AUTO,
+            MlaPath::Absorbed => sys::EF_MLA_PATH_ABSORBED,
+            MlaPath::Expanded => sys::EF_MLA_PATH_EXPANDED,
+        }
+    }
 }
 
 impl Default for SessionOptions {
     fn default() -> Self {
-        SessionOptions { n_ctx: 0, threads: 0, n_batch: 512, seed: 0, memory_budget: 0, kv_type: None }
+        SessionOptions {
+            n_ctx: 0,
+            threads: 0,
+            n_batch: 512,
+            seed: 0,
+            memory_budget: 0,
+            kv_type: None,
+            matmul_mode: None,
+            mla_path: MlaPath::Auto,
+            window: None,
+            sinks: None,
+        }
     }
 }
 
@@ -104,6 +145,10 @@ pub struct Stats {
     pub memory_used: u64,
     pub memory_peak: u64,
     pub memory_budget: u64,
+    /// Bytes the KV cache grows by per token (window layers count 0).
+    pub kv_bytes_per_token: u64,
+    /// Tokens per forward call the memory budget allowed.
+    pub prefill_chunk: u64,
 }
 
 /// Owns the native session; shared with CancelHandles, freed by the last owner.
@@ -151,6 +196,13 @@ impl Session {
                 let kv = c_string(kv, "KV type")?;
                 check(sys::ef_session_params_set_kv_type(params, kv.as_ptr()))?;
             }
+            if let Some(mode) = &opts.matmul_mode {
+                let mode = c_string(mode, "matmul mode")?;
+                check(sys::ef_session_params_set_matmul_mode(params, mode.as_ptr()))?;
+            }
+            check(sys::ef_session_params_set_mla_path(params, opts.mla_path.code()))?;
+            check(sys::ef_session_params_set_window(params, opts.window.unwrap_or(-1)))?;
+            check(sys::ef_session_params_set_sinks(params, opts.sinks.unwrap_or(-1)))?;
             let mut out = ptr::null_mut();
             check(sys::ef_session_create(model.as_ptr(), params, &mut out))?;
             let raw = NonNull::new(out)
@@ -178,6 +230,14 @@ impl Session {
     }
     pub fn n_past(&self) -> i32 {
         unsafe { sys::ef_session_n_past(self.as_ptr()) }
+    }
+    /// "weight-only" or "integer-dot": how quantized weights are multiplied.
+    pub fn matmul_mode(&self) -> String {
+        let p = unsafe { sys::ef_session_matmul_mode(self.as_ptr()) };
+        if p.is_null() {
+            return String::new();
+        }
+        unsafe { std::ffi::CStr::from_ptr(p) }.to_string_lossy().into_owned()
     }
     pub fn n_vocab(&self) -> usize {
         self.n_vocab
@@ -306,6 +366,8 @@ impl Session {
             memory_used: self.stat(sys::EF_STAT_MEMORY_USED)? as u64,
             memory_peak: self.stat(sys::EF_STAT_MEMORY_PEAK)? as u64,
             memory_budget: self.stat(sys::EF_STAT_MEMORY_BUDGET)? as u64,
+            kv_bytes_per_token: self.stat(sys::EF_STAT_KV_BYTES_PER_TOKEN)? as u64,
+            prefill_chunk: self.stat(sys::EF_STAT_PREFILL_CHUNK)? as u64,
         })
     }
 }

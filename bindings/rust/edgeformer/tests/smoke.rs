@@ -146,6 +146,17 @@ fn stop_cancel_and_errors() {
     let mut s32 = m.session(&SessionOptions { kv_type: Some("f32".into()), ..Default::default() }).unwrap();
     s32.generate(&exp.prompt, 2, |_, _| true).unwrap();
     assert_eq!(s32.stats().unwrap().gen_tokens, 2);
+    let int_dot = SessionOptions {
+        matmul_mode: Some("integer-dot".into()),
+        window: Some(0),
+        sinks: Some(0),
+        ..Default::default()
+    };
+    let sid = m.session(&int_dot).unwrap();
+    assert_eq!(sid.matmul_mode(), "integer-dot");
+    assert!(sid.stats().unwrap().kv_bytes_per_token > 0);
+    let bad_mode = m.session(&SessionOptions { matmul_mode: Some("int3".into()), ..Default::default() });
+    assert_eq!(bad_mode.err().map(|e| e.kind()), Some(ErrorKind::InvalidArg));
 
     let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         s.reset().unwrap();

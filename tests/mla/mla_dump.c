@@ -1,0 +1,148 @@
+/* mla_dump: runs a model on a prompt of token ids and writes what the
+ * PyTorch reference (mla_reference.py) and the equivalence checks compare:
+ *   LOGITS.bin  float32 [n_prompt][n_vocab] (prompt in one call, or in --chunks)
+ *   IDS.bin     int32 [n_gen] greedy continuation, one token per call
+ * and prints "kv_bytes_per_token N peak N".
+ * usage: mla_dump MODEL PROMPT LOGITS IDS [--threads N] [--chunks a,b,..]
+ *        [--n-gen N] [--mla-mode auto|absorbed|expanded] [--kv f32|f16]
+ *        [--full-cache 0|1] [--n-batch N] [--n-ctx N] */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/alloc.h"
+#include "base/threadpool.h"
+#include "exec/forward.h"
+#include "format/gguf.h"
+#include "model/model.h"
+#include "quant/types.h"
+
+#define MAX_CHUNKS 64
+
+static int die(const char *what) {
+    fprintf(stderr, "mla_dump: %s: %s\n", what, ef_err_msg());
+    return 1;
+}
+
+static int32_t *read_ids(const char *path, int32_t *n) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long size = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    int32_t *ids = size > 0 ? malloc((size_t)size) : NULL;
+    if (ids && fread(ids, 1, (size_t)size, f) != (size_t)size) {
+        free(ids);
+        ids = NULL;
+    }
+    fclose(f);
+    *n = (int32_t)(size / 4);
+    return ids;
+}
+
+static int write_file(const char *path, const void *data, size_t bytes) {
+    FILE *f = fopen(path, "wb");
+    if (!f) return 0;
+    int ok = fwrite(data, 1, bytes, f) == bytes;
+    return fclose(f) == 0 && ok;
+}
+
+static int32_t argmax(const float *row, int32_t n) {
+    int32_t best = 0;
+    for (int32_t i = 1; i < n; i++)
+        if (row[i] > row[best]) best = i;
+    return best;
+}
+
+int main(int argc, char **argv) {
+    if (argc < 5) {
+        fputs("usage: mla_dump MODEL PROMPT LOGITS IDS [--threads N] [--chunks a,b,..] [--n-gen N] "
+              "[--mla-mode auto|absorbed|expanded] [--kv f32|f16]\n", stderr);
+        return 2;
+    }
+    int32_t n_threads = 1, n_gen = 32, n_chunks = 0, chunks[MAX_CHUNKS], mla_mode = EF_MLA_AUTO;
+    uint32_t kv_type = EF_TYPE_F32;
+    int32_t full_cache = 0, n_batch = 0, n_ctx = 0;
+    for (int i = 5; i + 1 < argc; i += 2) {
+        const char *v = argv[i + 1];
+        if (!strcmp(argv[i], "--threads")) n_threads = atoi(v);
+        else if (!strcmp(argv[i], "--n-gen")) n_gen = atoi(v);
+        else if (!strcmp(argv[i], "--full-cache")) full_cache = atoi(v);
+        else if (!strcmp(argv[i], "--n-batch")) n_batch = atoi(v);
+        else if (!strcmp(argv[i], "--n-ctx")) n_ctx = atoi(v);
+        else if (!strcmp(argv[i], "--kv")) kv_type = !strcmp(v, "f16") ? EF_TYPE_F16 : EF_TYPE_F32;
+        else if (!strcmp(argv[i], "--mla-mode"))
+            mla_mode = !strcmp(v, "absorbed") ? EF_MLA_ABSORBED : !strcmp(v, "expanded") ? EF_MLA_EXPANDED : EF_MLA_AUTO;
+        else if (!strcmp(argv[i], "--chunks")) {
+            for (char *s = argv[i + 1]; *s && n_chunks < MAX_CHUNKS; s += *s == ',')
+                chunks[n_chunks++] = (int32_t)strtol(s, &s, 10);
+        } else {
+            fprintf(stderr, "mla_dump: unknown option %s\n", argv[i]);
+            return 2;
+        }
+    }
+    int32_t n_prompt = 0;
+    int32_t *prompt = read_ids(argv[2], &n_prompt);
+    if (!prompt || n_prompt < 1) {
+        fprintf(stderr, "mla_dump: cannot read prompt %s\n", argv[2]);
+        return 1;
+    }
+    if (n_chunks == 0) chunks[n_chunks++] = n_prompt;
+
+    ef_gguf *g = NULL;
+    ef_model *m = NULL;
+    ef_pool *pool = NULL;
+    ef_exec *e = NULL;
+    ef_mem_account acct = {0};
+    if (ef_gguf_open(argv[1], 1, &g) != EF_OK) return die("cannot open the model");
+    if (ef_model_from_gguf(g, &m) != EF_OK) return die("cannot load the model");
+    if (ef_pool_create(n_threads, &pool) != EF_OK) return die("cannot create the thread pool");
+    const int32_t n_vocab = m->hp.n_vocab;
+    for (int32_t i = 0; i < n_prompt; i++)
+        if (prompt[i] < 0 || prompt[i] >= n_vocab) {
+            fprintf(stderr, "mla_dump: prompt token %d out of range\n", (int)prompt[i]);
+            return 1;
+        }
+    const ef_exec_opts opts = {n_ctx ? n_ctx : n_prompt + n_gen, n_batch ? n_batch : n_prompt, kv_type, mla_mode,
+                               full_cache, -1, -1};
+    if (ef_exec_create_opts(m, &opts, &acct, &e) != EF_OK) return die("cannot create the session state");
+
+    float *logits = malloc(sizeof(float) * (size_t)n_prompt * (size_t)n_vocab); /* [n_prompt][n_vocab] */
+    int32_t *gen = malloc(sizeof(int32_t) * (size_t)(n_gen > 0 ? n_gen : 1));    /* [n_gen] */
+    float *row = malloc(sizeof(float) * (size_t)n_vocab);                        /* [n_vocab] */
+    if (!logits || !gen || !row) return 1;
+
+    int32_t pos = 0;
+    for (int32_t c = 0; c < n_chunks && pos < n_prompt; c++) {
+        int32_t n = chunks[c] < n_prompt - pos ? chunks[c] : n_prompt - pos;
+        if (ef_exec_forward(e, pool, prompt + pos, n, pos, 1, logits + (size_t)pos * n_vocab, NULL) != EF_OK)
+            return die("forward failed");
+        pos += n;
+    }
+    if (pos != n_prompt) {
+        fprintf(stderr, "mla_dump: the chunks cover %d of %d prompt tokens\n", (int)pos, (int)n_prompt);
+        return 2;
+    }
+    int32_t next = argmax(logits + (size_t)(n_prompt - 1) * n_vocab, n_vocab);
+    for (int32_t i = 0; i < n_gen; i++) {
+        gen[i] = next;
+        if (i + 1 == n_gen) break;
+        if (ef_exec_forward(e, pool, &next, 1, n_prompt + i, 0, row, NULL) != EF_OK) return die("decode failed");
+        next = argmax(row, n_vocab);
+    }
+    if (!write_file(argv[3], logits, sizeof(float) * (size_t)n_prompt * n_vocab) ||
+        !write_file(argv[4], gen, sizeof(int32_t) * (size_t)n_gen)) {
+        fprintf(stderr, "mla_dump: cannot write the outputs\n");
+        return 1;
+    }
+    printf("kv_bytes_per_token %llu peak %llu\n", (unsigned long long)ef_exec_kv_bytes_per_token(e),
+           (unsigned long long)acct.peak);
+    free(logits);
+    free(gen);
+    free(row);
+    free(prompt);
+    ef_exec_free(e, &acct);
+    ef_pool_free(pool);
+    ef_model_release(m);
+    return 0;
+}
