@@ -17,20 +17,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "tests", "python"))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "tests", "tokenizer"))
 import brown_text  # noqa: E402  (the test suite's Brown-corpus reader)
-import gguf  # noqa: E402
+import spm_gguf  # noqa: E402
 import sentencepiece as spm  # noqa: E402
-
-
-def token_type(sp, i):
-    if sp.is_unknown(i):
-        return 2
-    if sp.is_control(i):
-        return 3
-    if sp.is_byte(i):
-        return 6
-    if sp.is_unused(i):
-        return 5
-    return 1
 
 
 def main():
@@ -51,19 +39,7 @@ def main():
             pad_id=-1, num_threads=2, minloglevel=2, input_sentence_size=2000000,
             shuffle_input_sentence=True, seed_sentencepiece_size=1000000)
         sp = spm.SentencePieceProcessor(model_file=prefix + ".model")
-    n = sp.get_piece_size()
-    w = gguf.Writer()
-    w.add_str("general.architecture", "llama")
-    w.add_str("tokenizer.ggml.model", "llama")
-    w.add_arr("tokenizer.ggml.tokens", gguf.STRING, [sp.id_to_piece(i) for i in range(n)])
-    w.add_arr("tokenizer.ggml.scores", gguf.F32, [sp.get_score(i) for i in range(n)])
-    w.add_arr("tokenizer.ggml.token_type", gguf.I32, [token_type(sp, i) for i in range(n)])
-    w.add_u32("tokenizer.ggml.unknown_token_id", sp.unk_id())
-    w.add_u32("tokenizer.ggml.bos_token_id", sp.bos_id())
-    w.add_u32("tokenizer.ggml.eos_token_id", sp.eos_id())
-    w.add_bool("tokenizer.ggml.add_bos_token", True)
-    w.add_bool("tokenizer.ggml.add_space_prefix", True)
-    w.write(out)
+    n = spm_gguf.write_vocab(sp, out)
     print("vocabulary of %d pieces written to %s" % (n, out))
 
 

@@ -19,7 +19,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "python"))
 import brown_text  # noqa: E402
-import gguf  # noqa: E402
+import spm_gguf  # noqa: E402
 from edge_cases import EDGE_CASES  # noqa: E402
 
 try:
@@ -38,18 +38,6 @@ SPACE_MARK = "\u2581"
 def fail(msg):
     print("FAIL: " + msg, file=sys.stderr)
     sys.exit(1)
-
-
-def token_type(sp, i):
-    if sp.is_unknown(i):
-        return 2
-    if sp.is_control(i):
-        return 3
-    if sp.is_unused(i):
-        return 5
-    if sp.is_byte(i):
-        return 6
-    return 1
 
 
 def main():
@@ -83,19 +71,8 @@ def main():
     sp = spm.SentencePieceProcessor(model_file=prefix + ".model")
     n = sp.get_piece_size()
 
-    w = gguf.Writer()
-    w.add_str("general.architecture", "llama")
-    w.add_str("tokenizer.ggml.model", "llama")
-    w.add_arr("tokenizer.ggml.tokens", gguf.STRING, [sp.id_to_piece(i) for i in range(n)])
-    w.add_arr("tokenizer.ggml.scores", gguf.F32, [sp.get_score(i) for i in range(n)])
-    w.add_arr("tokenizer.ggml.token_type", gguf.I32, [token_type(sp, i) for i in range(n)])
-    w.add_u32("tokenizer.ggml.unknown_token_id", sp.unk_id())
-    w.add_u32("tokenizer.ggml.bos_token_id", sp.bos_id())
-    w.add_u32("tokenizer.ggml.eos_token_id", sp.eos_id())
-    w.add_bool("tokenizer.ggml.add_bos_token", True)
-    w.add_bool("tokenizer.ggml.add_space_prefix", True)
     vocab = os.path.join(a.tmp, "brown-bpe.gguf")
-    w.write(vocab)
+    spm_gguf.write_vocab(sp, vocab)
 
     held_out, test_bytes = brown_text.take_bytes(brown_text.paragraphs(test_files), TEST_BYTES)
     # "▁" itself reads back as a space in both implementations: leave it out.
