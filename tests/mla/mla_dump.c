@@ -15,6 +15,7 @@
 #include "exec/forward.h"
 #include "format/gguf.h"
 #include "model/model.h"
+#include "common/dump_io.h"
 #include "quant/types.h"
 
 #define MAX_CHUNKS 64
@@ -22,36 +23,6 @@
 static int die(const char *what) {
     fprintf(stderr, "mla_dump: %s: %s\n", what, ef_err_msg());
     return 1;
-}
-
-static int32_t *read_ids(const char *path, int32_t *n) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long size = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    int32_t *ids = size > 0 ? malloc((size_t)size) : NULL;
-    if (ids && fread(ids, 1, (size_t)size, f) != (size_t)size) {
-        free(ids);
-        ids = NULL;
-    }
-    fclose(f);
-    *n = (int32_t)(size / 4);
-    return ids;
-}
-
-static int write_file(const char *path, const void *data, size_t bytes) {
-    FILE *f = fopen(path, "wb");
-    if (!f) return 0;
-    int ok = fwrite(data, 1, bytes, f) == bytes;
-    return fclose(f) == 0 && ok;
-}
-
-static int32_t argmax(const float *row, int32_t n) {
-    int32_t best = 0;
-    for (int32_t i = 1; i < n; i++)
-        if (row[i] > row[best]) best = i;
-    return best;
 }
 
 int main(int argc, char **argv) {
@@ -82,7 +53,7 @@ int main(int argc, char **argv) {
         }
     }
     int32_t n_prompt = 0;
-    int32_t *prompt = read_ids(argv[2], &n_prompt);
+    int32_t *prompt = dump_read_ids(argv[2], &n_prompt);
     if (!prompt || n_prompt < 1) {
         fprintf(stderr, "mla_dump: cannot read prompt %s\n", argv[2]);
         return 1;
@@ -123,15 +94,15 @@ int main(int argc, char **argv) {
         fprintf(stderr, "mla_dump: the chunks cover %d of %d prompt tokens\n", (int)pos, (int)n_prompt);
         return 2;
     }
-    int32_t next = argmax(logits + (size_t)(n_prompt - 1) * n_vocab, n_vocab);
+    int32_t next = dump_argmax(logits + (size_t)(n_prompt - 1) * n_vocab, n_vocab);
     for (int32_t i = 0; i < n_gen; i++) {
         gen[i] = next;
         if (i + 1 == n_gen) break;
         if (ef_exec_forward(e, pool, &next, 1, n_prompt + i, 0, row, NULL) != EF_OK) return die("decode failed");
-        next = argmax(row, n_vocab);
+        next = dump_argmax(row, n_vocab);
     }
-    if (!write_file(argv[3], logits, sizeof(float) * (size_t)n_prompt * n_vocab) ||
-        !write_file(argv[4], gen, sizeof(int32_t) * (size_t)n_gen)) {
+    if (!dump_write_file(argv[3], logits, sizeof(float) * (size_t)n_prompt * n_vocab) ||
+        !dump_write_file(argv[4], gen, sizeof(int32_t) * (size_t)n_gen)) {
         fprintf(stderr, "mla_dump: cannot write the outputs\n");
         return 1;
     }
