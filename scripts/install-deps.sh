@@ -18,6 +18,8 @@ PACKAGES=(
   chromium mkdocs   # the server's browser test, the documentation site
   abigail-tools     # ABI check against abi/libedgeformer.abi
   python3-matplotlib # benchmark and soak plots
+  libdnnl-dev ocl-icd-opencl-dev opencl-headers   # oneDNN backend plugin (its CMake config needs OpenCL)
+  libclblast-dev pocl-opencl-icd clinfo            # OpenCL backend plugin; PoCL = a CPU OpenCL for tests
 )
 command -v node >/dev/null 2>&1 || PACKAGES+=(nodejs)
 command -v npm >/dev/null 2>&1 || PACKAGES+=(npm)

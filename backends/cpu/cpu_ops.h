@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "base/threadpool.h"
+#include "cpu/kv_rows.h"
 #include "model/model.h"
 
 /* ---- conversion / embedding (cpu_convert.c) ---- */
@@ -81,11 +82,13 @@ enum {
     EF_FLASH_DECODE_MAX_TOK = 4 /* ef_cpu_flash_attn takes the split-KV path up to this many tokens */
 };
 
-/* The cache as the kernels read it: rows of n_head_kv*head_dim elements. */
+/* The cache as the kernels read it: paged rows (cpu/kv_rows.h) of at least
+ * n_head_kv*head_dim elements, KV head g at columns g*head_dim ..; row p is
+ * position p. K and V may differ in type and paging. Q8_0/Q4_0 rows need
+ * head_dim a multiple of 32. */
 typedef struct ef_kv_view {
-    uint32_t type; /* EF_TYPE_F32 or EF_TYPE_F16 */
-    const void *k; /* [n_past+n_tok][n_head_kv*head_dim] of type */
-    const void *v; /* [n_past+n_tok][n_head_kv*head_dim] of type */
+    ef_kv_rows k; /* [n_past+n_tok][n_head_kv*head_dim] */
+    ef_kv_rows v; /* [n_past+n_tok][n_head_kv*head_dim] */
 } ef_kv_view;
 
 /* Floats of scratch one worker needs for either path; depends only on

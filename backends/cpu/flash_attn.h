@@ -30,7 +30,8 @@ typedef struct ef_flash_rows {
 void ef_flash_rows_reset(const ef_flash_rows *r);
 
 /* A tile of cache rows p0 .. p0+n-1 of one KV head as contiguous F32, in
- * k_tmp/v_tmp ([EF_FLASH_KV_TILE][head_dim]). */
+ * k_tmp/v_tmp ([EF_FLASH_KV_TILE][head_dim]), loaded by ef_flash_tile_load
+ * from whatever pages hold them. */
 typedef struct ef_flash_tile {
     const float *k, *v; /* row i: k + i*stride, [head_dim] */
     int64_t stride;
@@ -50,6 +51,7 @@ typedef void (*ef_flash_f16_rows_fn)(const uint16_t *src, int64_t src_stride, in
 typedef struct ef_flash_kernels {
     ef_flash_fold_fn fold;
     ef_flash_f16_rows_fn f16_rows;
+    ef_kv_load_fn load_rows; /* Q8_0/Q4_0 head slices (kv_rows.h) */
 } ef_flash_kernels;
 
 ef_flash_kernels ef_flash_pick_kernels(void);

@@ -62,7 +62,7 @@ void ef_flash_rows_reset(const ef_flash_rows *r) {
 }
 
 ef_flash_kernels ef_flash_pick_kernels(void) {
-    ef_flash_kernels k = {ef_flash_fold_tile, ef_flash_f16_rows};
+    ef_flash_kernels k = {ef_flash_fold_tile, ef_flash_f16_rows, ef_kv_pick_load()};
     if (ef_cpu_simd_active() >= EF_CPU_SIMD_AVX2 && ef_flash_avx2_built()) {
         k.fold = ef_flash_fold_tile_avx2;
         k.f16_rows = ef_flash_f16_rows_avx2;
@@ -75,25 +75,42 @@ void ef_flash_f16_rows(const uint16_t *src, int64_t src_stride, int32_t n, int32
         for (int32_t d = 0; d < head_dim; d++) dst[(int64_t)i * head_dim + d] = ef_f16_to_f32(src[i * src_stride + d]);
 }
 
+/* dst[i][0..hd) = columns col0 .. col0+hd of cache row p0+i, i < n, as F32.
+ * Copied (F32), converted exactly (F16, one run of rows per page) or
+ * dequantized (Q8_0/Q4_0) into a contiguous tile once; every query row of
+ * the task reuses it. Reading the cache in place would stride by a whole
+ * cache row (often 4 KiB), which maps the tile's rows onto the same few L1
+ * sets. */
+static void load_head_rows(const ef_flash_kernels *kern, const ef_kv_rows *r, int32_t col0, int32_t hd,
+                           int32_t p0, int32_t n, float *dst) {
+    for (int32_t i = 0; i < n;) { /* one run of rows inside one page at a time */
+        const int64_t row = (int64_t)p0 + i, in_page = row % r->page_rows;
+        const int32_t run = r->page_rows - in_page < n - i ? (int32_t)(r->page_rows - in_page) : n - i;
+        const char *first = ef_kv_row(r, row); /* [run][row_bytes] */
+        float *out = dst + (int64_t)i * hd;    /* [run][hd] */
+        switch (r->type) {
+        case EF_TYPE_F32:
+            for (int32_t j = 0; j < run; j++)
+                memcpy(out + (int64_t)j * hd, (const float *)(first + (size_t)j * r->row_bytes) + col0,
+                       (size_t)hd * sizeof(float));
+            break;
+        case EF_TYPE_F16:
+            kern->f16_rows((const uint16_t *)first + col0, (int64_t)(r->row_bytes / sizeof(uint16_t)), run, hd, out);
+            break;
+        default:
+            kern->load_rows(r, row, run, col0, hd, out, hd);
+            break;
+        }
+        i += run;
+    }
+}
+
 void ef_flash_tile_load(const ef_flash_kernels *kern, const ef_kv_view *kv, const ef_attn_shape *s,
                         int32_t kv_head, int32_t p0, int32_t n, float *k_tmp, float *v_tmp,
                         ef_flash_tile *out) {
-    const int64_t hd = s->head_dim, kv_stride = (int64_t)s->n_head_kv * hd;
-    const int64_t first = (int64_t)p0 * kv_stride + (int64_t)kv_head * hd; /* element of row p0 */
-    /* Copied (F32) or converted exactly (F16) into contiguous tiles once;
-     * every query row of the task reuses them. Reading the cache in place
-     * would stride by a whole cache row (often 4 KiB), which maps the tile's
-     * rows onto the same few L1 sets. */
-    if (kv->type == EF_TYPE_F32) {
-        const float *k32 = (const float *)kv->k + first, *v32 = (const float *)kv->v + first;
-        for (int32_t i = 0; i < n; i++) {
-            memcpy(k_tmp + i * hd, k32 + i * kv_stride, (size_t)hd * sizeof(float));
-            memcpy(v_tmp + i * hd, v32 + i * kv_stride, (size_t)hd * sizeof(float));
-        }
-    } else {
-        kern->f16_rows((const uint16_t *)kv->k + first, kv_stride, n, s->head_dim, k_tmp); /* [n][hd] */
-        kern->f16_rows((const uint16_t *)kv->v + first, kv_stride, n, s->head_dim, v_tmp); /* [n][hd] */
-    }
+    const int32_t hd = s->head_dim, col0 = kv_head * hd;
+    load_head_rows(kern, &kv->k, col0, hd, p0, n, k_tmp); /* [n][hd] */
+    load_head_rows(kern, &kv->v, col0, hd, p0, n, v_tmp); /* [n][hd] */
     out->k = k_tmp;
     out->v = v_tmp;
     out->stride = hd;

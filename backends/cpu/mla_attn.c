@@ -4,24 +4,32 @@
 #include <math.h>
 #include <string.h>
 
-#include "base/fp16.h"
 #include "cpu/mla_ops.h"
 #include "quant/types.h"
 
 typedef struct {
     const ef_attn_ext *a;
+    ef_kv_load_fn load; /* F16/Q8_0/Q4_0 rows, picked once per call */
     const float *q;
     float *scratch;
     float *out;
     int64_t per_worker;
 } attn_job;
 
-/* dst[n] = a row of type `type` at element `off` as F32. */
-static const float *load_row(uint32_t type, const void *base, int64_t off, int32_t n, float *dst) {
-    if (type == EF_TYPE_F32) return (const float *)base + off;
-    const uint16_t *h = (const uint16_t *)base + off;
-    for (int32_t i = 0; i < n; i++) dst[i] = ef_f16_to_f32(h[i]);
+/* Columns col0 .. col0+n of cache row `row` as F32: in place for F32,
+ * else converted or dequantized into dst[n]. */
+static const float *load_row(ef_kv_load_fn load, const ef_kv_rows *r, int64_t row, int32_t col0, int32_t n,
+                             float *dst) {
+    if (r->type == EF_TYPE_F32) return (const float *)ef_kv_row(r, row) + col0;
+    load(r, row, 1, col0, n, dst, n);
     return dst;
+}
+
+/* K and V heads are the very same elements (MLA absorbed: V is K's latent
+ * row), so one load serves both. */
+static int same_heads(const ef_attn_ext *a) {
+    return a->dk == a->dv && a->k.type == a->v.type && a->k.pages == a->v.pages &&
+           a->k.page_rows == a->v.page_rows && a->k.row_bytes == a->v.row_bytes;
 }
 
 /* q·k in eight interleaved partial sums (a fixed order the compiler can
@@ -37,9 +45,10 @@ static float dot(const float *q, const float *k, int32_t n) {
 
 /* Token t, the `group` query heads of KV head g: every visible position is
  * loaded once and folded into each head's online softmax in order. */
-static void attn_group(const ef_attn_ext *a, int32_t t, int32_t g, const float *q, float *kbuf, float *vbuf,
-                       float *acc, float *ms, float *out) {
+static void attn_group(const ef_attn_ext *a, ef_kv_load_fn load, int32_t t, int32_t g, const float *q, float *kbuf,
+                       float *vbuf, float *acc, float *ms, float *out) {
     const int32_t group = a->n_head / a->n_head_kv;
+    const int shared = same_heads(a);
     const int64_t pos = (int64_t)a->n_past + t;
     int64_t first = 0;
     if (a->window > 0 && pos - a->window + 1 > 0) first = pos - a->window + 1;
@@ -55,8 +64,8 @@ static void attn_group(const ef_attn_ext *a, int32_t t, int32_t g, const float *
             continue;
         }
         const int64_t row = ef_attn_ring_row(p, a->ring_rows, a->n_sinks);
-        const float *k = load_row(a->kv_type, a->k, row * a->k_stride + (int64_t)g * a->dk, a->dk, kbuf);
-        const float *v = load_row(a->kv_type, a->v, row * a->v_stride + (int64_t)g * a->dv, a->dv, vbuf);
+        const float *k = load_row(load, &a->k, row, g * a->dk, a->dk, kbuf);                /* [dk] */
+        const float *v = shared ? k : load_row(load, &a->v, row, g * a->dv, a->dv, vbuf); /* [dv] */
         for (int32_t j = 0; j < group; j++) {
             const float score = dot(q + (int64_t)j * a->dk, k, a->dk) * a->scale;
             float *o = acc + (int64_t)j * a->dv;
@@ -92,7 +101,7 @@ static void attn_worker(void *ctx, int32_t ith, int32_t nth) {
     for (int64_t task = begin; task < end; task++) {
         const int32_t t = (int32_t)(task / a->n_head_kv), g = (int32_t)(task % a->n_head_kv);
         const int64_t h0 = (int64_t)t * a->n_head + (int64_t)g * group; /* first query row */
-        attn_group(a, t, g, job->q + h0 * a->dk, kbuf, vbuf, acc, ms, job->out + h0 * a->dv);
+        attn_group(a, job->load, t, g, job->q + h0 * a->dk, kbuf, vbuf, acc, ms, job->out + h0 * a->dv);
     }
 }
 
@@ -102,7 +111,7 @@ int64_t ef_cpu_attn_ext_scratch_floats(const ef_attn_ext *a) {
 }
 
 void ef_cpu_attn_ext(ef_pool *pool, const ef_attn_ext *a, const float *q, float *scratch, float *out) {
-    attn_job job = {a, q, scratch, out, ef_cpu_attn_ext_scratch_floats(a)};
+    attn_job job = {a, ef_kv_pick_load(), q, scratch, out, ef_cpu_attn_ext_scratch_floats(a)};
     ef_pool_run(pool, attn_worker, &job);
 }
 

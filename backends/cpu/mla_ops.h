@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "base/threadpool.h"
+#include "cpu/kv_rows.h"
 #include "model/model.h"
 
 /* Attention over a cache whose K/V heads may differ in size. Query token t
@@ -25,10 +26,9 @@ typedef struct ef_attn_ext {
     int32_t window;            /* 0: full causal */
     int32_t n_sinks;           /* positions always visible with a window */
     int32_t ring_rows;         /* 0: row = position */
-    uint32_t kv_type;          /* EF_TYPE_F32 or EF_TYPE_F16 */
-    const void *k;             /* head g of row r at k + r*k_stride + g*dk (elements) */
-    const void *v;             /* head g of row r at v + r*v_stride + g*dv (elements) */
-    int64_t k_stride, v_stride;
+    ef_kv_rows k;              /* head g of row r: columns g*dk .. g*dk+dk of row r */
+    ef_kv_rows v;              /* head g of row r: columns g*dv .. g*dv+dv of row r (MLA absorbed: the
+                                  same latent rows as k); Q8_0/Q4_0 need dk, dv multiples of 32 */
 } ef_attn_ext;
 
 /* Floats of scratch per worker. */

@@ -331,3 +331,33 @@ func (m *Model) EOS() int32 {
 func (m *Model) IsEOG(token int32) bool {
 	return m.value(func(p *C.ef_model) int64 { return int64(C.ef_token_is_eog(p, C.int32_t(token))) }) != 0
 }
+
+// The EF_SPARSITY_* flags of Model.Sparsity.
+const (
+	SparsityThresholds = uint32(C.EF_SPARSITY_THRESHOLDS)
+	SparsityMasked     = uint32(C.EF_SPARSITY_MASKED)
+	SparsityReLU       = uint32(C.EF_SPARSITY_RELU)
+)
+
+// Sparsity reports what the model offers for sparse decoding (EF_SPARSITY_*
+// flags) and the level its calibration targeted.
+func (m *Model) Sparsity() (uint32, float32) {
+	var flags uint32
+	var level C.float
+	_ = m.with(func(p *C.ef_model) error { flags = uint32(C.ef_model_sparsity(p, &level)); return nil })
+	return flags, float32(level)
+}
+
+// CalibrateSparsity writes a copy of the model file with activation-sparsity
+// thresholds calibrated on text (default level target).
+func (m *Model) CalibrateSparsity(text string, target float32, outPath string) error {
+	ct := C.CBytes([]byte(text))
+	defer C.free(ct)
+	co := C.CString(outPath)
+	defer C.free(unsafe.Pointer(co))
+	return m.with(func(p *C.ef_model) error {
+		return call(func() C.ef_status {
+			return C.ef_sparsity_calibrate(p, (*C.char)(ct), C.size_t(len(text)), C.float(target), co)
+		})
+	})
+}

@@ -37,6 +37,17 @@ type SessionOptions struct {
 	MLAPath    MLAPath // how Multi-head Latent Attention layers attend
 	Window     *int32  // sliding window of window layers in tokens (0 = full attention); nil = the model's
 	Sinks      *int32  // attention-sink tokens window layers always see; nil = the model's
+	// KV are the options of the session's own KV cache; nil = the defaults.
+	KV *KVOptions
+	// KVCache attaches a shared cache (from Model.NewKVCache) instead.
+	KVCache *KVCache
+	Seq     int32 // the sequence of the cache the session starts on
+	// ContextShift, when set, keeps generating past a full context, keeping
+	// the first *ContextShift tokens (-1: the BOS).
+	ContextShift   *int32
+	Backend        string            // "cpu", "onednn", "opencl", "auto"; "" = EF_BACKEND, else auto
+	BackendOptions map[string]string // e.g. {"opencl.device": "any"}
+	Sparsity       float32           // fraction of FFN neurons skipped in decode; 0 = dense
 }
 
 // MLAPath selects how MLA layers attend; both paths give the same logits.
@@ -93,8 +104,9 @@ type Stats struct {
 	MemoryUsed      uint64
 	MemoryPeak      uint64
 	MemoryBudget    uint64
-	KVBytesPerToken uint64 // bytes the KV cache grows by per token (window layers count 0)
-	PrefillChunk    int64  // tokens per forward call the memory budget allowed
+	KVBytesPerToken uint64  // bytes the KV cache grows by per token (window layers count 0)
+	PrefillChunk    int64   // tokens per forward call the memory budget allowed
+	SparseSkipped   float64 // fraction of FFN neurons the sparse decode skipped
 }
 
 // TokenFunc receives each generated token and the UTF-8 text it completed
@@ -156,6 +168,12 @@ func (m *Model) NewSession(opts *SessionOptions) (*Session, error) {
 			func() C.ef_status { return C.ef_session_params_set_mla_path(params, C.int32_t(opts.MLAPath)) },
 			func() C.ef_status { return C.ef_session_params_set_window(params, C.int32_t(window)) },
 			func() C.ef_status { return C.ef_session_params_set_sinks(params, C.int32_t(sinks)) })
+		extra, cleanup, err := opts.extraSteps(params)
+		defer cleanup()
+		if err != nil {
+			return err
+		}
+		steps = append(steps, extra...)
 		for _, step := range steps {
 			if err := call(step); err != nil {
 				return err
@@ -169,6 +187,138 @@ func (m *Model) NewSession(opts *SessionOptions) (*Session, error) {
 		return nil
 	})
 	return s, err
+}
+
+// extraSteps sets the KV, sequence, backend and sparsity options; cleanup
+// frees what the steps point to, after they ran.
+func (opts *SessionOptions) extraSteps(params *C.ef_session_params) ([]func() C.ef_status, func(), error) {
+	var frees []func()
+	cleanup := func() {
+		for _, f := range frees {
+			f()
+		}
+	}
+	var steps []func() C.ef_status
+	if opts.KV != nil {
+		kp, err := opts.KV.native()
+		if err != nil {
+			return nil, cleanup, err
+		}
+		frees = append(frees, func() { C.ef_kv_params_free(kp) })
+		steps = append(steps, func() C.ef_status { return C.ef_session_params_set_kv_params(params, kp) })
+	}
+	if opts.KVCache != nil {
+		kv := opts.KVCache
+		kv.mu.RLock()
+		frees = append(frees, kv.mu.RUnlock)
+		if kv.p == nil {
+			return nil, cleanup, errClosed("KV cache")
+		}
+		steps = append(steps, func() C.ef_status { return C.ef_session_params_set_kv_cache(params, kv.p) })
+	}
+	steps = append(steps, func() C.ef_status { return C.ef_session_params_set_seq(params, C.int32_t(opts.Seq)) })
+	if opts.ContextShift != nil {
+		nKeep := *opts.ContextShift
+		steps = append(steps, func() C.ef_status {
+			return C.ef_session_params_set_context_shift(params, 1, C.int32_t(nKeep))
+		})
+	}
+	if opts.Backend != "" {
+		name := C.CString(opts.Backend)
+		frees = append(frees, func() { C.free(unsafe.Pointer(name)) })
+		steps = append(steps, func() C.ef_status { return C.ef_session_params_set_backend(params, name) })
+	}
+	for k, v := range opts.BackendOptions {
+		ck, cv := C.CString(k), C.CString(v)
+		frees = append(frees, func() { C.free(unsafe.Pointer(ck)); C.free(unsafe.Pointer(cv)) })
+		steps = append(steps, func() C.ef_status { return C.ef_session_params_set_backend_option(params, ck, cv) })
+	}
+	if opts.Sparsity != 0 {
+		level := opts.Sparsity
+		steps = append(steps, func() C.ef_status { return C.ef_session_params_set_sparsity(params, C.float(level)) })
+	}
+	return steps, cleanup, nil
+}
+
+// Seq is the sequence Eval/Generate work on.
+func (s *Session) Seq() int32 {
+	var n int32
+	_ = s.with(func(p *C.ef_session) error { n = int32(C.ef_session_seq(p)); return nil })
+	return n
+}
+
+// SetSeq switches to sequence seq of the session's cache (a new id starts empty).
+func (s *Session) SetSeq(seq int32) error {
+	return s.with(func(p *C.ef_session) error {
+		return call(func() C.ef_status { return C.ef_session_set_seq(p, C.int32_t(seq)) })
+	})
+}
+
+// KVCache is the session's cache (borrowed: valid while the session is open).
+func (s *Session) KVCache() *KVCache {
+	var kv *KVCache
+	_ = s.with(func(p *C.ef_session) error { kv = &KVCache{p: C.ef_session_kv_cache(p)}; return nil })
+	if kv == nil {
+		kv = &KVCache{}
+	}
+	return kv
+}
+
+// Backend is the name of the backend the session runs on.
+func (s *Session) Backend() string {
+	var name string
+	_ = s.with(func(p *C.ef_session) error { name = C.GoString(C.ef_session_backend(p)); return nil })
+	return name
+}
+
+// SeqAll selects every sequence in Save and Restore.
+const SeqAll = int32(C.EF_SEQ_ALL)
+
+// Save writes a snapshot of seq (SeqAll: every sequence) to path.
+func (s *Session) Save(seq int32, path string) error {
+	cp := C.CString(path)
+	defer C.free(unsafe.Pointer(cp))
+	return s.with(func(p *C.ef_session) error {
+		return call(func() C.ef_status { return C.ef_session_save(p, C.int32_t(seq), cp) })
+	})
+}
+
+// SaveBytes returns a snapshot of seq (SeqAll: every sequence).
+func (s *Session) SaveBytes(seq int32) ([]byte, error) {
+	var out []byte
+	err := s.with(func(p *C.ef_session) error {
+		var need C.size_t
+		st := C.ef_session_save_buffer(p, C.int32_t(seq), nil, 0, &need)
+		if st != C.EF_OK && st != C.EF_ERR_BUFFER_TOO_SMALL {
+			return call(func() C.ef_status { return st })
+		}
+		buf := C.malloc(need + 1)
+		defer C.free(buf)
+		if err := call(func() C.ef_status { return C.ef_session_save_buffer(p, C.int32_t(seq), buf, need, &need) }); err != nil {
+			return err
+		}
+		out = C.GoBytes(buf, C.int(need))
+		return nil
+	})
+	return out, err
+}
+
+// Restore reads a snapshot file; on error the session is unchanged.
+func (s *Session) Restore(seq int32, path string) error {
+	cp := C.CString(path)
+	defer C.free(unsafe.Pointer(cp))
+	return s.with(func(p *C.ef_session) error {
+		return call(func() C.ef_status { return C.ef_session_restore(p, C.int32_t(seq), cp) })
+	})
+}
+
+// RestoreBytes restores a snapshot from memory; on error the session is unchanged.
+func (s *Session) RestoreBytes(seq int32, data []byte) error {
+	buf := C.CBytes(data)
+	defer C.free(buf)
+	return s.with(func(p *C.ef_session) error {
+		return call(func() C.ef_status { return C.ef_session_restore_buffer(p, C.int32_t(seq), buf, C.size_t(len(data))) })
+	})
 }
 
 // Close cancels a running call, waits for it, and frees the session.
@@ -358,15 +508,15 @@ func (s *Session) Stat(key int32) (float64, error) {
 
 // Stats reads every statistic.
 func (s *Session) Stats() (Stats, error) {
-	var v [10]float64
+	var v [11]float64
 	for i := range v {
 		var err error
-		if v[i], err = s.Stat(int32(i + 1)); err != nil { // keys EF_STAT_* are 1..10
+		if v[i], err = s.Stat(int32(i + 1)); err != nil { // keys EF_STAT_* are 1..11
 			return Stats{}, err
 		}
 	}
 	return Stats{int64(v[0]), v[1], int64(v[2]), v[3], StopReason(v[4]), uint64(v[5]), uint64(v[6]), uint64(v[7]),
-		uint64(v[8]), int64(v[9])}, nil
+		uint64(v[8]), int64(v[9]), v[10]}, nil
 }
 
 // The EF_STAT_* keys of Stat.
@@ -381,4 +531,5 @@ const (
 	StatMemoryBudget    = int32(C.EF_STAT_MEMORY_BUDGET)
 	StatKVBytesPerToken = int32(C.EF_STAT_KV_BYTES_PER_TOKEN)
 	StatPrefillChunk    = int32(C.EF_STAT_PREFILL_CHUNK)
+	StatSparseSkipped   = int32(C.EF_STAT_SPARSE_SKIPPED)
 )

@@ -102,3 +102,29 @@ ef_model *cli_load_model_quant(const char *path, int32_t n_threads, int no_mmap,
     }
     return model;
 }
+
+int cli_backend_arg(int argc, char **argv, int *i, cli_backend_opts *b) {
+    const char *v = NULL;
+    int r = cli_opt_str(argc, argv, i, "--backend", &v);
+    if (r > 0) b->name = v;
+    if (r) return r;
+    r = cli_opt_str(argc, argv, i, "--backend-opt", &v);
+    if (r <= 0) return r;
+    if (!strchr(v, '=') || v[0] == '=' || b->n_opts == CLI_BACKEND_OPTS_MAX) return -1;
+    b->opts[b->n_opts++] = v;
+    return 1;
+}
+
+ef_status cli_backend_apply(const cli_backend_opts *b, ef_session_params *sp) {
+    ef_status st = b->name ? ef_session_params_set_backend(sp, b->name) : EF_OK;
+    for (int k = 0; st == EF_OK && k < b->n_opts; k++) {
+        char key[128];
+        const char *eq = strchr(b->opts[k], '=');
+        size_t len = (size_t)(eq - b->opts[k]);
+        if (len >= sizeof key) len = sizeof key - 1;
+        memcpy(key, b->opts[k], len);
+        key[len] = '\0';
+        st = ef_session_params_set_backend_option(sp, key, eq + 1);
+    }
+    return st;
+}

@@ -35,6 +35,8 @@ typedef struct {
     int64_t n_prompt, n_gen, reps;
     const char *format; /* md, json, csv */
     int no_mmap;
+    double sparsity;    /* --sparsity: FFN activation sparsity in decode (0: dense) */
+    cli_backend_opts backend; /* --backend, --backend-opt */
 } bench_opts;
 
 /* One result row. */
@@ -199,6 +201,8 @@ static ef_status run_session(ef_model *m, const bench_opts *o, int32_t threads, 
     if (st == EF_OK) st = ef_session_params_set_n_ctx(sp, (int32_t)(n_tok + 16));
     if (st == EF_OK) st = ef_session_params_set_n_batch(sp, (int32_t)(o->n_prompt > 0 ? o->n_prompt : 1));
     if (st == EF_OK) st = ef_session_params_set_threads(sp, threads);
+    if (st == EF_OK) st = ef_session_params_set_sparsity(sp, (float)o->sparsity);
+    if (st == EF_OK) st = cli_backend_apply(&o->backend, sp);
     if (st == EF_OK) st = ef_session_create(m, sp, &s);
     ef_session_params_free(sp);
     if (st != EF_OK) return st;
@@ -285,7 +289,9 @@ static const char bench_usage[] =
     "  -p N   prompt tokens evaluated in one batch (pp test; 0 skips it)\n"
     "  -n N   tokens generated one at a time (tg test; 0 skips it)\n"
     "  -r N   repetitions after a warm-up (mean ± sd)\n"
-    "  -t L   comma-separated thread counts\n";
+    "  -t L   comma-separated thread counts\n"
+    "  --sparsity F  FFN activation sparsity of the tg test (needs a calibrated or ReLU model)\n"
+    "  --backend NAME, --backend-opt KEY=VALUE  compute backend of the sessions (default: auto)\n";
 
 static int parse_threads(const char *s, bench_opts *o) {
     o->n_threads = 0;
@@ -325,7 +331,9 @@ static int parse_args(int argc, char **argv, bench_opts *o) {
                 return cli_usage_error("bench: -o takes md, json or csv");
         } else if (r == 0 && ((r = cli_opt_i64(argc, argv, &i, "-p", &o->n_prompt)) != 0 ||
                               (r = cli_opt_i64(argc, argv, &i, "-n", &o->n_gen)) != 0 ||
-                              (r = cli_opt_i64(argc, argv, &i, "-r", &o->reps)) != 0)) {
+                              (r = cli_opt_i64(argc, argv, &i, "-r", &o->reps)) != 0 ||
+                              (r = cli_opt_f64(argc, argv, &i, "--sparsity", &o->sparsity)) != 0 ||
+                              (r = cli_backend_arg(argc, argv, &i, &o->backend)) != 0)) {
             if (r < 0) return cli_usage_error("bench: bad value for %s", argv[i]);
         } else if (r < 0) {
             return cli_usage_error("bench: missing value for %s", argv[i]);
@@ -356,7 +364,9 @@ int cmd_bench(int argc, char **argv) {
                                     o.threads[t] < BENCH_MAX_THREADS ? o.threads[t] : BENCH_MAX_THREADS);
         free(buf);
     }
-    fprintf(stderr, "edgeformer bench: kernels %s; pp%lld, tg%lld, %lld repetitions\n",
+    const char *env_backend = getenv("EF_BACKEND");
+    fprintf(stderr, "edgeformer bench: backend %s; kernels %s; pp%lld, tg%lld, %lld repetitions\n",
+            o.backend.name ? o.backend.name : env_backend && *env_backend ? env_backend : "auto",
             ef_cpu_simd_name(ef_cpu_simd_active()), (long long)o.n_prompt, (long long)o.n_gen, (long long)o.reps);
 
     const int max_rows = o.n_models * o.n_threads * 2;

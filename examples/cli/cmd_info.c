@@ -43,6 +43,28 @@ static const char *default_matmul_mode(void) {
     return env && !strcmp(env, "integer-dot") ? "integer-dot" : "weight-only";
 }
 
+/* The sparse-MLP line: calibrated thresholds, masks, ReLU FFN (docs/sparsity.md). */
+static void print_sparsity(const ef_model *m) {
+    float level = 0.0f;
+    const uint32_t f = ef_model_sparsity(m, &level);
+    printf("sparsity:     ");
+    if (!f) printf("none (dense FFN; calibrate with `edgeformer calibrate-sparsity`)");
+    if (f & EF_SPARSITY_THRESHOLDS) printf("thresholds (default level %.2f) ", (double)level);
+    if (f & EF_SPARSITY_MASKED) printf("masked (pruned neurons dropped at load) ");
+    if (f & EF_SPARSITY_RELU) printf("relu (exact zeros)");
+    printf("\n");
+}
+
+static void add_sparsity_json(cJSON *o, const ef_model *m) {
+    float level = 0.0f;
+    const uint32_t f = ef_model_sparsity(m, &level);
+    cJSON *s = cJSON_AddObjectToObject(o, "sparsity");
+    cJSON_AddBoolToObject(s, "thresholds", (f & EF_SPARSITY_THRESHOLDS) != 0);
+    cJSON_AddBoolToObject(s, "masked", (f & EF_SPARSITY_MASKED) != 0);
+    cJSON_AddBoolToObject(s, "relu", (f & EF_SPARSITY_RELU) != 0);
+    cJSON_AddNumberToObject(s, "default_level", level);
+}
+
 /* "F32 x5, Q8_0 x14": how the weights are stored (after any load-time quantization). */
 static void print_type_counts(const ef_model *m, const char *quant) {
     int64_t counts[64] = {0};
@@ -62,9 +84,61 @@ static void print_type_counts(const ef_model *m, const char *quant) {
            default_matmul_mode());
 }
 
+/* Memory as "31.3 GiB" / "512 MiB" / "-" (unknown). */
+static void memory_str(uint64_t bytes, char *out, size_t cap) {
+    if (!bytes)
+        snprintf(out, cap, "-");
+    else if (bytes >= (1ull << 30))
+        snprintf(out, cap, "%.1f GiB", (double)bytes / (double)(1ull << 30));
+    else
+        snprintf(out, cap, "%.0f MiB", (double)bytes / (double)(1ull << 20));
+}
+
+/* edgeformer info --backends: every backend found, usable or not, and why. */
+static void print_backends(int json) {
+    const int32_t n = ef_backend_count();
+    if (json) {
+        cJSON *arr = cJSON_CreateArray();
+        for (int32_t i = 0; i < n; i++) {
+            const ef_backend *b = NULL;
+            if (ef_backend_get(i, &b) != EF_OK) continue;
+            cJSON *o = cJSON_CreateObject();
+            cJSON_AddStringToObject(o, "name", ef_backend_name(b));
+            cJSON_AddBoolToObject(o, "available", ef_backend_available(b));
+            cJSON_AddStringToObject(o, "device", ef_backend_device(b));
+            cJSON_AddNumberToObject(o, "memory", (double)ef_backend_memory(b));
+            cJSON_AddNumberToObject(o, "score", ef_backend_score(b));
+            cJSON_AddStringToObject(o, "reason", ef_backend_unavailable_reason(b));
+            cJSON_AddStringToObject(o, "path", ef_backend_path(b));
+            cJSON_AddItemToArray(arr, o);
+        }
+        char *s = cJSON_PrintUnformatted(arr);
+        if (s) puts(s);
+        cJSON_free(s);
+        cJSON_Delete(arr);
+        return;
+    }
+    const char *env = getenv("EF_BACKEND");
+    printf("backends (auto picks the highest score among available ones; EF_BACKEND=%s):\n",
+           env && *env ? env : "(unset)");
+    printf("  %-14s %-9s %5s  %-9s  %s  [%s]\n", "name", "available", "score", "memory", "device / why unavailable",
+           "path");
+    for (int32_t i = 0; i < n; i++) {
+        const ef_backend *b = NULL;
+        if (ef_backend_get(i, &b) != EF_OK) continue;
+        char mem[32];
+        memory_str(ef_backend_memory(b), mem, sizeof mem);
+        const int ok = ef_backend_available(b);
+        const char *path = ef_backend_path(b);
+        printf("  %-14s %-9s %5d  %-9s  %s  [%s]\n", ef_backend_name(b), ok ? "yes" : "no", (int)ef_backend_score(b),
+               ok ? mem : "-", ok ? ef_backend_device(b) : ef_backend_unavailable_reason(b),
+               *path ? path : "built in");
+    }
+}
+
 int cmd_info(int argc, char **argv) {
     const char *model_path = NULL, *quant = NULL;
-    int json = 0;
+    int json = 0, backends = 0;
     for (int i = 1; i < argc; i++) {
         int r;
         if ((r = cli_opt_str(argc, argv, &i, "-m", &model_path)) ||
@@ -73,11 +147,18 @@ int cmd_info(int argc, char **argv) {
             if (r < 0) return cli_usage_error("info: option %s needs a value", argv[i]);
         } else if (!strcmp(argv[i], "--json")) {
             json = 1;
+        } else if (!strcmp(argv[i], "--backends")) {
+            backends = 1;
         } else {
             return cli_usage_error("info: unknown option '%s'", argv[i]);
         }
     }
-    if (!model_path) return cli_usage_error("info: -m MODEL is required");
+    if (backends) {
+        cli_setup_logging(EF_LOG_WARN);
+        print_backends(json);
+        return 0;
+    }
+    if (!model_path) return cli_usage_error("info: -m MODEL (or --backends) is required");
     cli_setup_logging(EF_LOG_WARN);
     ef_model *m = cli_load_model_quant(model_path, 1, 0, quant);
     if (!m) return 1;
@@ -92,6 +173,7 @@ int cmd_info(int argc, char **argv) {
         cJSON_AddNumberToObject(o, "vocab_size", ef_model_n_vocab(m));
         cJSON_AddNumberToObject(o, "embedding_length", ef_model_n_embd(m));
         cJSON_AddNumberToObject(o, "block_count", ef_model_n_layer(m));
+        add_sparsity_json(o, m);
         cJSON *meta = cJSON_AddObjectToObject(o, "metadata");
         for (int64_t i = 0; i < n_kv; i++) {
             char *k = meta_key(m, i), *v = k ? meta_value(m, k) : NULL;
@@ -127,6 +209,7 @@ int cmd_info(int argc, char **argv) {
         printf("vocabulary:   %d\n", (int)ef_model_n_vocab(m));
         printf("layers:       %d, embedding %d\n", (int)ef_model_n_layer(m), (int)ef_model_n_embd(m));
         print_type_counts(m, quant);
+        print_sparsity(m);
         printf("\nmetadata (%lld keys):\n", (long long)n_kv);
         for (int64_t i = 0; i < n_kv; i++) {
             char *k = meta_key(m, i), *v = k ? meta_value(m, k) : NULL;

@@ -55,6 +55,9 @@ typedef struct {
     int64_t yarn_orig_ctx;
     /* sliding window */
     int64_t window, swa_pattern, sinks;
+    /* sparse MLP (docs/sparsity.md) */
+    const char *ffn_act;          /* --ffn-act relu|silu (edgeformer), NULL: key not written */
+    double ffn_keep;              /* --ffn-keep F: random keep mask of F*n_ff neurons per layer, 0: none */
 } options;
 
 /* ---- deterministic random numbers ---- */
@@ -346,6 +349,42 @@ static ef_status set_gpt2_vocab(ef_gguf_writer *w, const char *dir, const char *
     return st;
 }
 
+/* ---- sparse MLP options ---- */
+
+/* edgeformer.ffn_activation, and a random keep mask (edgeformer.sparsity.keep,
+ * u8[n_layer][n_ff]) keeping the same multiple of 32 neurons in every layer. */
+static ef_status add_sparse_mlp_keys(ef_gguf_writer *w, const options *o) {
+    if (o->ffn_act) EF_TRY(ef_gguf_writer_set_str(w, "edgeformer.ffn_activation", o->ffn_act));
+    if (o->ffn_keep <= 0.0) return EF_OK;
+    const int64_t n_ff = o->p.n_ff, L = o->p.n_layer;
+    int64_t kept = (int64_t)(o->ffn_keep * (double)n_ff / 32.0 + 0.5) * 32;
+    if (kept < 32) kept = 32;
+    if (kept > n_ff) kept = n_ff;
+    uint8_t *keep = ef_calloc((size_t)(L * n_ff), 1);      /* [n_layer][n_ff] */
+    int64_t *perm = ef_malloc(sizeof(int64_t) * (size_t)n_ff); /* [n_ff] a shuffle of the neurons */
+    if (!keep || !perm) {
+        ef_free(keep);
+        ef_free(perm);
+        return ef_err(EF_ERR_NO_MEMORY, "out of memory for the keep mask");
+    }
+    uint64_t state = o->seed * 0x9E3779B97F4A7C15ull + 1;
+    for (int64_t il = 0; il < L; il++) {
+        for (int64_t j = 0; j < n_ff; j++) perm[j] = j;
+        for (int64_t j = n_ff - 1; j > 0; j--) {
+            state = state * 6364136223846793005ull + 1442695040888963407ull;
+            const int64_t k = (int64_t)((state >> 33) % (uint64_t)(j + 1));
+            const int64_t t = perm[j];
+            perm[j] = perm[k];
+            perm[k] = t;
+        }
+        for (int64_t j = 0; j < kept; j++) keep[il * n_ff + perm[j]] = 1;
+    }
+    ef_status st = ef_gguf_writer_set_arr(w, "edgeformer.sparsity.keep", EF_GGUF_U8, keep, (uint64_t)(L * n_ff));
+    ef_free(keep);
+    ef_free(perm);
+    return st;
+}
+
 /* ---- command line ---- */
 
 static int usage(void) {
@@ -359,7 +398,9 @@ static int usage(void) {
           "  MoE: [--experts N --experts-used K] [--experts-shared N] [--dense-lead N] [--n-ff-exp N]\n"
           "    [--gating softmax|sigmoid] [--exp-probs-b] [--expert-norm] [--expert-scale F]\n"
           "  YaRN: [--yarn FACTOR] [--yarn-orig-ctx N] [--yarn-log-mul F]\n"
-          "  windows: [--window N] [--swa-pattern N] [--sinks N]\n", stderr);
+          "  windows: [--window N] [--swa-pattern N] [--sinks N]\n"
+          "  sparse MLP: [--ffn-act relu|silu] (edgeformer) [--ffn-keep F] (random keep mask, F*n_ff per layer)\n",
+          stderr);
     return 2;
 }
 
@@ -392,6 +433,17 @@ static int parse_args(int argc, char **argv, options *o, const char **preset_nam
         if ((r = cli_opt_str(argc, argv, &i, "--attn", &sval))) {
             if (r < 0) return cli_usage_error("make-model: --attn needs a value");
             o->attn = sval;
+            continue;
+        }
+        if ((r = cli_opt_str(argc, argv, &i, "--ffn-act", &sval))) {
+            if (r < 0 || (strcmp(sval, "relu") && strcmp(sval, "silu")))
+                return cli_usage_error("make-model: --ffn-act must be relu or silu");
+            o->ffn_act = sval;
+            continue;
+        }
+        if ((r = cli_opt_f64(argc, argv, &i, "--ffn-keep", &f))) {
+            if (r < 0 || !(f > 0.0 && f <= 1.0)) return cli_usage_error("make-model: --ffn-keep needs a fraction in (0, 1]");
+            o->ffn_keep = f;
             continue;
         }
         if ((r = cli_opt_str(argc, argv, &i, "--mla-layout", &sval))) {
@@ -487,6 +539,8 @@ static int parse_args(int argc, char **argv, options *o, const char **preset_nam
         if (strstr(o->attn, "_window") && !o->window)
             return cli_usage_error("make-model: --attn %s needs --window N", o->attn);
     }
+    if (o->ffn_act && strcmp(o->arch, "edgeformer"))
+        return cli_usage_error("make-model: --ffn-act is for --arch edgeformer");
     o->mla = !strcmp(o->arch, "deepseek2") || (o->attn && !strncmp(o->attn, "mla", 3));
     if (o->mla) {
         const int64_t hd0 = o->p.n_embd / o->p.n_head;
@@ -548,6 +602,7 @@ int cmd_make_model(int argc, char **argv) {
     }
     if (!rc && set_hparams(b.w, &o, preset_name) != EF_OK) rc = fail("cannot write the hyperparameters");
     if (!rc && add_weights(&b, &o) != EF_OK) rc = fail("cannot generate the weights");
+    if (!rc && add_sparse_mlp_keys(b.w, &o) != EF_OK) rc = fail("cannot write the sparse-MLP keys");
     if (!rc && ef_gguf_writer_write(b.w, o.out) != EF_OK) rc = fail("cannot write the model file");
     ef_gguf_writer_free(b.w);
     for (int i = 0; i < b.n_bufs; i++) ef_free(b.bufs[i]);

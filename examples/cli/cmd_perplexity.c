@@ -634,6 +634,8 @@ typedef struct ppl_options {
     const char *model_path, *text_path, *kl_path, *quant;
     int64_t n_ctx, n_chunks, threads, batch, kl_top_k;
     int json, no_mmap, verbose, progress;
+    double sparsity; /* --sparsity: FFN activation sparsity in decode (evaluates token by token) */
+    cli_backend_opts backend; /* --backend, --backend-opt */
 } ppl_options;
 
 static int parse_options(int argc, char **argv, ppl_options *o) {
@@ -657,7 +659,9 @@ static int parse_options(int argc, char **argv, ppl_options *o) {
             (r = cli_opt_i64(argc, argv, &i, "--threads", &o->threads)) ||
             (r = cli_opt_i64(argc, argv, &i, "-t", &o->threads)) ||
             (r = cli_opt_i64(argc, argv, &i, "--kl-top-k", &o->kl_top_k)) ||
-            (r = cli_opt_i64(argc, argv, &i, "--batch", &o->batch))) {
+            (r = cli_opt_i64(argc, argv, &i, "--batch", &o->batch)) ||
+            (r = cli_opt_f64(argc, argv, &i, "--sparsity", &o->sparsity)) ||
+            (r = cli_backend_arg(argc, argv, &i, &o->backend))) {
             if (r < 0) return cli_usage_error("perplexity: option %s needs a valid value", argv[i]);
         } else if (!strcmp(argv[i], "--json")) {
             o->json = 1;
@@ -771,7 +775,10 @@ int cmd_perplexity(int argc, char **argv) {
     ef_status st;
     if ((st = ef_session_params_create(&sp)) != EF_OK || (st = ef_session_params_set_n_ctx(sp, run.n_ctx)) != EF_OK ||
         (st = ef_session_params_set_threads(sp, (int32_t)opt.threads)) != EF_OK ||
-        (st = ef_session_params_set_n_batch(sp, (int32_t)opt.batch)) != EF_OK ||
+        /* sparse FFNs run only in decode: one token per forward call */
+        (st = ef_session_params_set_n_batch(sp, opt.sparsity > 0 ? 1 : (int32_t)opt.batch)) != EF_OK ||
+        (st = ef_session_params_set_sparsity(sp, (float)opt.sparsity)) != EF_OK ||
+        (st = cli_backend_apply(&opt.backend, sp)) != EF_OK ||
         (st = ef_session_create(model, sp, &sess)) != EF_OK) {
         cli_fail("cannot create session", st);
         goto done;

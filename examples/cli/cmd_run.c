@@ -62,19 +62,22 @@ static double session_stat(const ef_session *s, int32_t key) {
 }
 
 int cmd_run(int argc, char **argv) {
-    const char *model_path = NULL, *prompt = NULL, *quant = NULL, *kv_type = "f16", *matmul = NULL;
+    const char *model_path = NULL, *prompt = NULL, *quant = NULL, *matmul = NULL;
+    cli_kv_opts kv = {.zstd_level = -1}; /* --kv-type, --kv-page, --kv-budget, ... (cli_kv.c) */
     int64_t window = -1, sinks = -1;
     int64_t n_predict = 64, top_k = 40, repeat_last_n = 64, seed = 0, threads = 0, ctx = 0, batch = 512;
     int64_t budget = 0;
     double temp = 0.8, top_p = 0.95, min_p = 0.05, repeat_penalty = 1.0;
+    double sparsity = 0.0; /* --sparsity: FFN activation sparsity in decode */
     int json = 0, no_mmap = 0, verbose = 0;
+    cli_backend_opts backend = {0}; /* --backend, --backend-opt */
     for (int i = 1; i < argc; i++) {
         int r;
         if ((r = cli_opt_str(argc, argv, &i, "-m", &model_path)) ||
             (r = cli_opt_str(argc, argv, &i, "--model", &model_path)) ||
             (r = cli_opt_str(argc, argv, &i, "-p", &prompt)) ||
             (r = cli_opt_str(argc, argv, &i, "--quant", &quant)) ||
-            (r = cli_opt_str(argc, argv, &i, "--kv-type", &kv_type)) ||
+            (r = cli_kv_arg(argc, argv, &i, &kv)) ||
             (r = cli_opt_str(argc, argv, &i, "--prompt", &prompt)) ||
             (r = cli_opt_i64(argc, argv, &i, "-n", &n_predict)) ||
             (r = cli_opt_f64(argc, argv, &i, "--temp", &temp)) ||
@@ -91,6 +94,8 @@ int cmd_run(int argc, char **argv) {
             (r = cli_opt_str(argc, argv, &i, "--matmul", &matmul)) ||
             (r = cli_opt_i64(argc, argv, &i, "--window", &window)) ||
             (r = cli_opt_i64(argc, argv, &i, "--sinks", &sinks)) ||
+            (r = cli_opt_f64(argc, argv, &i, "--sparsity", &sparsity)) ||
+            (r = cli_backend_arg(argc, argv, &i, &backend)) ||
             (r = cli_opt_bytes(argc, argv, &i, "--memory-budget", &budget))) {
             if (r < 0) return cli_usage_error("run: option %s needs a valid value", argv[i]);
         } else if (!strcmp(argv[i], "--json")) {
@@ -126,10 +131,12 @@ int cmd_run(int argc, char **argv) {
         (st = ef_session_params_set_n_batch(sp, (int32_t)batch)) != EF_OK ||
         (st = ef_session_params_set_seed(sp, (uint64_t)seed)) != EF_OK ||
         (st = ef_session_params_set_memory_budget(sp, (uint64_t)budget)) != EF_OK ||
-        (st = ef_session_params_set_kv_type(sp, kv_type)) != EF_OK ||
+        (st = cli_kv_apply(&kv, sp)) != EF_OK ||
         (st = ef_session_params_set_matmul_mode(sp, matmul)) != EF_OK ||
         (st = ef_session_params_set_window(sp, (int32_t)window)) != EF_OK ||
         (st = ef_session_params_set_sinks(sp, (int32_t)sinks)) != EF_OK ||
+        (st = ef_session_params_set_sparsity(sp, (float)sparsity)) != EF_OK ||
+        (st = cli_backend_apply(&backend, sp)) != EF_OK ||
         (st = ef_sampler_params_create(&smp)) != EF_OK ||
         (st = ef_sampler_params_set_temperature(smp, (float)temp)) != EF_OK ||
         (st = ef_sampler_params_set_top_k(smp, (int32_t)top_k)) != EF_OK ||
@@ -209,6 +216,7 @@ int cmd_run(int argc, char **argv) {
                 " | peak session memory: %.1f MiB\n", pt, pps, gt, gps, stop,
                 session_stat(sess, EF_STAT_MEMORY_PEAK) / (1024.0 * 1024.0));
     }
+    if (kv.stats) cli_kv_print_stats(sess);
     rc = 0;
 done:
     free(prompt_ids);

@@ -1,5 +1,7 @@
 /* edgeformer: the command-line front end of libedgeformer. */
+#define _POSIX_C_SOURCE 200809L /* setenv */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
@@ -13,10 +15,13 @@ static const char usage[] =
     "              [--repeat-penalty R] [--repeat-last-n N] [--seed S] [--threads N]\n"
     "              [--ctx N] [--batch N] [--memory-budget BYTES] [--no-mmap] [--json] [-v]\n"
     "              [--quant PROFILE]  (quantize the weights in memory while loading)\n"
-    "              [--kv-type f16|f32]  (KV-cache element type, default f16)\n"
+    "              [--kv-type K[,V]] (f32|f16|q8_0|q4_0, default f16) [--kv-page N] [--kv-budget hot|ram|zstd=SIZE]\n"
+    "              [--kv-zstd LEVEL] [--kv-spill DIR] [--context-shift] [--kv-stats]\n"
     "              [--matmul weight-only|integer-dot] [--window N] [--sinks N]\n"
+    "              [--backend cpu|auto|NAME] [--backend-opt KEY=VALUE ...]  (also bench, perplexity)\n"
     "              (--memory-budget takes K/M/G suffixes: 512M)\n"
     "  info        print a model's metadata and tensor table: -m MODEL [--quant PROFILE] [--json]\n"
+    "              --backends [--json]: the compute backends found, and why any is unavailable\n"
     "  tokenize    print the token ids of a text: -m MODEL -p TEXT [--no-bos]\n"
     "              [--no-special] [--json]\n"
     "  quantize    IN.gguf OUT.gguf --profile balanced|fast|experimental|ternary|f16|f32\n"
@@ -38,10 +43,25 @@ static const char usage[] =
     "              [--steps N] [--checkpoint FILE] [--resume FILE] [--log CSV] -o OUT.gguf\n"
     "  serve       OpenAI-compatible HTTP server with a chat page (see `edgeformer serve --help`):\n"
     "              -m MODEL [--host 127.0.0.1] [--port 8080] [--slots 4] [--queue 16] [--timeout S]\n"
+    "  calibrate-sparsity  per-layer FFN activation-sparsity thresholds from a text:\n"
+    "              -m MODEL -f TEXT [--target 0.5] -o OUT.gguf (then --sparsity F in run/bench/perplexity)\n"
     "  version     print the library version\n"
     "  help        print this text\n";
 
+/* The oneDNN plugin's OpenMP threads spin by default between calls and then
+ * fight the library's own thread pool for the cores (a one-token matmul goes
+ * from ~0.2 ms to ~11 ms). libgomp reads this only when it is loaded, so it
+ * is set before any plugin can be; a value the user set is kept. */
+static void prefer_passive_openmp(void) {
+#ifdef _WIN32
+    if (!getenv("OMP_WAIT_POLICY")) _putenv_s("OMP_WAIT_POLICY", "passive");
+#else
+    setenv("OMP_WAIT_POLICY", "passive", 0);
+#endif
+}
+
 int main(int argc, char **argv) {
+    prefer_passive_openmp();
     if (argc < 2) {
         fputs(usage, stderr);
         return 2;
@@ -58,6 +78,7 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "convert")) return cmd_convert(argc - 1, argv + 1);
     if (!strcmp(cmd, "train")) return cmd_train(argc - 1, argv + 1);
     if (!strcmp(cmd, "serve")) return cmd_serve(argc - 1, argv + 1);
+    if (!strcmp(cmd, "calibrate-sparsity")) return cmd_calibrate_sparsity(argc - 1, argv + 1);
     if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
         printf("edgeformer %s\n", ef_version_string());
         return 0;

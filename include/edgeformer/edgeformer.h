@@ -190,7 +190,13 @@ EF_API ef_status ef_model_params_set_threads(ef_model_params *params, int32_t n_
  * in RAM. See docs/security.md.
  */
 EF_API ef_status ef_model_params_set_mmap(ef_model_params *params, int32_t use_mmap);
-/** Compute backend by name; "cpu" (the default) and "auto" are accepted. */
+/**
+ * Default compute backend of the model's sessions, by name ("cpu", "onednn",
+ * "opencl", see ef_backend_count()) or "auto"; a session's own choice
+ * (ef_session_params_set_backend) overrides it. Unset: EF_BACKEND, else
+ * "auto". Errors: EF_ERR_UNAVAILABLE (the backend is not listed or not
+ * usable here; the message says why), EF_ERR_INVALID_ARG.
+ */
 EF_API ef_status ef_model_params_set_backend(ef_model_params *params, const char *name);
 
 /**
@@ -485,6 +491,133 @@ EF_API ef_status ef_sampler_params_set_repeat_penalty(ef_sampler_params *p, floa
 EF_API ef_status ef_sampler_params_set_seed(ef_sampler_params *p, uint64_t seed);
 
 /* ------------------------------------------------------------------------ */
+/* KV cache: pages, types, tiers, sequences                                 */
+/* ------------------------------------------------------------------------ */
+
+/**
+ * A KV cache made of fixed-size pages of tokens per layer, shared by one or
+ * more sequences (parallel conversations), each with its own page table and
+ * token history. A copied (forked) sequence shares its prefix pages
+ * copy-on-write. Pages live in tiers: hot (the backend's memory), host RAM,
+ * zstd-compressed host RAM, files in a spill directory. Pages move down by
+ * recency when a tier's budget is exceeded (never the sink, window or
+ * newest pages the next step needs) and come back when attention reads
+ * them; every tier is lossless, so results are bit-identical to an all-hot
+ * cache. Thread rules: the cache has its own lock; sessions sharing it may
+ * run from different threads, and their forward passes take turns.
+ */
+typedef struct ef_kv_cache ef_kv_cache;
+typedef struct ef_kv_params ef_kv_params;
+
+/** Tiers, hottest first (ef_kv_params_set_tier_budget, EF_KV_STAT_*). */
+#define EF_KV_TIER_HOT   0  /**< the backend's memory (host RAM for CPU backends) */
+#define EF_KV_TIER_RAM   1  /**< host RAM, uncompressed (GPU backends' offload tier) */
+#define EF_KV_TIER_ZSTD  2  /**< host RAM, zstd-compressed */
+#define EF_KV_TIER_DISK  3  /**< files in the spill directory */
+#define EF_KV_N_TIERS    4
+
+/**
+ * Creates KV options with defaults: page size 256 tokens, K and V "f16",
+ * n_ctx 0 (= the session's), 1 sequence, no tier budgets (everything stays
+ * hot), no spill directory (the disk tier is off), zstd level 1.
+ */
+EF_API ef_status ef_kv_params_create(ef_kv_params **out);
+/** Frees KV options; NULL is a no-op. */
+EF_API void ef_kv_params_free(ef_kv_params *params);
+/** Tokens per page, 16..4096. Errors: EF_ERR_INVALID_ARG. */
+EF_API ef_status ef_kv_params_set_page_size(ef_kv_params *p, int32_t tokens);
+/**
+ * Element types of K and V: "f32", "f16", "q8_0" or "q4_0" (NULL keeps
+ * one). Quantized types need head sizes that are multiples of 32; a model
+ * without them fails at creation with EF_ERR_UNSUPPORTED. MLA models keep
+ * one latent cache and use k_type for it. Errors: EF_ERR_INVALID_ARG.
+ */
+EF_API ef_status ef_kv_params_set_types(ef_kv_params *p, const char *k_type, const char *v_type);
+/** Positions per sequence (0 = the session's n_ctx). Errors: EF_ERR_INVALID_ARG. */
+EF_API ef_status ef_kv_params_set_n_ctx(ef_kv_params *p, int32_t n_ctx);
+/** Most sequences the cache holds at once (ids 0..n-1), 1..4096. Errors: EF_ERR_INVALID_ARG. */
+EF_API ef_status ef_kv_params_set_n_seq_max(ef_kv_params *p, int32_t n_seq);
+/**
+ * Most bytes of pages a tier (EF_KV_TIER_HOT .. EF_KV_TIER_ZSTD) may hold;
+ * pages beyond it move to the next enabled tier. 0 = unlimited (the
+ * default). The disk tier has no budget; its size is the spill directory's.
+ * Errors: EF_ERR_INVALID_ARG.
+ */
+EF_API ef_status ef_kv_params_set_tier_budget(ef_kv_params *p, int32_t tier, uint64_t bytes);
+/**
+ * Directory for the disk tier (copied; NULL turns the tier off). Files are
+ * created there when pages spill and removed when the cache is freed. If it
+ * becomes unwritable or full, spilling fails cleanly: the pages stay where
+ * they were and the call that needed room returns EF_ERR_IO or EF_ERR_BUDGET.
+ */
+EF_API ef_status ef_kv_params_set_spill_dir(ef_kv_params *p, const char *dir);
+/** zstd level of the compressed tier, 1..19; 0 turns the tier off. Errors: EF_ERR_INVALID_ARG. */
+EF_API ef_status ef_kv_params_set_compression(ef_kv_params *p, int32_t zstd_level);
+
+/**
+ * Creates a KV cache for a model (params may be NULL for defaults; n_ctx 0
+ * means the model's training context capped at 4096). Attach it to
+ * sessions with ef_session_params_set_kv_cache(). The cache holds a
+ * reference on the model. Errors: EF_ERR_INVALID_ARG, EF_ERR_UNSUPPORTED,
+ * EF_ERR_NO_MEMORY, EF_ERR_IO (spill directory unusable).
+ */
+EF_API ef_status ef_kv_cache_create(ef_model *model, const ef_kv_params *params, ef_kv_cache **out);
+/** Releases the caller's reference (sessions keep theirs). NULL is a no-op. */
+EF_API void ef_kv_cache_free(ef_kv_cache *kv);
+/** Message of the cache's last failed call; "" if none. */
+EF_API const char *ef_kv_cache_errmsg(const ef_kv_cache *kv);
+
+/** Removes every token of sequence seq (seq = -1: of all sequences). */
+EF_API ef_status ef_kv_seq_clear(ef_kv_cache *kv, int32_t seq);
+/**
+ * Removes positions [p0, p1) of seq (p1 = -1: to the end). Removing a
+ * suffix rewinds the sequence; removing a middle range moves the later
+ * tokens down by p1 - p0 positions and re-rotates their keys (a context
+ * shift), so a sequence always covers positions 0 .. n-1.
+ * Errors: EF_ERR_INVALID_ARG (bad seq or range), EF_ERR_UNSUPPORTED (a
+ * window layer's ring has wrapped, so the positions a shorter sequence needs
+ * are gone; or a middle range in a model whose keys cannot be re-rotated),
+ * EF_ERR_NO_MEMORY / EF_ERR_IO (pages that had to be brought back).
+ */
+EF_API ef_status ef_kv_seq_remove(ef_kv_cache *kv, int32_t seq, int32_t p0, int32_t p1);
+/**
+ * Makes dst a copy of src (dst's old tokens are dropped). The pages are
+ * shared copy-on-write, so a fork costs no KV memory until they diverge.
+ * Errors: EF_ERR_INVALID_ARG.
+ */
+EF_API ef_status ef_kv_seq_copy(ef_kv_cache *kv, int32_t src, int32_t dst);
+/** Drops every sequence but seq. Errors: EF_ERR_INVALID_ARG. */
+EF_API ef_status ef_kv_seq_keep(ef_kv_cache *kv, int32_t seq);
+/**
+ * Context shift: keeps the first n_keep tokens of seq, drops the n_discard
+ * after them and moves the rest down, re-rotating their keys; equivalent to
+ * ef_kv_seq_remove(kv, seq, n_keep, n_keep + n_discard).
+ * Errors: EF_ERR_INVALID_ARG, EF_ERR_UNSUPPORTED (a cache whose keys cannot
+ * be re-rotated, e.g. a model without RoPE).
+ */
+EF_API ef_status ef_kv_seq_shift(ef_kv_cache *kv, int32_t seq, int32_t n_keep, int32_t n_discard);
+/** Lowest and highest position held by seq; both -1 when it is empty. */
+EF_API ef_status ef_kv_seq_pos_range(const ef_kv_cache *kv, int32_t seq, int32_t *pos_min, int32_t *pos_max);
+
+/* Keys of ef_kv_cache_stat(); the _TIER keys take tier = EF_KV_TIER_*. */
+#define EF_KV_STAT_BYTES        1  /**< bytes of pages in the tier (compressed size for ZSTD) */
+#define EF_KV_STAT_PAGES        2  /**< pages in the tier */
+#define EF_KV_STAT_RAW_BYTES    3  /**< uncompressed bytes of the tier's pages */
+#define EF_KV_STAT_OFFLOADS     4  /**< pages moved into the tier from above */
+#define EF_KV_STAT_RESTORES     5  /**< pages brought back from the tier to be read */
+#define EF_KV_STAT_OFFLOAD_SECONDS 6 /**< time spent moving pages into the tier */
+#define EF_KV_STAT_RESTORE_SECONDS 7 /**< time spent bringing them back */
+#define EF_KV_STAT_HIT_RATE     8  /**< (tier ignored) fraction of page reads served by the hot tier */
+#define EF_KV_STAT_PAGE_SIZE    9  /**< (tier ignored) tokens per page */
+#define EF_KV_STAT_PAGE_BYTES  10  /**< (tier ignored) bytes of one page (K and V of one layer) */
+#define EF_KV_STAT_TOKENS      11  /**< (tier ignored) tokens held over all sequences */
+#define EF_KV_STAT_SHARED_PAGES 12 /**< (tier ignored) pages referenced by more than one sequence */
+/** Reads one statistic. Errors: EF_ERR_INVALID_ARG (unknown key or tier). */
+EF_API ef_status ef_kv_cache_stat(const ef_kv_cache *kv, int32_t key, int32_t tier, double *value);
+/** Name of a KV element type id as used by ef_kv_params_set_types ("q8_0"); the cache's K type and V type. */
+EF_API const char *ef_kv_cache_type(const ef_kv_cache *kv, int32_t which_v);
+
+/* ------------------------------------------------------------------------ */
 /* Sessions                                                                 */
 /* ------------------------------------------------------------------------ */
 
@@ -510,9 +643,11 @@ EF_API ef_status ef_session_params_set_n_batch(ef_session_params *p, int32_t n_b
  */
 EF_API ef_status ef_session_params_set_memory_budget(ef_session_params *p, uint64_t bytes);
 /**
- * Element type of the session's KV cache: "f16" (the default: half the
- * memory; logits within ~1e-3 relative RMS of "f32") or "f32" (exact). The
- * cache holds n_layer × n_ctx × n_head_kv × head_dim × 2 elements of it.
+ * Element type of K and V in the session's own KV cache: "f16" (the
+ * default: half the memory; logits within ~1e-3 relative RMS of "f32"),
+ * "f32" (exact), "q8_0" or "q4_0" (block-quantized; head sizes must be
+ * multiples of 32). The cache grows by n_layer × n_head_kv × head_dim × 2
+ * elements per token held, in pages (ef_kv_params_set_page_size).
  * Errors: EF_ERR_INVALID_ARG (NULL, or another type; the message lists them).
  */
 EF_API ef_status ef_session_params_set_kv_type(ef_session_params *p, const char *type);
@@ -570,6 +705,53 @@ EF_API ef_status ef_session_params_set_window(ef_session_params *p, int32_t wind
  * {arch}.attention.sink_count). Errors: EF_ERR_INVALID_ARG (below -1).
  */
 EF_API ef_status ef_session_params_set_sinks(ef_session_params *p, int32_t sinks);
+/**
+ * Attaches an explicitly created KV cache (ef_kv_cache_create) instead of
+ * the session's own: several sessions may share one cache, each working on
+ * its own sequence (ef_session_params_set_seq). The session holds a
+ * reference on the cache. The cache's options then replace the session's KV
+ * options (type, pages, tiers); n_ctx is capped at the cache's. NULL detaches.
+ * Errors: EF_ERR_INVALID_ARG.
+ */
+EF_API ef_status ef_session_params_set_kv_cache(ef_session_params *p, ef_kv_cache *kv);
+/**
+ * Options of the session's own KV cache (page size, K/V types, tier budgets,
+ * spill directory): a copy is taken. NULL restores the defaults.
+ * Errors: EF_ERR_INVALID_ARG.
+ */
+EF_API ef_status ef_session_params_set_kv_params(ef_session_params *p, const ef_kv_params *kv);
+/** Sequence the session starts on (default 0); see ef_session_set_seq(). */
+EF_API ef_status ef_session_params_set_seq(ef_session_params *p, int32_t seq);
+/**
+ * 1 = when the context is full, ef_session_generate() keeps going: it drops
+ * the older half of the tokens after the first n_keep (the prompt's BOS when
+ * n_keep is -1) with ef_kv_seq_remove(), which re-rotates the keys of the
+ * tokens it keeps. 0 (the default) = stop with EF_STOP_CONTEXT_FULL.
+ * Errors: EF_ERR_INVALID_ARG.
+ */
+EF_API ef_status ef_session_params_set_context_shift(ef_session_params *p, int32_t enable, int32_t n_keep);
+/**
+ * Compute backend of the session by name ("cpu", "onednn", "opencl") or
+ * "auto" (the best-scoring available one); NULL = the model's choice, else
+ * the EF_BACKEND environment variable, else "auto". Errors at session
+ * creation: EF_ERR_UNAVAILABLE (named backend missing; the message says why).
+ */
+EF_API ef_status ef_session_params_set_backend(ef_session_params *p, const char *name);
+/**
+ * A backend-specific option, passed to the backend when the session starts
+ * ("opencl.platform" = "0", "opencl.device" = "any" | "gpu" | "cpu" | an
+ * index, "onednn.int8" = "auto" | "off"). Unknown keys are refused by the
+ * backend at session creation (EF_ERR_INVALID_ARG). Copies both strings.
+ */
+EF_API ef_status ef_session_params_set_backend_option(ef_session_params *p, const char *key, const char *value);
+/**
+ * Activation sparsity of SwiGLU FFNs in decode: the fraction of FFN neurons
+ * skipped per token (0, the default, = dense). Needs a model with calibrated
+ * thresholds (edgeformer calibrate-sparsity) or a ReLU-family model (exact
+ * zeros, any level > 0 enables it). Errors: EF_ERR_INVALID_ARG (outside
+ * [0, 1)); at session creation EF_ERR_UNSUPPORTED (no thresholds).
+ */
+EF_API ef_status ef_session_params_set_sparsity(ef_session_params *p, float level);
 
 
 /**
@@ -588,6 +770,19 @@ EF_API int32_t ef_session_n_ctx(const ef_session *session);
 EF_API int32_t ef_session_n_past(const ef_session *session);
 /** Forgets the context (KV cache and token history); keeps the allocations. */
 EF_API ef_status ef_session_reset(ef_session *session);
+/**
+ * Switches the sequence the session's eval/generate/sample work on (its
+ * tokens and KV pages live in the session's cache; a new id starts empty).
+ * Logits of the last eval are dropped. Errors: EF_ERR_INVALID_ARG (seq < 0
+ * or ≥ the cache's n_seq_max).
+ */
+EF_API ef_status ef_session_set_seq(ef_session *session, int32_t seq);
+/** Sequence the session works on. */
+EF_API int32_t ef_session_seq(const ef_session *session);
+/** The session's KV cache (its own or the attached one); borrowed, never NULL for a valid session. */
+EF_API ef_kv_cache *ef_session_kv_cache(ef_session *session);
+/** Name of the backend the session runs on ("cpu", "onednn", "opencl"); "" for NULL. */
+EF_API const char *ef_session_backend(const ef_session *session);
 
 /** Keep the logits of every evaluated token, not only the last one. */
 #define EF_EVAL_ALL_LOGITS 1u
@@ -662,6 +857,7 @@ EF_API void ef_session_cancel(ef_session *session);
 #define EF_STAT_MEMORY_BUDGET    8  /**< the budget in bytes, 0 if none */
 #define EF_STAT_KV_BYTES_PER_TOKEN 9 /**< bytes the KV cache grows by per token (window layers count 0) */
 #define EF_STAT_PREFILL_CHUNK   10  /**< tokens per forward call the memory budget allowed */
+#define EF_STAT_SPARSE_SKIPPED 11  /**< fraction of FFN neurons the sparse decode skipped so far (0 when dense) */
 
 #define EF_STOP_NONE      0  /**< no generate has finished */
 #define EF_STOP_EOG       1  /**< an end-of-generation token was sampled */
@@ -672,6 +868,101 @@ EF_API void ef_session_cancel(ef_session *session);
 
 /** Reads one statistic. Errors: EF_ERR_INVALID_ARG (unknown key). */
 EF_API ef_status ef_session_stat(const ef_session *session, int32_t key, double *value);
+
+/* ------------------------------------------------------------------------ */
+/* Snapshots                                                                */
+/* ------------------------------------------------------------------------ */
+
+/** Whole session (every sequence of its cache) for the snapshot calls' seq argument. */
+#define EF_SEQ_ALL (-1)
+
+/**
+ * Saves the session's state: the tokens and KV pages of sequence seq (or
+ * of every sequence with EF_SEQ_ALL), the sampler's settings, RNG state and
+ * repetition history, and the last logits. The format is framed and
+ * versioned, each frame zstd-compressed with a CRC-32; it carries the
+ * model's fingerprint and the cache's types. The file is written to a
+ * temporary name and renamed. Errors: EF_ERR_INVALID_ARG, EF_ERR_IO,
+ * EF_ERR_NO_MEMORY.
+ */
+EF_API ef_status ef_session_save(ef_session *session, int32_t seq, const char *path);
+/**
+ * ef_session_save into a caller buffer, two-call pattern: *needed receives
+ * the snapshot's size; EF_ERR_BUFFER_TOO_SMALL when cap is below it (buf
+ * may be NULL then).
+ */
+EF_API ef_status ef_session_save_buffer(ef_session *session, int32_t seq, void *buf, size_t cap,
+                                        size_t *needed);
+/**
+ * Restores a snapshot. A one-sequence snapshot goes into sequence seq (its
+ * old tokens are dropped); a whole-session snapshot needs seq = EF_SEQ_ALL
+ * and replaces every sequence. The sampler and the last logits are
+ * restored too. On any error the session is exactly as it was. Errors:
+ * EF_ERR_INVALID_ARG (seq does not match the snapshot's kind or is outside
+ * the cache), EF_ERR_IO, EF_ERR_FORMAT (not a snapshot, unknown version,
+ * truncated), EF_ERR_CORRUPT (checksum), EF_ERR_MISMATCH (another model,
+ * other KV types or a context too small), EF_ERR_NO_MEMORY, EF_ERR_BUDGET.
+ */
+EF_API ef_status ef_session_restore(ef_session *session, int32_t seq, const char *path);
+/** ef_session_restore from memory. */
+EF_API ef_status ef_session_restore_buffer(ef_session *session, int32_t seq, const void *buf, size_t size);
+
+/* ------------------------------------------------------------------------ */
+/* Backends                                                                 */
+/* ------------------------------------------------------------------------ */
+
+/**
+ * The compute backends this process can use: the built-in "cpu" and the
+ * plugins found on EF_BACKEND_PATH (a ':'-separated list of folders; ';' on
+ * Windows), then next to libedgeformer, then in the install libdir. A
+ * plugin whose library, driver or device is missing, or that was built for
+ * another backend ABI, is listed as unavailable with the reason. Discovery
+ * runs once, on the first call to any backend function (thread-safe).
+ */
+typedef struct ef_backend ef_backend;
+
+/** Number of backends listed (available or not); ≥ 1 (cpu). */
+EF_API int32_t ef_backend_count(void);
+/** Backend `index` (0 ≤ index < ef_backend_count()); valid for the process. Errors: EF_ERR_INVALID_ARG. */
+EF_API ef_status ef_backend_get(int32_t index, const ef_backend **out);
+/** Short name ("cpu", "onednn", "opencl"); never NULL. */
+EF_API const char *ef_backend_name(const ef_backend *b);
+/** The device it computes on ("AMD EPYC 7B13 (AVX2)", "pthread-haswell (PoCL)"); "" if unavailable. */
+EF_API const char *ef_backend_device(const ef_backend *b);
+/** The plugin's file; "" for the built-in cpu backend. */
+EF_API const char *ef_backend_path(const ef_backend *b);
+/** 1 if usable, 0 if not (see ef_backend_unavailable_reason). */
+EF_API int32_t ef_backend_available(const ef_backend *b);
+/** Why it is unavailable ("no OpenCL platform", "libdnnl.so.2: not found"); "" if available. */
+EF_API const char *ef_backend_unavailable_reason(const ef_backend *b);
+/** Memory the device offers in bytes (host RAM for CPU backends); 0 if unknown. */
+EF_API uint64_t ef_backend_memory(const ef_backend *b);
+/** Preference used by "auto": the highest-scoring available backend wins. */
+EF_API int32_t ef_backend_score(const ef_backend *b);
+
+/* ------------------------------------------------------------------------ */
+/* Sparse MLP                                                               */
+/* ------------------------------------------------------------------------ */
+
+/* Flags of ef_model_sparsity(). */
+#define EF_SPARSITY_THRESHOLDS 1u  /**< the file carries calibrated |silu(gate)| thresholds */
+#define EF_SPARSITY_MASKED     2u  /**< pruned FFN neurons were dropped at load */
+#define EF_SPARSITY_RELU       4u  /**< ReLU-family FFN: exact zeros, no threshold needed */
+/**
+ * What the model offers for sparse decoding: EF_SPARSITY_* flags, and
+ * (default_level may be NULL) the level its calibration targeted.
+ */
+EF_API uint32_t ef_model_sparsity(const ef_model *model, float *default_level);
+/**
+ * Calibrates activation-sparsity thresholds: runs the model densely over
+ * the text, records per layer the distribution of |silu(gate)| over FFN
+ * neurons, and writes a copy of the model's GGUF file with the thresholds
+ * (per layer, for a grid of levels) and `target` as the default level as
+ * metadata. Errors: EF_ERR_INVALID_ARG, EF_ERR_UNSUPPORTED (no SwiGLU FFN),
+ * EF_ERR_IO, EF_ERR_NO_MEMORY.
+ */
+EF_API ef_status ef_sparsity_calibrate(ef_model *model, const char *text, size_t text_len, float target,
+                                       const char *out_path);
 
 /* ------------------------------------------------------------------------ */
 /* Training and fine-tuning on the CPU                                      */

@@ -42,6 +42,7 @@ ef_status ef_session_generate(ef_session *s, const char *prompt, size_t prompt_l
     atomic_store(&s->cancel, 0);
     s->prompt_tokens = s->prompt_seconds = s->gen_tokens = s->gen_seconds = 0;
     s->stop_reason = EF_STOP_NONE;
+    s->n_past = ef_session_kv_len(s); /* sequence operations may have moved it */
     const ef_vocab *vocab = s->model->vocab;
 
     /* BOS only at the start of a conversation; special-token texts are
@@ -111,6 +112,14 @@ ef_status ef_session_generate(ef_session *s, const char *prompt, size_t prompt_l
             s->stop_reason = EF_STOP_CALLBACK;
             if (s->n_past < s->n_ctx) st = ef_session_eval_keep_cancel(s, &tok, 1, 0);
             break;
+        }
+        if (s->n_past >= s->n_ctx && s->ctx_shift) {
+            st = ef_session_context_shift(s); /* drop the older half, keep going */
+            if (st != EF_OK) {
+                ef_session_fail(s, st);
+                s->stop_reason = EF_STOP_CONTEXT_FULL;
+                break;
+            }
         }
         if (s->n_past >= s->n_ctx) {
             s->stop_reason = EF_STOP_CONTEXT_FULL;

@@ -4,6 +4,7 @@
 
 #include "base/alloc.h"
 #include "base/log.h"
+#include "backend/backend_internal.h"
 #include "base/platform.h"
 #include "model/model.h"
 #include "quant/profile.h"
@@ -12,7 +13,7 @@
 struct ef_model_params {
     int32_t n_threads;
     int32_t use_mmap;
-    char backend[32];
+    char backend[EF_BACKEND_NAME_MAX]; /* default of the model's sessions; "" = EF_BACKEND, else auto */
     int32_t has_profile;
     ef_quant_profile profile; /* quantize at load when has_profile */
 };
@@ -23,7 +24,6 @@ ef_status ef_model_params_create(ef_model_params **out) {
     if (!p) return ef_err(EF_ERR_NO_MEMORY, "out of memory creating model params");
     p->n_threads = 0;
     p->use_mmap = 1;
-    strcpy(p->backend, "cpu");
     *out = p;
     return EF_OK;
 }
@@ -46,9 +46,12 @@ ef_status ef_model_params_set_mmap(ef_model_params *p, int32_t use_mmap) {
 
 ef_status ef_model_params_set_backend(ef_model_params *p, const char *name) {
     if (!p || !name) return ef_err(EF_ERR_INVALID_ARG, "params or name is NULL");
-    if (strcmp(name, "cpu") != 0 && strcmp(name, "auto") != 0)
-        return ef_err(EF_ERR_UNAVAILABLE, "backend '%s' is not available (this build has: cpu)", name);
-    strcpy(p->backend, "cpu");
+    if (strlen(name) >= sizeof p->backend)
+        return ef_err(EF_ERR_INVALID_ARG, "backend name '%s' is longer than %d bytes", name, (int)sizeof p->backend - 1);
+    /* a named backend must be usable now: the message says why not */
+    const struct ef_backend *b = NULL;
+    if (strcmp(name, "auto") != 0) EF_TRY(ef_backend_select(name, &b));
+    snprintf(p->backend, sizeof p->backend, "%s", name);
     return EF_OK;
 }
 
@@ -72,6 +75,7 @@ ef_status ef_model_load(const char *path, const ef_model_params *params, ef_mode
     const ef_quant_profile *profile = params && params->has_profile ? &params->profile : NULL;
     st = ef_model_from_gguf_quant(g, profile, &m); /* takes g, also on failure */
     if (st != EF_OK) return ef_err_prefix(st, "%s", path);
+    if (params) ef_backend_model_default_set(m, params->backend);
     EF_LOGI("loaded %s: %s, %llu parameters, %d layers", path, m->arch_name,
             (unsigned long long)m->n_params, (int)m->hp.n_layer);
     *out = m;
@@ -79,7 +83,9 @@ ef_status ef_model_load(const char *path, const ef_model_params *params, ef_mode
 }
 
 void ef_model_free(ef_model *model) {
-    if (model) ef_model_release(model);
+    if (!model) return;
+    ef_backend_model_default_forget(model);
+    ef_model_release(model);
 }
 
 const char *ef_model_arch(const ef_model *m) { return m ? m->arch_name : ""; }

@@ -43,6 +43,8 @@ int64_t ef_process_id(void);
 double ef_time_now(void);
 /* Online CPU cores (≥ 1). */
 int32_t ef_num_cores(void);
+/* Physical memory of the machine in bytes; 0 if unknown. */
+uint64_t ef_host_memory(void);
 
 /* One-time initialisation without pthread_once (portable C11 atomics):
  *   static ef_once_flag once = EF_ONCE_INIT;  ef_call_once(&once, init);
@@ -60,6 +62,30 @@ ef_status ef_dl_open(const char *path, ef_dl **out);
 /* The address of exported `symbol`, or NULL when absent. */
 void *ef_dl_symbol(ef_dl *lib, const char *symbol);
 void ef_dl_close(ef_dl *lib);
+/* The folder of the module (shared library, or executable for static
+ * builds) that holds libedgeformer's code, UTF-8, without a trailing
+ * separator: where plugins next to the library are looked for.
+ * Errors: EF_ERR_NOT_FOUND (the OS cannot tell), EF_ERR_BUFFER_TOO_SMALL. */
+ef_status ef_dl_self_dir(char *buf, size_t cap);
+/* Separator of folder lists in environment variables (EF_BACKEND_PATH). */
+#ifdef _WIN32
+#define EF_PATH_LIST_SEP ';'
+#define EF_DIR_SEP "\\"
+#else
+#define EF_PATH_LIST_SEP ':'
+#define EF_DIR_SEP "/"
+#endif
+
+/* Calls fn(user, name) for each entry of folder `dir` (UTF-8 names, "." and
+ * ".." left out, in no particular order). Errors: EF_ERR_IO (cannot open). */
+ef_status ef_dir_each(const char *dir, void (*fn)(void *user, const char *name), void *user);
+
+/* A plain mutex (pthread / SRWLOCK), for state shared between sessions. */
+typedef struct ef_mutex ef_mutex;
+ef_status ef_mutex_create(ef_mutex **out);
+void ef_mutex_lock(ef_mutex *m);
+void ef_mutex_unlock(ef_mutex *m);
+void ef_mutex_free(ef_mutex *m);
 
 /* 1 on a little-endian host. GGUF files are little-endian and tensor data is
  * used in place (mmapped), so model loading refuses big-endian hosts with

@@ -2,10 +2,15 @@
  * builds compile platform_win32.c instead and this file to nothing. */
 #ifndef _WIN32
 #define _POSIX_C_SOURCE 200809L
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* dladdr (glibc, bionic and macOS have it) */
+#endif
 #include "base/platform.h"
 
+#include <dirent.h>
 #include <dlfcn.h>
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
@@ -120,6 +125,15 @@ int32_t ef_num_cores(void) {
     return n < 1 ? 1 : (int32_t)n;
 }
 
+uint64_t ef_host_memory(void) {
+#if defined(_SC_PHYS_PAGES) && defined(_SC_PAGESIZE)
+    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+    return pages > 0 && page > 0 ? (uint64_t)pages * (uint64_t)page : 0;
+#else
+    return 0;
+#endif
+}
+
 ef_status ef_dl_open(const char *path, ef_dl **out) {
     *out = NULL;
     void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
@@ -135,6 +149,57 @@ void *ef_dl_symbol(ef_dl *lib, const char *symbol) { return lib ? dlsym((void *)
 
 void ef_dl_close(ef_dl *lib) {
     if (lib) dlclose((void *)lib);
+}
+
+ef_status ef_dl_self_dir(char *buf, size_t cap) {
+    Dl_info info;
+    /* any function of this library: dladdr names the module that holds it */
+    if (!dladdr((void *)(uintptr_t)&ef_dl_self_dir, &info) || !info.dli_fname || !info.dli_fname[0])
+        return ef_err(EF_ERR_NOT_FOUND, "cannot tell which file holds libedgeformer");
+    const char *slash = strrchr(info.dli_fname, '/');
+    size_t n = slash ? (size_t)(slash - info.dli_fname) : 1;
+    const char *src = slash ? info.dli_fname : ".";
+    if (slash && n == 0) n = 1; /* the root folder */
+    if (n + 1 > cap) return ef_err(EF_ERR_BUFFER_TOO_SMALL, "library folder name is longer than %llu bytes", (unsigned long long)cap);
+    memcpy(buf, src, n);
+    buf[n] = '\0';
+    return EF_OK;
+}
+
+ef_status ef_dir_each(const char *dir, void (*fn)(void *user, const char *name), void *user) {
+    DIR *d = opendir(dir);
+    if (!d) return ef_err(EF_ERR_IO, "cannot open folder '%s': %s", dir, strerror(errno));
+    for (struct dirent *ent; (ent = readdir(d)) != NULL;) {
+        if (!strcmp(ent->d_name, ".") || !strcmp(ent->d_name, "..")) continue;
+        fn(user, ent->d_name);
+    }
+    closedir(d);
+    return EF_OK;
+}
+
+struct ef_mutex {
+    pthread_mutex_t m;
+};
+
+ef_status ef_mutex_create(ef_mutex **out) {
+    *out = NULL;
+    ef_mutex *m = ef_calloc(1, sizeof *m);
+    if (!m) return ef_err(EF_ERR_NO_MEMORY, "out of memory creating a mutex");
+    if (pthread_mutex_init(&m->m, NULL) != 0) {
+        ef_free(m);
+        return ef_err(EF_ERR_NO_MEMORY, "cannot initialise a mutex");
+    }
+    *out = m;
+    return EF_OK;
+}
+
+void ef_mutex_lock(ef_mutex *m) { pthread_mutex_lock(&m->m); }
+void ef_mutex_unlock(ef_mutex *m) { pthread_mutex_unlock(&m->m); }
+
+void ef_mutex_free(ef_mutex *m) {
+    if (!m) return;
+    pthread_mutex_destroy(&m->m);
+    ef_free(m);
 }
 
 #endif /* !_WIN32 */

@@ -217,6 +217,12 @@ int32_t ef_num_cores(void) {
     return n < 1 ? 1 : (int32_t)n;
 }
 
+uint64_t ef_host_memory(void) {
+    MEMORYSTATUSEX ms;
+    ms.dwLength = sizeof ms;
+    return GlobalMemoryStatusEx(&ms) ? (uint64_t)ms.ullTotalPhys : 0;
+}
+
 ef_status ef_dl_open(const char *path, ef_dl **out) {
     *out = NULL;
     wchar_t *w = utf8_to_wide(path);
@@ -242,5 +248,71 @@ void *ef_dl_symbol(ef_dl *lib, const char *symbol) {
 void ef_dl_close(ef_dl *lib) {
     if (lib) FreeLibrary((HMODULE)lib);
 }
+
+/* UTF-16 → UTF-8 into buf; 0 when it does not fit. */
+static int wide_to_utf8(const wchar_t *w, char *buf, size_t cap) {
+    int n = WideCharToMultiByte(CP_UTF8, 0, w, -1, buf, (int)(cap > 0x7fffffff ? 0x7fffffff : cap), NULL, NULL);
+    return n > 0;
+}
+
+ef_status ef_dl_self_dir(char *buf, size_t cap) {
+    HMODULE self = NULL;
+    if (!GetModuleHandleExW(GET_MODULE_HANDLE_EX_FLAG_FROM_ADDRESS | GET_MODULE_HANDLE_EX_FLAG_UNCHANGED_REFCOUNT,
+                            (LPCWSTR)(uintptr_t)&ef_dl_self_dir, &self))
+        return ef_err(EF_ERR_NOT_FOUND, "cannot tell which file holds libedgeformer");
+    wchar_t path[32768];
+    DWORD n = GetModuleFileNameW(self, path, (DWORD)(sizeof path / sizeof path[0]));
+    if (n == 0 || n >= sizeof path / sizeof path[0])
+        return ef_err(EF_ERR_NOT_FOUND, "cannot read the file name of libedgeformer");
+    while (n > 0 && path[n - 1] != L'\\' && path[n - 1] != L'/') n--;
+    if (n > 0) n--; /* drop the separator */
+    path[n] = L'\0';
+    if (!wide_to_utf8(path, buf, cap))
+        return ef_err(EF_ERR_BUFFER_TOO_SMALL, "library folder name is longer than %llu bytes", (unsigned long long)cap);
+    return EF_OK;
+}
+
+ef_status ef_dir_each(const char *dir, void (*fn)(void *user, const char *name), void *user) {
+    size_t len = strlen(dir);
+    char *pattern = ef_malloc(len + 3); /* [len + "\\*" + NUL] */
+    if (!pattern) return ef_err(EF_ERR_NO_MEMORY, "out of memory listing '%s'", dir);
+    memcpy(pattern, dir, len);
+    memcpy(pattern + len, "\\*", 3);
+    wchar_t *w = utf8_to_wide(pattern);
+    ef_free(pattern);
+    if (!w) return wide_path_error(dir);
+    WIN32_FIND_DATAW fd;
+    HANDLE h = FindFirstFileW(w, &fd);
+    ef_free(w);
+    if (h == INVALID_HANDLE_VALUE) {
+        char why[256];
+        return ef_err(EF_ERR_IO, "cannot open folder '%s': %s", dir, win_reason(GetLastError(), why, sizeof why));
+    }
+    do {
+        char name[1024];
+        if (!wide_to_utf8(fd.cFileName, name, sizeof name)) continue;
+        if (!strcmp(name, ".") || !strcmp(name, "..")) continue;
+        fn(user, name);
+    } while (FindNextFileW(h, &fd));
+    FindClose(h);
+    return EF_OK;
+}
+
+struct ef_mutex {
+    SRWLOCK lock;
+};
+
+ef_status ef_mutex_create(ef_mutex **out) {
+    *out = NULL;
+    ef_mutex *m = ef_calloc(1, sizeof *m);
+    if (!m) return ef_err(EF_ERR_NO_MEMORY, "out of memory creating a mutex");
+    InitializeSRWLock(&m->lock);
+    *out = m;
+    return EF_OK;
+}
+
+void ef_mutex_lock(ef_mutex *m) { AcquireSRWLockExclusive(&m->lock); }
+void ef_mutex_unlock(ef_mutex *m) { ReleaseSRWLockExclusive(&m->lock); }
+void ef_mutex_free(ef_mutex *m) { ef_free(m); }
 
 #endif /* _WIN32 */

@@ -58,6 +58,19 @@ struct ef_exec {
     float *xg;             /* [n_batch][n_embd] gathered inputs */
     float *moe_out;        /* [n_batch][n_embd] an expert's outputs, then the layer sum */
     float *moe_acc;        /* [n_batch][n_embd] the layer's FFN output */
+
+    /* Sparse FFN decode and calibration (ffn_sparse.c) */
+    struct ef_ffn_sparse *sparse; /* NULL: dense FFN */
+    void (*ffn_observe)(void *user, int32_t il, const float *act, int32_t n, int32_t n_ff); /* or NULL */
+    void *ffn_observe_user;
+
+    /* Weight matmuls on a plugin backend (exec_backend.c); NULL: the cpu kernels */
+    struct ef_exec_backend *backend;
+
+    /* Paged KV cache (exec_kv.c; NULL: the contiguous k_cache/v_cache above) */
+    struct ef_kv_cache *kv; /* bound cache, with the sequence this exec works on */
+    int32_t kv_seq;
+    ef_kv_rows kv_rows[2];  /* K, V rows of the layer last written (MLA: both K) */
 };
 
 /* One buffer of n0*n1*n2 floats from the session's account. */
@@ -77,8 +90,30 @@ ef_attn_shape ef_exec_flash_shape(const ef_exec *e, int32_t n_tok, int32_t n_pas
 
 /* Layer il's cache (k or v) as a byte pointer; row r at + r*kv_dim*kv_elt. */
 static inline char *ef_exec_cache_layer(const ef_exec *e, void *cache, int32_t il) {
-    return (char *)cache + (size_t)e->layer_off[il] * e->kv_elt;
+    return cache ? (char *)cache + (size_t)e->layer_off[il] * e->kv_elt : NULL; /* paged: no own cache */
 }
+
+/* Layer il's cache (layer = ef_exec_cache_layer of k or v) as the attention
+ * kernels read it: one page of [ring or n_ctx rows][kv_dim] of kv_type;
+ * *page_slot holds the page pointer. */
+static inline ef_kv_rows ef_exec_layer_rows(const ef_exec *e, int32_t il, const void *layer, const void **page_slot) {
+    if (e->kv) return e->kv_rows[0]; /* paged: the K (MLA: latent) rows ef_exec_kv_write viewed */
+    const int64_t rows = e->layer_ring[il] > 0 ? e->layer_ring[il] : e->n_ctx;
+    return ef_kv_rows_contiguous(e->kv_type, e->kv_dim, rows, layer, page_slot);
+}
+
+/* Layer il's K (which 0) or V (1) rows as the kernels read them. */
+static inline ef_kv_rows ef_exec_kv_rows(const ef_exec *e, int32_t il, int32_t which, const void **page_slot) {
+    if (e->kv) return e->kv_rows[which];
+    return ef_exec_layer_rows(e, il, ef_exec_cache_layer(e, which ? e->v_cache : e->k_cache, il), page_slot);
+}
+
+/* Paged: stores n new K/V rows ([n][kv_dim] F32; v NULL for MLA) of layer
+ * il at positions pos0.. in the bound cache and views the layer's rows in
+ * kv_rows (exec_kv.c). Fails cleanly (no memory, a page that cannot be read back). */
+ef_status ef_exec_kv_write(ef_exec *e, int32_t il, int32_t pos0, int32_t n, const float *k, const float *v);
+/* Paged: bytes of one cache row of one layer (K and V). */
+uint64_t ef_exec_kv_row_bytes(const ef_exec *e);
 
 /* Cache rows of layer il ← src [n][kv_dim] F32 for positions pos0.. (ring-mapped). */
 void ef_exec_store_rows(const ef_exec *e, void *cache, int32_t il, int32_t pos0, int32_t n, const float *src);
@@ -91,6 +126,16 @@ int32_t ef_mla_ext_floats(const ef_exec *e);
 /* x += MLA attention of layer il for n tokens after n_past cached ones. May
  * grow the expanded-path buffers (EF_ERR_NO_MEMORY/EF_ERR_BUDGET). */
 ef_status ef_mla_attention(ef_exec *e, ef_pool *pool, int32_t il, int32_t n, int32_t n_past);
+
+/* ---- ffn_sparse.c ---- */
+/* gate ← act(gate) * up for n tokens of layer il ([n][n_ff]): SiLU, or ReLU
+ * for a ReLU-family model; act(gate) is shown to ffn_observe first. */
+void ef_ffn_activate(ef_exec *e, int32_t il, int32_t n);
+/* x += the sparse FFN of layer il for n tokens whose normed input is in xn,
+ * when sparse decode is on and n == 1; returns 0 (nothing done) otherwise. */
+int32_t ef_ffn_sparse_decode(ef_exec *e, ef_pool *pool, int32_t il, int32_t n);
+/* Frees the sparse decode state (part of ef_exec_free). */
+void ef_ffn_sparse_free(ef_exec *e);
 
 /* ---- moe.c ---- */
 ef_status ef_moe_alloc(ef_exec *e);

@@ -9,6 +9,7 @@
  * then logits = rmsnorm(x) · output_norm · Woutᵀ. */
 #include "exec/forward.h"
 #include "exec/exec_internal.h"
+#include "exec/exec_backend.h"
 
 #include <math.h>
 #include <string.h>
@@ -56,7 +57,12 @@ ef_attn_shape ef_exec_flash_shape(const ef_exec *e, int32_t n_tok, int32_t n_pas
  * sinks + window + n_batch − 1 rows (enough that a call's new rows never
  * overwrite a position one of its queries still sees) when that is below
  * n_ctx. Fills layer_window/ring/off and returns the total rows. */
-static ef_status plan_layers(ef_exec *e, const ef_exec_opts *o, uint64_t *total_rows) {
+/* How a paged exec differs (ef_exec_create_paged); NULL for an exec with its own cache. */
+typedef struct paged_opts {
+    const int32_t *layer_ring; /* [n_layer] the cache's ring rows, or NULL: the plan's */
+} paged_opts;
+
+static ef_status plan_layers(ef_exec *e, const ef_exec_opts *o, const paged_opts *pg, uint64_t *total_rows) {
     const ef_hparams *hp = &e->m->hp;
     const int32_t L = hp->n_layer;
     ef_status st = EF_OK;
@@ -73,6 +79,9 @@ static ef_status plan_layers(ef_exec *e, const ef_exec_opts *o, uint64_t *total_
         e->layer_window[il] = w;
         int64_t ring = w > 0 ? (int64_t)e->n_sinks + w + e->n_batch - 1 : 0;
         if (o->full_cache || ring >= e->n_ctx) ring = 0;
+        if (pg && pg->layer_ring) ring = pg->layer_ring[il]; /* the attached cache's layout */
+        if (pg && ring > 0 && w > 0 && e->n_batch > ring - e->n_sinks - w + 1)
+            e->n_batch = (int32_t)(ring - e->n_sinks - w + 1); /* a call's new rows must not overwrite what it reads */
         e->layer_ring[il] = (int32_t)ring;
         n_ring += ring > 0;
         uint64_t off;
@@ -97,8 +106,8 @@ static ef_status alloc_cache(ef_mem_account *acct, void **out, const ef_exec *e,
     return *out ? EF_OK : st;
 }
 
-static ef_status create_once(const ef_model *m, const ef_exec_opts *o, int32_t n_batch, ef_mem_account *acct,
-                             ef_exec **out) {
+static ef_status create_once(const ef_model *m, const ef_exec_opts *o, const paged_opts *pg, int32_t n_batch,
+                             ef_mem_account *acct, ef_exec **out) {
     const int32_t n_ctx = o->n_ctx;
     const uint32_t kv_type = o->kv_type;
     const ef_hparams *hp = &m->hp;
@@ -121,7 +130,8 @@ static ef_status create_once(const ef_model *m, const ef_exec_opts *o, int32_t n
     const uint64_t nb = (uint64_t)n_batch;
     const ef_attn_shape shape = model_attn_shape(hp, 1, 0);
     uint64_t rows = 0;
-    st = plan_layers(e, o, &rows);
+    st = plan_layers(e, o, pg, &rows);
+    if (pg) rows = 0; /* paged: the rows live in the bound ef_kv_cache */
     int32_t any_window = 0, any_full = 0;
     for (int32_t il = 0; !st && il < hp->n_layer; il++) {
         any_window |= e->layer_window[il] > 0;
@@ -131,12 +141,12 @@ static ef_status create_once(const ef_model *m, const ef_exec_opts *o, int32_t n
     e->use_flash = any_full;
     const uint64_t partial = e->use_flash ? ef_cpu_flash_partial_floats(&shape, n_ctx, EF_FLASH_DECODE_MAX_TOK) : 0;
 
-    if (!st) st = alloc_cache(acct, &e->k_cache, e, rows, "the K cache");
-    if (!st && !mla) st = alloc_cache(acct, &e->v_cache, e, rows, "the V cache");
+    if (!st && !pg) st = alloc_cache(acct, &e->k_cache, e, rows, "the K cache");
+    if (!st && !mla && !pg) st = alloc_cache(acct, &e->v_cache, e, rows, "the V cache");
     if (!st) st = alloc_floats(acct, &e->x, nb, (uint64_t)hp->n_embd, 1, "the residual stream");
     if (!st) st = alloc_floats(acct, &e->xn, nb, (uint64_t)hp->n_embd, 1, "the normed activations");
     if (!st) st = alloc_floats(acct, &e->q, nb, (uint64_t)e->q_dim, 1, "the queries");
-    if (!st && (kv_type != EF_TYPE_F32 || any_window) && !mla) {
+    if (!st && (kv_type != EF_TYPE_F32 || any_window || pg) && !mla) {
         st = alloc_floats(acct, &e->k_new, nb, (uint64_t)e->kv_dim, 1, "the new keys");
         if (!st) st = alloc_floats(acct, &e->v_new, nb, (uint64_t)e->kv_dim, 1, "the new values");
     }
@@ -165,7 +175,8 @@ static ef_status create_once(const ef_model *m, const ef_exec_opts *o, int32_t n
     return EF_OK;
 }
 
-ef_status ef_exec_create_opts(const ef_model *m, const ef_exec_opts *o, ef_mem_account *acct, ef_exec **out) {
+static ef_status create_exec(const ef_model *m, const ef_exec_opts *o, const paged_opts *pg, ef_mem_account *acct,
+                             ef_exec **out) {
     *out = NULL;
     if (!m || !o || !acct || o->n_ctx < 1 || o->n_batch < 1)
         return ef_err(EF_ERR_INVALID_ARG, "ef_exec_create: need a model, an account, n_ctx ≥ 1 and n_batch ≥ 1");
@@ -173,7 +184,7 @@ ef_status ef_exec_create_opts(const ef_model *m, const ef_exec_opts *o, ef_mem_a
         return ef_err(EF_ERR_INVALID_ARG, "ef_exec_create: KV-cache type %u is not F32 or F16", (unsigned)o->kv_type);
     int32_t n_batch = o->n_batch > o->n_ctx ? o->n_ctx : o->n_batch;
     for (;;) {
-        ef_status st = create_once(m, o, n_batch, acct, out);
+        ef_status st = create_once(m, o, pg, n_batch, acct, out);
         if (st != EF_ERR_BUDGET || acct->budget == 0) return st;
         if (n_batch == 1) break;
         n_batch /= 2; /* a smaller prefill chunk: less scratch (and a smaller ring) */
@@ -181,7 +192,7 @@ ef_status ef_exec_create_opts(const ef_model *m, const ef_exec_opts *o, ef_mem_a
     /* Not even one token per chunk fits: measure what it would take. */
     ef_mem_account probe = {0};
     ef_exec *trial = NULL;
-    ef_status st = create_once(m, o, 1, &probe, &trial);
+    ef_status st = create_once(m, o, pg, 1, &probe, &trial);
     const uint64_t need = acct->used + probe.peak;
     ef_exec_free(trial, &probe);
     if (st)
@@ -193,6 +204,16 @@ ef_status ef_exec_create_opts(const ef_model *m, const ef_exec_opts *o, ef_mem_a
                   "memory budget of %llu bytes is too small: a context of %d with the smallest prefill chunk "
                   "(1 token) needs at least %llu bytes for the KV cache, scratch and activations",
                   (unsigned long long)acct->budget, (int)o->n_ctx, (unsigned long long)need);
+}
+
+ef_status ef_exec_create_opts(const ef_model *m, const ef_exec_opts *o, ef_mem_account *acct, ef_exec **out) {
+    return create_exec(m, o, NULL, acct, out);
+}
+
+ef_status ef_exec_create_paged(const ef_model *m, const ef_exec_opts *o, const int32_t *layer_ring,
+                               ef_mem_account *acct, ef_exec **out) {
+    const paged_opts pg = {layer_ring};
+    return create_exec(m, o, &pg, acct, out);
 }
 
 ef_status ef_exec_create_kv(const ef_model *m, int32_t n_ctx, int32_t n_batch, uint32_t kv_type,
@@ -221,14 +242,14 @@ void ef_exec_set_matmul_mode(ef_exec *e, int32_t mode) {
 int32_t ef_exec_matmul_mode(const ef_exec *e) { return e ? e->matmul_mode : 0; }
 
 uint64_t ef_exec_kv_bytes_per_token(const ef_exec *e) {
-    const uint64_t per_layer = (uint64_t)e->kv_dim * e->kv_elt * (e->v_cache ? 2u : 1u);
+    const uint64_t per_layer = e->kv ? ef_exec_kv_row_bytes(e) : (uint64_t)e->kv_dim * e->kv_elt * (e->v_cache ? 2u : 1u);
     uint64_t growing = 0; /* ring layers stop growing at their window */
     for (int32_t il = 0; il < e->m->hp.n_layer; il++) growing += e->layer_ring[il] == 0;
     return per_layer * growing;
 }
 
 uint64_t ef_exec_kv_bytes(const ef_exec *e, int64_t n_tokens) {
-    const uint64_t per_row = (uint64_t)e->kv_dim * e->kv_elt * (e->v_cache ? 2u : 1u);
+    const uint64_t per_row = e->kv ? ef_exec_kv_row_bytes(e) : (uint64_t)e->kv_dim * e->kv_elt * (e->v_cache ? 2u : 1u);
     uint64_t total = 0;
     for (int32_t il = 0; il < e->m->hp.n_layer; il++) {
         const int64_t ring = e->layer_ring[il];
@@ -239,6 +260,7 @@ uint64_t ef_exec_kv_bytes(const ef_exec *e, int64_t n_tokens) {
 
 void ef_exec_free(ef_exec *e, ef_mem_account *acct) {
     if (!e) return;
+    ef_ffn_sparse_free(e);
     void *bufs[] = {e->k_cache, e->v_cache, e->x, e->xn, e->q, e->k_new, e->v_new, e->att,
                     e->gate, e->up, e->attn_partial, e->attn_scratch, e->wvec,
                     e->q_lat, e->kv_a, e->q_abs, e->o_lat, e->h_in, e->h_out, e->exp_tmp, e->k_exp, e->v_exp, e->ext_scratch,
@@ -289,7 +311,8 @@ static void norm(ef_exec *e, const ef_tensor *w, const float *x, int32_t n, floa
 #define project ef_exec_project
 void ef_exec_project(ef_exec *e, ef_pool *pool, const ef_tensor *w, const ef_tensor *b,
                      const float *x, int32_t n, float *y) {
-    ef_cpu_matmul_mode(pool, (ef_matmul_mode)e->matmul_mode, w, x, n, y);
+    if (!e->backend || !ef_exec_backend_matmul(e->backend, w, x, n, y))
+        ef_cpu_matmul_mode(pool, (ef_matmul_mode)e->matmul_mode, w, x, n, y);
     if (b) {
         ef_cpu_tensor_to_f32(b, e->wvec);
         ef_cpu_add_bias(y, e->wvec, n, (int32_t)w->ne[1]);
@@ -310,14 +333,14 @@ void ef_exec_store_rows(const ef_exec *e, void *cache, int32_t il, int32_t pos0,
     }
 }
 
-static void attention_block(ef_exec *e, ef_pool *pool, int32_t il, int32_t n, int32_t n_past) {
+static ef_status attention_block(ef_exec *e, ef_pool *pool, int32_t il, int32_t n, int32_t n_past) {
     const ef_model *m = e->m;
     const ef_hparams *hp = &m->hp;
     const ef_layer *l = &m->layers[il];
     const int32_t qwen = m->arch == EF_ARCH_QWEN2; /* only qwen2 uses q/k/v biases */
     const int32_t window = e->layer_window[il];
     /* F32 full cache: project straight into the cache rows; else into k_new/v_new, then store. */
-    const int32_t direct = e->kv_type == EF_TYPE_F32 && window == 0;
+    const int32_t direct = e->kv_type == EF_TYPE_F32 && window == 0 && !e->kv;
     float *k_new = direct ? (float *)ef_exec_cache_layer(e, e->k_cache, il) + (int64_t)n_past * e->kv_dim : e->k_new; /* [n][kv_dim] */
     float *v_new = direct ? (float *)ef_exec_cache_layer(e, e->v_cache, il) + (int64_t)n_past * e->kv_dim : e->v_new; /* [n][kv_dim] */
 
@@ -330,19 +353,23 @@ static void attention_block(ef_exec *e, ef_pool *pool, int32_t il, int32_t n, in
                                  m->rope_factors};
     ef_cpu_rope(e->q, n, hp->n_head, hp->head_dim, n_past, &rope);
     ef_cpu_rope(k_new, n, hp->n_head_kv, hp->head_dim, n_past, &rope);
-    if (!direct) {
+    if (e->kv) { /* paged cache (exec_kv.c) */
+        ef_status st = ef_exec_kv_write(e, il, n_past, n, k_new, v_new);
+        if (st) return st;
+    } else if (!direct) {
         ef_exec_store_rows(e, e->k_cache, il, n_past, n, k_new);
         ef_exec_store_rows(e, e->v_cache, il, n_past, n, v_new);
     }
 
+    const void *k_page, *v_page;
+    const ef_kv_rows k_rows = ef_exec_kv_rows(e, il, 0, &k_page); /* [n_ctx or ring][kv_dim] */
+    const ef_kv_rows v_rows = ef_exec_kv_rows(e, il, 1, &v_page); /* [n_ctx or ring][kv_dim] */
     if (window > 0) {
         /* window layers: masked (and possibly ring-mapped) attention */
         const ef_attn_ext a = {.n_tok = n, .n_past = n_past, .n_head = hp->n_head, .n_head_kv = hp->n_head_kv,
                                .dk = hp->head_dim, .dv = hp->head_dim, .scale = hp->kq_scale,
                                .window = window, .n_sinks = e->n_sinks, .ring_rows = e->layer_ring[il],
-                               .kv_type = e->kv_type, .k = ef_exec_cache_layer(e, e->k_cache, il),
-                               .v = ef_exec_cache_layer(e, e->v_cache, il), .k_stride = e->kv_dim,
-                               .v_stride = e->kv_dim};
+                               .k = k_rows, .v = v_rows};
         ef_cpu_attn_ext(pool, &a, e->q, e->ext_scratch, e->att);
     } else {
         /* the flash kernel scores with 1/sqrt(head_dim); YaRN's mscale² rides on q */
@@ -350,21 +377,22 @@ static void attention_block(ef_exec *e, ef_pool *pool, int32_t il, int32_t n, in
         if (hp->yarn_factor > 0.0f && hp->yarn_log_mul > 0.0f)
             for (int64_t i = 0; i < (int64_t)n * e->q_dim; i++) e->q[i] *= fix;
         const ef_attn_shape shape = model_attn_shape(hp, n, n_past);
-        const ef_kv_view kv = {e->kv_type, ef_exec_cache_layer(e, e->k_cache, il),
-                               ef_exec_cache_layer(e, e->v_cache, il)}; /* [n_ctx][kv_dim] */
+        const ef_kv_view kv = {k_rows, v_rows}; /* [n_ctx][kv_dim] */
         ef_cpu_flash_attn(pool, &shape, e->q, &kv, e->attn_scratch, e->attn_partial, e->att);
     }
     project(e, pool, l->wo, NULL, e->att, n, e->xn);
     ef_cpu_add(e->x, e->xn, (int64_t)n * hp->n_embd);
+    return EF_OK;
 }
 
 static void ffn_block(ef_exec *e, ef_pool *pool, int32_t il, int32_t n) {
     const ef_hparams *hp = &e->m->hp;
     const ef_layer *l = &e->m->layers[il];
     norm(e, l->ffn_norm, e->x, n, e->xn);
+    if (ef_ffn_sparse_decode(e, pool, il, n)) return; /* decode with sparsity on (ffn_sparse.c) */
     project(e, pool, l->ffn_gate, NULL, e->xn, n, e->gate);
     project(e, pool, l->ffn_up, NULL, e->xn, n, e->up);
-    ef_cpu_swiglu(e->gate, e->up, e->gate, (int64_t)n * hp->n_ff);
+    ef_ffn_activate(e, il, n); /* silu (or relu) (gate) * up */
     project(e, pool, l->ffn_down, NULL, e->gate, n, e->xn);
     ef_cpu_add(e->x, e->xn, (int64_t)n * hp->n_embd);
 }
@@ -383,7 +411,8 @@ static ef_status forward_chunk(ef_exec *e, ef_pool *pool, const int32_t *tokens,
             st = ef_mla_attention(e, pool, il, n_tokens, n_past);
             if (st) return st;
         } else {
-            attention_block(e, pool, il, n_tokens, n_past);
+            st = attention_block(e, pool, il, n_tokens, n_past);
+            if (st) return st;
         }
         if (m->layers[il].is_moe)
             ef_moe_ffn(e, pool, il, n_tokens);
@@ -395,7 +424,8 @@ static ef_status forward_chunk(ef_exec *e, ef_pool *pool, const int32_t *tokens,
     int32_t first = all_logits ? 0 : n_tokens - 1;
     int32_t n_out = n_tokens - first;
     norm(e, m->output_norm, e->x + (int64_t)first * hp->n_embd, n_out, e->xn);
-    ef_cpu_matmul_mode(pool, (ef_matmul_mode)e->matmul_mode, m->output, e->xn, n_out, logits);
+    if (!e->backend || !ef_exec_backend_matmul(e->backend, m->output, e->xn, n_out, logits))
+        ef_cpu_matmul_mode(pool, (ef_matmul_mode)e->matmul_mode, m->output, e->xn, n_out, logits);
     return EF_OK;
 }
 
@@ -409,6 +439,8 @@ ef_status ef_exec_forward(ef_exec *e, ef_pool *pool, const int32_t *tokens, int3
     if (n_past < 0 || (!e->unbounded && n_past > e->n_ctx - n_tokens) || n_past > INT32_MAX - n_tokens)
         return ef_err(EF_ERR_CONTEXT_FULL, "%d cached + %d new tokens exceed the context of %d",
                       (int)n_past, (int)n_tokens, (int)e->n_ctx);
+    if (!e->k_cache && !e->kv)
+        return ef_err(EF_ERR_STATE, "ef_exec_forward: a paged exec has no KV cache bound (ef_exec_bind_kv)");
     ef_status st = ensure_attn_scratch(e, pool);
     if (st) return st;
     const int64_t n_vocab = e->m->hp.n_vocab;

@@ -78,6 +78,23 @@ void ef_exec_set_mla_mode(ef_exec *e, int32_t mode);
 void ef_exec_set_matmul_mode(ef_exec *e, int32_t mode);
 int32_t ef_exec_matmul_mode(const ef_exec *e);
 
+/* ---- paged KV cache (exec_kv.c) ---- */
+/* ef_exec_create_opts for a paged cache: the exec keeps no cache of its
+ * own (its memory is scratch only); K/V rows live in an ef_kv_cache bound
+ * with ef_exec_bind_kv before each forward. layer_ring ([n_layer], or NULL
+ * for the plan's) makes window layers use an existing cache's ring rows;
+ * n_batch is then capped so one call never overwrites rows it reads. */
+ef_status ef_exec_create_paged(const ef_model *m, const ef_exec_opts *o, const int32_t *layer_ring,
+                               ef_mem_account *acct, ef_exec **out);
+struct ef_kv_cache;
+struct ef_kv_geometry;
+/* Binds the cache and sequence a paged exec reads and writes (the caller
+ * holds the cache's lock around ef_exec_forward); n_past is then the
+ * sequence's length. kv NULL unbinds. */
+void ef_exec_bind_kv(ef_exec *e, struct ef_kv_cache *kv, int32_t seq);
+/* The layout a cache for this exec needs (layer_ring borrowed from e). */
+void ef_exec_kv_geometry(const ef_exec *e, struct ef_kv_geometry *g);
+
 /* Bytes the cache grows by per token over all layers (ring layers: 0). */
 uint64_t ef_exec_kv_bytes_per_token(const ef_exec *e);
 

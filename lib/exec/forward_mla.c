@@ -126,6 +126,8 @@ static void attend_absorbed(ef_exec *e, ef_pool *pool, int32_t il, const void *c
                    sizeof(float) * (size_t)rope);
     }
     const int32_t window = e->layer_window[il];
+    const void *page;
+    const ef_kv_rows rows = ef_exec_layer_rows(e, il, cache_layer, &page); /* [n_ctx or ring][da] */
     if (window == 0) {
         /* Full causal: the flash kernel over the latent rows as one shared
          * head of da (K = V = [c_kv ‖ k_pe]; only the first lat outputs are
@@ -133,13 +135,12 @@ static void attend_absorbed(ef_exec *e, ef_pool *pool, int32_t il, const void *c
         const float fix = hp->kq_scale * sqrtf((float)da);
         for (int64_t i = 0; i < (int64_t)n * H * da; i++) e->q_abs[i] *= fix;
         const ef_attn_shape shape = ef_exec_flash_shape(e, n, n_past);
-        const ef_kv_view kv = {e->kv_type, cache_layer, cache_layer}; /* [n_ctx][da] */
+        const ef_kv_view kv = {rows, rows}; /* K = V = the latent rows, [n_ctx][da] */
         ef_cpu_flash_attn(pool, &shape, e->q_abs, &kv, e->attn_scratch, e->attn_partial, e->o_lat);
     } else {
         const ef_attn_ext a = {.n_tok = n, .n_past = n_past, .n_head = H, .n_head_kv = 1, .dk = da, .dv = da,
                                .scale = hp->kq_scale, .window = window, .n_sinks = e->n_sinks,
-                               .ring_rows = e->layer_ring[il], .kv_type = e->kv_type, .k = cache_layer,
-                               .v = cache_layer, .k_stride = e->kv_dim, .v_stride = e->kv_dim};
+                               .ring_rows = e->layer_ring[il], .k = rows, .v = rows};
         ef_cpu_attn_ext(pool, &a, e->q_abs, e->ext_scratch, e->o_lat); /* [n][H][da] */
     }
     for (int32_t h = 0; h < H; h++) {
@@ -164,19 +165,14 @@ static void attend_expanded(ef_exec *e, ef_pool *pool, int32_t il, const void *c
     float *prod = e->exp_tmp + (int64_t)n_kv * lat; /* [n_kv][max(nope, dv)] */
 
 
-    for (int32_t j = 0; j < n_kv; j++) {
-        const int64_t off = (int64_t)j * e->kv_dim;
-        for (int32_t i = 0; i < lat; i++)
-            c[(int64_t)j * lat + i] = e->kv_type == EF_TYPE_F32 ? ((const float *)cache_layer)[off + i]
-                                                                : ef_f16_to_f32(((const uint16_t *)cache_layer)[off + i]);
-        for (int32_t h = 0; h < H; h++) /* the shared RoPE key, copied into every head */
-            for (int32_t i = 0; i < rope; i++) {
-                const int64_t src = off + lat + i;
-                e->k_exp[((int64_t)j * H + h) * dq + nope + i] =
-                    e->kv_type == EF_TYPE_F32 ? ((const float *)cache_layer)[src]
-                                              : ef_f16_to_f32(((const uint16_t *)cache_layer)[src]);
-            }
-    }
+    const void *page;
+    const ef_kv_rows rows = ef_exec_layer_rows(e, il, cache_layer, &page); /* [n_ctx or ring][lat + rope] */
+    ef_kv_rows_load(&rows, 0, n_kv, 0, lat, c, lat);                            /* latents: [n_kv][lat] */
+    ef_kv_rows_load(&rows, 0, n_kv, lat, rope, e->k_exp + nope, (int64_t)H * dq); /* k_pe into head 0 */
+    for (int32_t j = 0; j < n_kv; j++) /* the shared RoPE key, copied into every other head */
+        for (int32_t h = 1; h < H; h++)
+            memcpy(e->k_exp + ((int64_t)j * H + h) * dq + nope, e->k_exp + (int64_t)j * H * dq + nope,
+                   sizeof(float) * (size_t)rope);
     for (int32_t h = 0; h < H; h++) {
         int transposed;
         const ef_tensor uk = w_uk(m, l, h, &transposed);
@@ -189,11 +185,12 @@ static void attend_expanded(ef_exec *e, ef_pool *pool, int32_t il, const void *c
         ef_cpu_matmul(pool, &uv, c, n_kv, prod); /* [n_kv][dv] */
         scatter(e->v_exp, prod, n_kv, (int64_t)H * dv, (int64_t)h * dv, dv);
     }
+    const void *k_page, *v_page;
     const ef_attn_ext a = {.n_tok = n, .n_past = n_past, .n_head = H, .n_head_kv = H, .dk = dq, .dv = dv,
                            .scale = hp->kq_scale, .window = e->layer_window[il], .n_sinks = e->n_sinks,
                            .ring_rows = e->layer_ring[il],
-                           .kv_type = EF_TYPE_F32, .k = e->k_exp, .v = e->v_exp,
-                           .k_stride = (int64_t)H * dq, .v_stride = (int64_t)H * dv};
+                           .k = ef_kv_rows_contiguous(EF_TYPE_F32, H * dq, n_kv, e->k_exp, &k_page),
+                           .v = ef_kv_rows_contiguous(EF_TYPE_F32, H * dv, n_kv, e->v_exp, &v_page)};
     ef_cpu_attn_ext(pool, &a, e->q, e->ext_scratch, e->att); /* [n][H][dv] */
 }
 
@@ -233,7 +230,12 @@ ef_status ef_mla_attention(ef_exec *e, ef_pool *pool, int32_t il, int32_t n, int
     ef_cpu_rope(e->kv_a + lat, n, 1, lat + rope, n_past, &rp); /* the shared k_pe */
 
     /* Cache rows of positions n_past.. ← [c_kv ‖ k_pe] */
-    ef_exec_store_rows(e, e->k_cache, il, n_past, n, e->kv_a);
+    if (e->kv) { /* paged cache (exec_kv.c) */
+        ef_status st = ef_exec_kv_write(e, il, n_past, n, e->kv_a, NULL);
+        if (st) return st;
+    } else {
+        ef_exec_store_rows(e, e->k_cache, il, n_past, n, e->kv_a);
+    }
     const char *cache_layer = ef_exec_cache_layer(e, e->k_cache, il);
 
     if (expanded)

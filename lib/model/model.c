@@ -4,6 +4,7 @@
 
 #include "base/alloc.h"
 #include "model/model.h"
+#include "model/sparsity.h"
 
 static void model_destroy(ef_model *m) {
     if (!m) return;
@@ -11,6 +12,7 @@ static void model_destroy(ef_model *m) {
     if (m->owned_data)
         for (int64_t i = 0; i < m->n_tensors; i++) ef_free_aligned(m->owned_data[i]);
     ef_free(m->owned_data);
+    ef_sparsity_free(m->sparsity);
     ef_free(m->layers);
     ef_free(m->rope_factors);
     ef_free(m->tensors);
@@ -84,6 +86,7 @@ ef_status ef_model_from_gguf_quant(ef_gguf *g, const struct ef_quant_profile *pr
     if (st == EF_OK) st = list_tensors(m);
     if (st == EF_OK && profile) st = ef_model_requantize(m, profile);
     if (st == EF_OK) st = ef_weights_bind(m);
+    if (st == EF_OK) st = ef_sparsity_load(m); /* after binding: a keep mask reshapes bound FFN weights */
     if (st == EF_OK) st = ef_vocab_load(g, &m->vocab);
     if (st == EF_OK) st = check_vocab(m);
     if (st != EF_OK) {

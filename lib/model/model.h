@@ -131,6 +131,8 @@ struct ef_model {
     uint64_t n_bytes;
     void **owned_data;            /* [n_tensors] weights requantized at load (owned), else NULL */
     char quant_profile[32];       /* profile applied at load, "" if none */
+    _Atomic uint64_t fingerprint; /* ef_model_fingerprint's cache; 0: not computed yet */
+    struct ef_sparsity_meta *sparsity; /* sparse-MLP metadata (model/sparsity.h), NULL when none */
 };
 typedef struct ef_model ef_model;
 struct ef_quant_profile;
@@ -160,5 +162,11 @@ ef_status ef_weights_bind(ef_model *m);
 /* Converts m->tensors' weight matrices to the types `profile` chooses, into
  * buffers the model owns (m->owned_data); updates n_bytes. */
 ef_status ef_model_requantize(ef_model *m, const struct ef_quant_profile *profile);
+
+/* A 64-bit hash of what makes two models compute the same KV cache and
+ * logits: architecture, hyperparameters, every tensor's name, type and
+ * shape, and a sample of each tensor's bytes (fingerprint.c says exactly
+ * which). Computed on first use and cached; thread-safe; never 0. */
+uint64_t ef_model_fingerprint(const ef_model *m);
 
 #endif

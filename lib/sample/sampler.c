@@ -266,3 +266,19 @@ ef_status ef_sampler_sample(ef_sampler *s, const float *logits, int32_t *token) 
     *token = chosen;
     return EF_OK;
 }
+
+/* ---- state for session snapshots (sampler_state.c encodes it) ---- */
+
+void ef_sampler_get_view(const ef_sampler *s, ef_sampler_view *out) {
+    out->params = s->params;
+    out->n_vocab = s->n_vocab;
+    for (int i = 0; i < 4; i++) out->rng[i] = s->rng.s[i];
+    out->history = s->history;
+    out->history_cap = s->history_cap;
+    out->history_len = s->history_len;
+    out->history_head = s->history_head;
+}
+
+void ef_sampler_set_rng(ef_sampler *s, const uint64_t rng[4]) {
+    for (int i = 0; i < 4; i++) s->rng.s[i] = rng[i];
+}

@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "base/crc32.h"
 #include "base/error.h"
 #include "base/threadpool.h"
 
@@ -165,7 +166,5 @@ float ef_clip_grad_norm(float *grads, size_t n, float clip_norm);
 void ef_adamw_update(const ef_adamw *o, float lr, int64_t step, float *params, const float *grads,
                      float *m, float *v, size_t begin, size_t end, int decay);
 
-/* ---- CRC-32 (crc32.c) ---- IEEE 802.3 polynomial, reflected. */
-uint32_t ef_crc32(uint32_t crc, const void *data, size_t n);
 
 #endif

@@ -113,7 +113,10 @@ static void attention_direct(attn_case *c) {
 typedef enum { PATH_PREFILL, PATH_DECODE } attn_path;
 
 static void run_path(attn_case *c, ef_pool *pool, attn_path path, float *out) {
-    const ef_kv_view kv = {c->kv_type, c->k, c->v};
+    const void *k_page, *v_page;
+    const int32_t width = c->s.n_head_kv * c->s.head_dim;
+    const ef_kv_view kv = {ef_kv_rows_contiguous(c->kv_type, width, c->n_kv, c->k, &k_page),
+                           ef_kv_rows_contiguous(c->kv_type, width, c->n_kv, c->v, &v_page)};
     if (path == PATH_PREFILL) ef_cpu_flash_attn_prefill(pool, &c->s, c->q, &kv, c->scratch, out);
     else ef_cpu_flash_attn_decode(pool, &c->s, c->q, &kv, c->scratch, c->partial, out);
 }
@@ -225,7 +228,10 @@ static void test_matches_reference_kernel(void **state) {
     float *ref = xcalloc(nq, sizeof(float)), *got = xcalloc(nq, sizeof(float));
     float *scores = xcalloc((size_t)c.s.n_head * c.n_kv, sizeof(float)); /* [n_head][n_kv] */
     ef_cpu_attention(NULL, &c.s, c.q, c.k, c.v, scores, ref);
-    const ef_kv_view kv = {EF_TYPE_F32, c.k, c.v};
+    const void *k_page, *v_page;
+    const int32_t width = c.s.n_head_kv * c.s.head_dim;
+    const ef_kv_view kv = {ef_kv_rows_contiguous(EF_TYPE_F32, width, c.n_kv, c.k, &k_page),
+                           ef_kv_rows_contiguous(EF_TYPE_F32, width, c.n_kv, c.v, &v_page)};
     ef_cpu_flash_attn(g_pool2, &c.s, c.q, &kv, c.scratch, NULL, got);
     for (size_t i = 0; i < nq; i++) assert_true(fabsf(ref[i] - got[i]) < 1e-5f);
     free(ref), free(got), free(scores);

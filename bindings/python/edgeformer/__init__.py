@@ -22,7 +22,10 @@ from .errors import (BackendError, BudgetError, BufferTooSmallError, CancelledEr
                      ContextFullError, CorruptError, EdgeFormerError, FormatError, InternalError,
                      InvalidArgumentError, IOError_, MismatchError, NoMemoryError, NotFoundError,
                      StateError, UnavailableError, UnsupportedError, check, status_name)
+from .backends import BackendInfo, backends
+from .kv import KVCache, KVParams, TierStats
 from .model import Model, TensorInfo, tensor_type_name
+from .perplexity import PerplexityResult, perplexity
 from .quant import ProgressCallback, QuantProfile, quantize_file
 from .sampler import SamplerParams
 from .session import Session, Stats, TokenCallback
@@ -101,7 +104,7 @@ def set_allocator(malloc_fn: Optional[Callable[[int], int]] = None,
 
 __all__ = [
     "Model", "Session", "SamplerParams", "QuantProfile", "quantize_file", "convert_hf", "apply_chat_template", "ProgressCallback", "Stats", "TensorInfo", "TokenCallback",
-    "Trainer",
+    "Trainer", "KVCache", "KVParams", "TierStats", "BackendInfo", "backends", "PerplexityResult", "perplexity",
     "version", "version_number", "last_error", "set_log_callback", "set_allocator",
     "tensor_type_name", "status_name", "check",
     "EdgeFormerError", "InvalidArgumentError", "NoMemoryError", "IOError_", "EdgeFormerIOError",

@@ -105,6 +105,27 @@ _PROTOTYPES: Dict[str, Tuple[object, Sequence[object]]] = {
     "ef_sampler_params_set_min_p": (c_status, [c_p, ctypes.c_float]),
     "ef_sampler_params_set_repeat_penalty": (c_status, [c_p, ctypes.c_float, ctypes.c_int32]),
     "ef_sampler_params_set_seed": (c_status, [c_p, ctypes.c_uint64]),
+    # KV cache options and caches
+    "ef_kv_params_create": (c_status, [ctypes.POINTER(c_p)]),
+    "ef_kv_params_free": (None, [c_p]),
+    "ef_kv_params_set_page_size": (c_status, [c_p, ctypes.c_int32]),
+    "ef_kv_params_set_types": (c_status, [c_p, ctypes.c_char_p, ctypes.c_char_p]),
+    "ef_kv_params_set_n_ctx": (c_status, [c_p, ctypes.c_int32]),
+    "ef_kv_params_set_n_seq_max": (c_status, [c_p, ctypes.c_int32]),
+    "ef_kv_params_set_tier_budget": (c_status, [c_p, ctypes.c_int32, ctypes.c_uint64]),
+    "ef_kv_params_set_spill_dir": (c_status, [c_p, ctypes.c_char_p]),
+    "ef_kv_params_set_compression": (c_status, [c_p, ctypes.c_int32]),
+    "ef_kv_cache_create": (c_status, [c_p, c_p, ctypes.POINTER(c_p)]),
+    "ef_kv_cache_free": (None, [c_p]),
+    "ef_kv_cache_errmsg": (ctypes.c_char_p, [c_p]),
+    "ef_kv_seq_clear": (c_status, [c_p, ctypes.c_int32]),
+    "ef_kv_seq_remove": (c_status, [c_p, ctypes.c_int32, ctypes.c_int32, ctypes.c_int32]),
+    "ef_kv_seq_copy": (c_status, [c_p, ctypes.c_int32, ctypes.c_int32]),
+    "ef_kv_seq_keep": (c_status, [c_p, ctypes.c_int32]),
+    "ef_kv_seq_shift": (c_status, [c_p, ctypes.c_int32, ctypes.c_int32, ctypes.c_int32]),
+    "ef_kv_seq_pos_range": (c_status, [c_p, ctypes.c_int32, c_i32_p, c_i32_p]),
+    "ef_kv_cache_stat": (c_status, [c_p, ctypes.c_int32, ctypes.c_int32, ctypes.POINTER(ctypes.c_double)]),
+    "ef_kv_cache_type": (ctypes.c_char_p, [c_p, ctypes.c_int32]),
     # session options
     "ef_session_params_create": (c_status, [ctypes.POINTER(c_p)]),
     "ef_session_params_free": (None, [c_p]),
@@ -118,6 +139,13 @@ _PROTOTYPES: Dict[str, Tuple[object, Sequence[object]]] = {
     "ef_session_params_set_mla_path": (c_status, [c_p, ctypes.c_int32]),
     "ef_session_params_set_window": (c_status, [c_p, ctypes.c_int32]),
     "ef_session_params_set_sinks": (c_status, [c_p, ctypes.c_int32]),
+    "ef_session_params_set_kv_cache": (c_status, [c_p, c_p]),
+    "ef_session_params_set_kv_params": (c_status, [c_p, c_p]),
+    "ef_session_params_set_seq": (c_status, [c_p, ctypes.c_int32]),
+    "ef_session_params_set_context_shift": (c_status, [c_p, ctypes.c_int32, ctypes.c_int32]),
+    "ef_session_params_set_backend": (c_status, [c_p, ctypes.c_char_p]),
+    "ef_session_params_set_backend_option": (c_status, [c_p, ctypes.c_char_p, ctypes.c_char_p]),
+    "ef_session_params_set_sparsity": (c_status, [c_p, ctypes.c_float]),
     # sessions
     "ef_session_create": (c_status, [c_p, c_p, ctypes.POINTER(c_p)]),
     "ef_session_free": (None, [c_p]),
@@ -126,6 +154,10 @@ _PROTOTYPES: Dict[str, Tuple[object, Sequence[object]]] = {
     "ef_session_n_past": (ctypes.c_int32, [c_p]),
     "ef_session_matmul_mode": (ctypes.c_char_p, [c_p]),
     "ef_session_reset": (c_status, [c_p]),
+    "ef_session_set_seq": (c_status, [c_p, ctypes.c_int32]),
+    "ef_session_seq": (ctypes.c_int32, [c_p]),
+    "ef_session_kv_cache": (c_p, [c_p]),
+    "ef_session_backend": (ctypes.c_char_p, [c_p]),
     "ef_session_eval": (c_status, [c_p, c_i32_p, ctypes.c_size_t, ctypes.c_uint32]),
     "ef_session_logits": (c_status, [c_p, ctypes.c_int32, ctypes.POINTER(ctypes.POINTER(ctypes.c_float))]),
     "ef_session_set_sampler": (c_status, [c_p, c_p]),
@@ -134,6 +166,24 @@ _PROTOTYPES: Dict[str, Tuple[object, Sequence[object]]] = {
                                        TOKEN_FN, ctypes.c_void_p]),
     "ef_session_cancel": (None, [c_p]),
     "ef_session_stat": (c_status, [c_p, ctypes.c_int32, ctypes.POINTER(ctypes.c_double)]),
+    # snapshots
+    "ef_session_save": (c_status, [c_p, ctypes.c_int32, ctypes.c_char_p]),
+    "ef_session_save_buffer": (c_status, [c_p, ctypes.c_int32, ctypes.c_void_p, ctypes.c_size_t, c_size_p]),
+    "ef_session_restore": (c_status, [c_p, ctypes.c_int32, ctypes.c_char_p]),
+    "ef_session_restore_buffer": (c_status, [c_p, ctypes.c_int32, ctypes.c_void_p, ctypes.c_size_t]),
+    # backends
+    "ef_backend_count": (ctypes.c_int32, []),
+    "ef_backend_get": (c_status, [ctypes.c_int32, ctypes.POINTER(c_p)]),
+    "ef_backend_name": (ctypes.c_char_p, [c_p]),
+    "ef_backend_device": (ctypes.c_char_p, [c_p]),
+    "ef_backend_path": (ctypes.c_char_p, [c_p]),
+    "ef_backend_available": (ctypes.c_int32, [c_p]),
+    "ef_backend_unavailable_reason": (ctypes.c_char_p, [c_p]),
+    "ef_backend_memory": (ctypes.c_uint64, [c_p]),
+    "ef_backend_score": (ctypes.c_int32, [c_p]),
+    # sparse MLP
+    "ef_model_sparsity": (ctypes.c_uint32, [c_p, ctypes.POINTER(ctypes.c_float)]),
+    "ef_sparsity_calibrate": (c_status, [c_p, ctypes.c_char_p, ctypes.c_size_t, ctypes.c_float, ctypes.c_char_p]),
     # training settings
     "ef_train_params_create": (c_status, [ctypes.POINTER(c_p)]),
     "ef_train_params_free": (None, [c_p]),
@@ -170,6 +220,23 @@ STAT_MEMORY_PEAK = 7
 STAT_MEMORY_BUDGET = 8
 STAT_KV_BYTES_PER_TOKEN = 9
 STAT_PREFILL_CHUNK = 10
+STAT_SPARSE_SKIPPED = 11
+KV_TIER_HOT, KV_TIER_RAM, KV_TIER_ZSTD, KV_TIER_DISK = 0, 1, 2, 3
+KV_TIERS = {"hot": KV_TIER_HOT, "ram": KV_TIER_RAM, "zstd": KV_TIER_ZSTD, "disk": KV_TIER_DISK}
+KV_STAT_BYTES = 1
+KV_STAT_PAGES = 2
+KV_STAT_RAW_BYTES = 3
+KV_STAT_OFFLOADS = 4
+KV_STAT_RESTORES = 5
+KV_STAT_OFFLOAD_SECONDS = 6
+KV_STAT_RESTORE_SECONDS = 7
+KV_STAT_HIT_RATE = 8
+KV_STAT_PAGE_SIZE = 9
+KV_STAT_PAGE_BYTES = 10
+KV_STAT_TOKENS = 11
+KV_STAT_SHARED_PAGES = 12
+SEQ_ALL = -1
+SPARSITY_THRESHOLDS, SPARSITY_MASKED, SPARSITY_RELU = 1, 2, 4
 MLA_PATH_AUTO, MLA_PATH_ABSORBED, MLA_PATH_EXPANDED = 0, 1, 2
 MLA_PATHS = {"auto": MLA_PATH_AUTO, "absorbed": MLA_PATH_ABSORBED, "expanded": MLA_PATH_EXPANDED}
 STOP_REASONS = {0: "none", 1: "eog", 2: "max_tokens", 3: "callback", 4: "cancelled", 5: "context_full"}

@@ -214,6 +214,20 @@ class Model:
         return apply_model_chat_template(self.handle, messages, add_generation_prompt)
 
     # -- sessions ---------------------------------------------------------
+    def sparsity(self) -> Dict[str, object]:
+        """What the model offers for sparse decoding: {"thresholds": bool,
+        "masked": bool, "relu": bool, "default_level": float}."""
+        level = ctypes.c_float()
+        flags = int(_lib.lib().ef_model_sparsity(self.handle, ctypes.byref(level)))
+        return {"thresholds": bool(flags & _lib.SPARSITY_THRESHOLDS), "masked": bool(flags & _lib.SPARSITY_MASKED),
+                "relu": bool(flags & _lib.SPARSITY_RELU), "default_level": float(level.value)}
+
+    def calibrate_sparsity(self, text: Union[str, bytes], target: float, out_path: str) -> None:
+        """Writes a copy of the model file with activation-sparsity thresholds
+        calibrated on text (default level = target)."""
+        data = text.encode("utf-8") if isinstance(text, str) else bytes(text)
+        check(_lib.lib().ef_sparsity_calibrate(self.handle, data, len(data), float(target), out_path.encode()))
+
     def session(self, **kwargs) -> "Session":
         """A new Session on this model; keyword arguments as Session()."""
         from .session import Session

@@ -12,10 +12,11 @@ import ctypes
 import queue
 import threading
 from dataclasses import dataclass
-from typing import Callable, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 from . import _lib
 from .errors import CancelledError, EdgeFormerError, StateError, check, error_for
+from .kv import KVCache, KVParams
 from .model import Model
 from .sampler import SamplerParams
 
@@ -38,6 +39,7 @@ class Stats:
     memory_budget: int
     kv_bytes_per_token: int  # bytes the KV cache grows by per token
     prefill_chunk: int       # tokens per forward call the memory budget allowed
+    sparse_skipped: float = 0.0  # fraction of FFN neurons the sparse decode skipped
 
 
 class Session:
@@ -49,15 +51,24 @@ class Session:
     matmul_mode ("weight-only" or "integer-dot"; None: EF_MATMUL_MODE or
     weight-only), mla_path ("auto", "absorbed" or "expanded": how MLA layers
     attend), window (tokens of sliding window; 0 = full attention, None = the
-    model's), sinks (attention-sink tokens; None = the model's) and sampler
-    (SamplerParams; the library's defaults when omitted).
+    model's), sinks (attention-sink tokens; None = the model's), sampler
+    (SamplerParams; the library's defaults when omitted), kv_params (KVParams:
+    pages, K/V types, tier budgets, spill directory of the session's own
+    cache), kv_cache (a KVCache to share instead), seq (the sequence to start
+    on), context_shift (True, or the number of tokens to keep, to go on
+    generating past a full context), backend ("cpu", "onednn", "opencl",
+    "auto"; None: EF_BACKEND or auto), backend_options ({"opencl.device":
+    "any"}) and sparsity (fraction of FFN neurons skipped in decode; 0 = dense).
     """
 
     def __init__(self, model: Model, *, n_ctx: int = 0, threads: int = 0, seed: int = 0,
                  n_batch: int = 512, memory_budget: int = 0, kv_type: Optional[str] = None,
                  matmul_mode: Optional[str] = None, mla_path: str = "auto",
                  window: Optional[int] = None, sinks: Optional[int] = None,
-                 sampler: Optional[SamplerParams] = None) -> None:
+                 sampler: Optional[SamplerParams] = None, kv_params: Optional[KVParams] = None,
+                 kv_cache: Optional[KVCache] = None, seq: int = 0,
+                 context_shift: Union[bool, int] = False, backend: Optional[str] = None,
+                 backend_options: Optional[Dict[str, str]] = None, sparsity: float = 0.0) -> None:
         self._handle: Optional[int] = None
         self._busy = threading.Lock()      # held while a native call uses the session
         self._active_stop: Optional[threading.Event] = None  # set to stop a running generate()
@@ -82,6 +93,8 @@ class Session:
             check(L.ef_session_params_set_mla_path(params, _lib.MLA_PATHS[mla_path]))
             check(L.ef_session_params_set_window(params, -1 if window is None else int(window)))
             check(L.ef_session_params_set_sinks(params, -1 if sinks is None else int(sinks)))
+            self._configure_extras(L, params, kv_params, kv_cache, seq, context_shift, backend,
+                                   backend_options, sparsity)
             out = ctypes.c_void_p()
             check(L.ef_session_create(model.handle, params, ctypes.byref(out)))
             self._handle = out.value
@@ -93,6 +106,28 @@ class Session:
             except BaseException:
                 self.close()
                 raise
+
+    @staticmethod
+    def _configure_extras(L, params, kv_params, kv_cache, seq, context_shift, backend,
+                          backend_options, sparsity) -> None:
+        if kv_params is not None:
+            native = kv_params._native()
+            try:
+                check(L.ef_session_params_set_kv_params(params, native))
+            finally:
+                L.ef_kv_params_free(native)
+        if kv_cache is not None:
+            check(L.ef_session_params_set_kv_cache(params, kv_cache.handle))
+        check(L.ef_session_params_set_seq(params, int(seq)))
+        if context_shift is not False:
+            n_keep = -1 if context_shift is True else int(context_shift)
+            check(L.ef_session_params_set_context_shift(params, 1, n_keep))
+        if backend is not None:
+            check(L.ef_session_params_set_backend(params, backend.encode()))
+        for key, value in (backend_options or {}).items():
+            check(L.ef_session_params_set_backend_option(params, str(key).encode(), str(value).encode()))
+        if sparsity:
+            check(L.ef_session_params_set_sparsity(params, float(sparsity)))
 
     # -- lifetime ---------------------------------------------------------
     def close(self) -> None:
@@ -164,6 +199,55 @@ class Session:
         with self._use() as h:
             check(_lib.lib().ef_session_reset(h))
 
+    @property
+    def seq(self) -> int:
+        """The sequence eval/generate work on."""
+        return int(_lib.lib().ef_session_seq(self.handle))
+
+    def set_seq(self, seq: int) -> None:
+        """Switches to sequence seq of the session's KV cache (a new id starts empty)."""
+        with self._use() as h:
+            check(_lib.lib().ef_session_set_seq(h, int(seq)))
+
+    @property
+    def kv_cache(self) -> KVCache:
+        """The session's KV cache (borrowed: valid while the session lives)."""
+        return KVCache(_borrowed=_lib.lib().ef_session_kv_cache(self.handle), _owner=self)
+
+    @property
+    def backend(self) -> str:
+        """Name of the backend the session runs on."""
+        return _lib.lib().ef_session_backend(self.handle).decode("ascii", "replace")
+
+    # -- snapshots --------------------------------------------------------
+    def save(self, path: str, seq: int = _lib.SEQ_ALL) -> None:
+        """Writes a snapshot of seq (or of every sequence) to path (temp file + rename)."""
+        with self._use() as h:
+            check(_lib.lib().ef_session_save(h, int(seq), path.encode()))
+
+    def save_bytes(self, seq: int = _lib.SEQ_ALL) -> bytes:
+        """A snapshot of seq (or of every sequence) as bytes."""
+        L = _lib.lib()
+        need = ctypes.c_size_t()
+        with self._use() as h:
+            st = L.ef_session_save_buffer(h, int(seq), None, 0, ctypes.byref(need))
+            if st and st != 10:  # EF_ERR_BUFFER_TOO_SMALL is the expected answer
+                check(st)
+            buf = ctypes.create_string_buffer(max(need.value, 1))
+            check(L.ef_session_save_buffer(h, int(seq), buf, need.value, ctypes.byref(need)))
+            return buf.raw[: need.value]
+
+    def restore(self, path: str, seq: int = _lib.SEQ_ALL) -> None:
+        """Restores a snapshot file; on error the session is unchanged."""
+        with self._use() as h:
+            check(_lib.lib().ef_session_restore(h, int(seq), path.encode()))
+
+    def restore_bytes(self, data: bytes, seq: int = _lib.SEQ_ALL) -> None:
+        """Restores a snapshot from bytes; on error the session is unchanged."""
+        buf = ctypes.create_string_buffer(bytes(data), len(data))
+        with self._use() as h:
+            check(_lib.lib().ef_session_restore_buffer(h, int(seq), buf, len(data)))
+
     def stat(self, key: int) -> float:
         value = ctypes.c_double()
         check(_lib.lib().ef_session_stat(self.handle, key, ctypes.byref(value)))
@@ -176,7 +260,7 @@ class Session:
                      _lib.STOP_REASONS.get(int(g(_lib.STAT_STOP_REASON)), "unknown"),
                      int(g(_lib.STAT_MEMORY_USED)), int(g(_lib.STAT_MEMORY_PEAK)),
                      int(g(_lib.STAT_MEMORY_BUDGET)), int(g(_lib.STAT_KV_BYTES_PER_TOKEN)),
-                     int(g(_lib.STAT_PREFILL_CHUNK)))
+                     int(g(_lib.STAT_PREFILL_CHUNK)), g(_lib.STAT_SPARSE_SKIPPED))
 
     def cancel(self) -> None:
         """Asks a running eval/generate to stop; safe from any thread."""

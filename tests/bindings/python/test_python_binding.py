@@ -326,3 +326,114 @@ def test_trainer_errors(tmp_path):
         with pytest.raises(edgeformer.EdgeFormerIOError):
             t.load(tmp_path / "missing.ckpt")
         assert t.step_count == 0
+
+
+# ---- KV caches, snapshots, backends, sparsity (ef_kv_*, ef_session_save*, ef_backend_*) ----
+
+def test_kv_fork_equals_fresh_prompt(model):
+    prompt = model.tokenize("Hello world")
+    with model.session(kv_params=edgeformer.KVParams(n_seq_max=2, page_size=16, k_type="f32", v_type="f32")) as s:
+        s.eval(prompt)
+        kv = s.kv_cache
+        assert kv.pos_range(0) == (0, len(prompt) - 1)
+        assert kv.pos_range(1) == (-1, -1)
+        kv.copy(0, 1)
+        assert kv.pos_range(1) == (0, len(prompt) - 1)
+        assert kv.stat(_lib.KV_STAT_SHARED_PAGES) > 0
+        s.set_seq(1)
+        assert s.seq == 1 and s.n_past == len(prompt)
+        with pytest.raises(edgeformer.StateError):
+            s.logits()  # set_seq drops the last eval's logits
+        s.eval([prompt[-1]])
+        forked = s.logits()
+    with model.session(kv_params=edgeformer.KVParams(k_type="f32", v_type="f32")) as fresh:
+        fresh.eval(prompt + [prompt[-1]])
+        assert fresh.logits() == forked
+
+
+def test_kv_rewind_then_reeval_is_identical(model):
+    prompt = model.tokenize("Hello world, once more")
+    with model.session(kv_type="f32") as s:
+        s.eval(prompt)
+        want = s.logits()
+        s.kv_cache.remove(0, len(prompt) - 1)
+        assert s.n_past == len(prompt) - 1
+        s.eval(prompt[-1:])
+        assert s.logits() == want
+
+
+def test_kv_stats_and_types(model):
+    # the tiny model's heads (16) are not whole q8_0 blocks (32)
+    with pytest.raises(edgeformer.UnsupportedError):
+        model.session(kv_params=edgeformer.KVParams(k_type="q8_0", v_type="q8_0"))
+    with model.session(kv_params=edgeformer.KVParams(k_type="f32", v_type="f16", page_size=16)) as s:
+        s.eval(model.tokenize("Hello"))
+        kv = s.kv_cache
+        assert kv.types == ("f32", "f16")
+        assert kv.stat(_lib.KV_STAT_PAGE_SIZE) == 16
+        hot = kv.tier_stats("hot")
+        assert hot.pages > 0 and hot.bytes > 0
+        assert kv.stat(_lib.KV_STAT_TOKENS) == s.n_past
+
+
+def test_snapshot_roundtrip_bytes_and_file(model, tmp_path):
+    prompt = model.tokenize("Hello world")
+    with model.session(seed=3) as s:
+        s.set_sampler(temperature=0.9, seed=11)
+        s.eval(prompt)
+        snap = s.save_bytes()
+        path = str(tmp_path / "s.efsnap")
+        s.save(path)
+        assert open(path, "rb").read() == snap
+        after = [s.sample() for _ in range(1)]
+        s.eval(after)
+        cont = s.logits()
+        s.restore_bytes(snap)
+        assert s.n_past == len(prompt)
+        assert [s.sample() for _ in range(1)] == after
+        s.eval(after)
+        assert s.logits() == cont
+        with pytest.raises((edgeformer.FormatError, edgeformer.CorruptError)):
+            s.restore_bytes(snap[: len(snap) // 2])
+        assert s.n_past == len(prompt) + 1  # a failed restore leaves the session as it was
+        s.restore(path)
+        assert s.n_past == len(prompt)
+
+
+def test_backends_list_has_cpu():
+    infos = edgeformer.backends()
+    assert infos and infos[0].name == "cpu" and infos[0].available and infos[0].reason == ""
+    for b in infos:
+        assert b.available or b.reason, b
+
+
+def test_session_backend_and_unknown_backend(model):
+    with model.session(backend="cpu") as s:
+        assert s.backend == "cpu"
+    with pytest.raises(edgeformer.UnavailableError):
+        model.session(backend="no-such-backend")
+
+
+def test_sparsity_needs_thresholds(model):
+    info = model.sparsity()
+    assert info["thresholds"] is False and info["relu"] is False
+    with pytest.raises(edgeformer.UnsupportedError):
+        model.session(sparsity=0.5)
+
+
+def test_perplexity_matches_cli(model, tmp_path):
+    """The Python helper scores text exactly as `edgeformer perplexity` does."""
+    import json
+    import subprocess
+    text = ("the quick brown fox jumps over the lazy dog. " * 40)
+    path = tmp_path / "text.txt"
+    path.write_text(text)
+    res = edgeformer.perplexity(model, text, n_ctx=32, chunks=3, threads=1)
+    cli = os.environ.get("EF_CLI")
+    assert cli, "EF_CLI must name the edgeformer CLI"
+    out = subprocess.run([cli, "perplexity", "-m", MODEL, "-f", str(path), "--ctx", "32", "--chunks", "3",
+                          "--threads", "1", "--no-progress", "--json"], check=True, capture_output=True, text=True).stdout
+    ref = json.loads(out)
+    assert res.n_chunks == ref["n_chunks"] == 3 and res.n_scored == ref["n_scored"]
+    assert abs(res.ppl - ref["ppl"]) <= 1e-6 * ref["ppl"]
+    assert abs(res.ppl_error - ref["ppl_error"]) <= 1e-6 * max(ref["ppl_error"], 1e-9)

@@ -19,6 +19,9 @@ macro_rules! opaque {
 }
 
 opaque!(
+    ef_backend,
+    ef_kv_cache,
+    ef_kv_params,
     ef_model,
     ef_model_params,
     ef_quant_profile,
@@ -91,6 +94,7 @@ pub const EF_STAT_MEMORY_PEAK: i32 = 7;
 pub const EF_STAT_MEMORY_BUDGET: i32 = 8;
 pub const EF_STAT_KV_BYTES_PER_TOKEN: i32 = 9;
 pub const EF_STAT_PREFILL_CHUNK: i32 = 10;
+pub const EF_STAT_SPARSE_SKIPPED: i32 = 11;
 pub const EF_MLA_PATH_AUTO: i32 = 0;
 pub const EF_MLA_PATH_ABSORBED: i32 = 1;
 pub const EF_MLA_PATH_EXPANDED: i32 = 2;
@@ -101,6 +105,33 @@ pub const EF_STOP_MAX_TOKENS: i32 = 2;
 pub const EF_STOP_CALLBACK: i32 = 3;
 pub const EF_STOP_CANCELLED: i32 = 4;
 pub const EF_STOP_CONTEXT_FULL: i32 = 5;
+
+// ---- KV cache ----
+pub const EF_KV_TIER_HOT: i32 = 0;
+pub const EF_KV_TIER_RAM: i32 = 1;
+pub const EF_KV_TIER_ZSTD: i32 = 2;
+pub const EF_KV_TIER_DISK: i32 = 3;
+pub const EF_KV_N_TIERS: i32 = 4;
+pub const EF_KV_STAT_BYTES: i32 = 1;
+pub const EF_KV_STAT_PAGES: i32 = 2;
+pub const EF_KV_STAT_RAW_BYTES: i32 = 3;
+pub const EF_KV_STAT_OFFLOADS: i32 = 4;
+pub const EF_KV_STAT_RESTORES: i32 = 5;
+pub const EF_KV_STAT_OFFLOAD_SECONDS: i32 = 6;
+pub const EF_KV_STAT_RESTORE_SECONDS: i32 = 7;
+pub const EF_KV_STAT_HIT_RATE: i32 = 8;
+pub const EF_KV_STAT_PAGE_SIZE: i32 = 9;
+pub const EF_KV_STAT_PAGE_BYTES: i32 = 10;
+pub const EF_KV_STAT_TOKENS: i32 = 11;
+pub const EF_KV_STAT_SHARED_PAGES: i32 = 12;
+
+// ---- snapshots ----
+pub const EF_SEQ_ALL: i32 = -1;
+
+// ---- sparse MLP ----
+pub const EF_SPARSITY_THRESHOLDS: u32 = 1;
+pub const EF_SPARSITY_MASKED: u32 = 2;
+pub const EF_SPARSITY_RELU: u32 = 4;
 
 extern "C" {
     // version
@@ -254,6 +285,29 @@ extern "C" {
     pub fn ef_sampler_params_set_repeat_penalty(p: *mut ef_sampler_params, penalty: f32, last_n: i32) -> ef_status;
     pub fn ef_sampler_params_set_seed(p: *mut ef_sampler_params, seed: u64) -> ef_status;
 
+    // KV cache
+    pub fn ef_kv_params_create(out: *mut *mut ef_kv_params) -> ef_status;
+    pub fn ef_kv_params_free(params: *mut ef_kv_params);
+    pub fn ef_kv_params_set_page_size(p: *mut ef_kv_params, tokens: i32) -> ef_status;
+    pub fn ef_kv_params_set_types(p: *mut ef_kv_params, k_type: *const c_char, v_type: *const c_char) -> ef_status;
+    pub fn ef_kv_params_set_n_ctx(p: *mut ef_kv_params, n_ctx: i32) -> ef_status;
+    pub fn ef_kv_params_set_n_seq_max(p: *mut ef_kv_params, n_seq: i32) -> ef_status;
+    pub fn ef_kv_params_set_tier_budget(p: *mut ef_kv_params, tier: i32, bytes: u64) -> ef_status;
+    pub fn ef_kv_params_set_spill_dir(p: *mut ef_kv_params, dir: *const c_char) -> ef_status;
+    pub fn ef_kv_params_set_compression(p: *mut ef_kv_params, zstd_level: i32) -> ef_status;
+    pub fn ef_kv_cache_create(model: *mut ef_model, params: *const ef_kv_params, out: *mut *mut ef_kv_cache)
+        -> ef_status;
+    pub fn ef_kv_cache_free(kv: *mut ef_kv_cache);
+    pub fn ef_kv_cache_errmsg(kv: *const ef_kv_cache) -> *const c_char;
+    pub fn ef_kv_seq_clear(kv: *mut ef_kv_cache, seq: i32) -> ef_status;
+    pub fn ef_kv_seq_remove(kv: *mut ef_kv_cache, seq: i32, p0: i32, p1: i32) -> ef_status;
+    pub fn ef_kv_seq_copy(kv: *mut ef_kv_cache, src: i32, dst: i32) -> ef_status;
+    pub fn ef_kv_seq_keep(kv: *mut ef_kv_cache, seq: i32) -> ef_status;
+    pub fn ef_kv_seq_shift(kv: *mut ef_kv_cache, seq: i32, n_keep: i32, n_discard: i32) -> ef_status;
+    pub fn ef_kv_seq_pos_range(kv: *const ef_kv_cache, seq: i32, pos_min: *mut i32, pos_max: *mut i32) -> ef_status;
+    pub fn ef_kv_cache_stat(kv: *const ef_kv_cache, key: i32, tier: i32, value: *mut f64) -> ef_status;
+    pub fn ef_kv_cache_type(kv: *const ef_kv_cache, which_v: i32) -> *const c_char;
+
     // session options
     pub fn ef_session_params_create(out: *mut *mut ef_session_params) -> ef_status;
     pub fn ef_session_params_free(params: *mut ef_session_params);
@@ -267,6 +321,17 @@ extern "C" {
     pub fn ef_session_params_set_mla_path(p: *mut ef_session_params, path: i32) -> ef_status;
     pub fn ef_session_params_set_window(p: *mut ef_session_params, window: i32) -> ef_status;
     pub fn ef_session_params_set_sinks(p: *mut ef_session_params, sinks: i32) -> ef_status;
+    pub fn ef_session_params_set_kv_cache(p: *mut ef_session_params, kv: *mut ef_kv_cache) -> ef_status;
+    pub fn ef_session_params_set_kv_params(p: *mut ef_session_params, kv: *const ef_kv_params) -> ef_status;
+    pub fn ef_session_params_set_seq(p: *mut ef_session_params, seq: i32) -> ef_status;
+    pub fn ef_session_params_set_context_shift(p: *mut ef_session_params, enable: i32, n_keep: i32) -> ef_status;
+    pub fn ef_session_params_set_backend(p: *mut ef_session_params, name: *const c_char) -> ef_status;
+    pub fn ef_session_params_set_backend_option(
+        p: *mut ef_session_params,
+        key: *const c_char,
+        value: *const c_char,
+    ) -> ef_status;
+    pub fn ef_session_params_set_sparsity(p: *mut ef_session_params, level: f32) -> ef_status;
 
     // sessions
     pub fn ef_session_create(
@@ -280,6 +345,10 @@ extern "C" {
     pub fn ef_session_n_past(session: *const ef_session) -> i32;
     pub fn ef_session_matmul_mode(session: *const ef_session) -> *const c_char;
     pub fn ef_session_reset(session: *mut ef_session) -> ef_status;
+    pub fn ef_session_set_seq(session: *mut ef_session, seq: i32) -> ef_status;
+    pub fn ef_session_seq(session: *const ef_session) -> i32;
+    pub fn ef_session_kv_cache(session: *mut ef_session) -> *mut ef_kv_cache;
+    pub fn ef_session_backend(session: *const ef_session) -> *const c_char;
     pub fn ef_session_eval(session: *mut ef_session, tokens: *const i32, n_tokens: usize, flags: u32) -> ef_status;
     pub fn ef_session_logits(session: *mut ef_session, index: i32, logits: *mut *const f32) -> ef_status;
     pub fn ef_session_set_sampler(session: *mut ef_session, params: *const ef_sampler_params) -> ef_status;
@@ -294,6 +363,40 @@ extern "C" {
     ) -> ef_status;
     pub fn ef_session_cancel(session: *mut ef_session);
     pub fn ef_session_stat(session: *const ef_session, key: i32, value: *mut f64) -> ef_status;
+
+    // snapshots
+    pub fn ef_session_save(session: *mut ef_session, seq: i32, path: *const c_char) -> ef_status;
+    pub fn ef_session_save_buffer(
+        session: *mut ef_session,
+        seq: i32,
+        buf: *mut c_void,
+        cap: usize,
+        needed: *mut usize,
+    ) -> ef_status;
+    pub fn ef_session_restore(session: *mut ef_session, seq: i32, path: *const c_char) -> ef_status;
+    pub fn ef_session_restore_buffer(session: *mut ef_session, seq: i32, buf: *const c_void, size: usize)
+        -> ef_status;
+
+    // backends
+    pub fn ef_backend_count() -> i32;
+    pub fn ef_backend_get(index: i32, out: *mut *const ef_backend) -> ef_status;
+    pub fn ef_backend_name(b: *const ef_backend) -> *const c_char;
+    pub fn ef_backend_device(b: *const ef_backend) -> *const c_char;
+    pub fn ef_backend_path(b: *const ef_backend) -> *const c_char;
+    pub fn ef_backend_available(b: *const ef_backend) -> i32;
+    pub fn ef_backend_unavailable_reason(b: *const ef_backend) -> *const c_char;
+    pub fn ef_backend_memory(b: *const ef_backend) -> u64;
+    pub fn ef_backend_score(b: *const ef_backend) -> i32;
+
+    // sparse MLP
+    pub fn ef_model_sparsity(model: *const ef_model, default_level: *mut f32) -> u32;
+    pub fn ef_sparsity_calibrate(
+        model: *mut ef_model,
+        text: *const c_char,
+        text_len: usize,
+        target: f32,
+        out_path: *const c_char,
+    ) -> ef_status;
 
     // training settings
     pub fn ef_train_params_create(out: *mut *mut ef_train_params) -> ef_status;

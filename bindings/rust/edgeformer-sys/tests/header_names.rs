@@ -127,7 +127,8 @@ fn integer_constants_match_the_header() {
             continue;
         }
         if let (Some(name), Some(value)) = (words.next(), words.next()) {
-            if let Ok(v) = value.trim_end_matches('u').parse::<i64>() {
+            // "(-1)" as well as "12u"
+            if let Ok(v) = value.trim_matches(|c| c == '(' || c == ')').trim_end_matches('u').parse::<i64>() {
                 defines.insert(name.to_string(), v);
             }
         }

@@ -22,15 +22,19 @@ use std::sync::{Mutex, OnceLock};
 
 pub use edgeformer_sys as sys;
 
+mod backends;
 mod chat;
 mod error;
+mod kv;
 mod model;
 mod quant;
 mod session;
 mod train;
 
+pub use backends::{backends, BackendInfo};
 pub use chat::{apply_chat_template, ChatMessage};
 pub use error::{status_name, Error, ErrorKind, Result};
+pub use kv::{KvCache, KvOps, KvOptions, KvTier, TierStats};
 pub use model::{Model, ModelOptions, TensorInfo};
 pub use quant::{convert_hf, quantize_file, QuantProfile};
 pub use session::{CancelHandle, MlaPath, SamplerParams, Session, SessionOptions, Stats, StopReason};

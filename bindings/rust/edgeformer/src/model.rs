@@ -132,6 +132,23 @@ impl Model {
     pub fn n_embd(&self) -> i32 {
         unsafe { sys::ef_model_n_embd(self.as_ptr()) }
     }
+    /// What the model offers for sparse decoding: (EF_SPARSITY_* flags,
+    /// the level its calibration targeted).
+    pub fn sparsity(&self) -> (u32, f32) {
+        let mut level = 0f32;
+        let flags = unsafe { sys::ef_model_sparsity(self.as_ptr(), &mut level) };
+        (flags, level)
+    }
+
+    /// Writes a copy of the model file with activation-sparsity thresholds
+    /// calibrated on `text` (default level `target`).
+    pub fn calibrate_sparsity(&self, text: &str, target: f32, out_path: &str) -> Result<()> {
+        let out = c_string(out_path, "output path")?;
+        check(unsafe {
+            sys::ef_sparsity_calibrate(self.as_ptr(), text.as_ptr() as *const std::ffi::c_char, text.len(), target, out.as_ptr())
+        })
+    }
+
     pub fn n_layer(&self) -> i32 {
         unsafe { sys::ef_model_n_layer(self.as_ptr()) }
     }

@@ -12,10 +12,11 @@ use std::sync::Arc;
 use edgeformer_sys as sys;
 
 use crate::error::{check, cstr, Error, Result};
+use crate::kv::{KvCache, KvOps, KvOptions};
 use crate::model::{c_string, Guard, Model};
 
 /// Options of Model::session.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct SessionOptions {
     /// Context length in tokens; 0 = min(training context, 4096).
     pub n_ctx: i32,
@@ -37,6 +38,21 @@ pub struct SessionOptions {
     pub window: Option<i32>,
     /// Attention-sink tokens window layers always see; None = the model's.
     pub sinks: Option<i32>,
+    /// Options of the session's own KV cache (pages, types, tiers); None = defaults.
+    pub kv: Option<KvOptions>,
+    /// A shared KV cache to attach instead of making one.
+    pub kv_cache: Option<KvCache>,
+    /// The sequence of the cache the session starts on.
+    pub seq: i32,
+    /// Some(n_keep): keep generating past a full context, keeping the first
+    /// n_keep tokens (-1: the BOS); None: stop when full.
+    pub context_shift: Option<i32>,
+    /// "cpu", "onednn", "opencl" or "auto"; None = EF_BACKEND, else auto.
+    pub backend: Option<String>,
+    /// Backend-specific options, e.g. ("opencl.device", "any").
+    pub backend_options: Vec<(String, String)>,
+    /// Fraction of FFN neurons skipped in decode; 0 = dense.
+    pub sparsity: f32,
 }
 
 /// ef_session_params_set_mla_path() values; both paths give the same logits.
@@ -72,6 +88,13 @@ impl Default for SessionOptions {
             mla_path: MlaPath::Auto,
             window: None,
             sinks: None,
+            kv: None,
+            kv_cache: None,
+            seq: 0,
+            context_shift: None,
+            backend: None,
+            backend_options: Vec::new(),
+            sparsity: 0.0,
         }
     }
 }
@@ -149,6 +172,8 @@ pub struct Stats {
     pub kv_bytes_per_token: u64,
     /// Tokens per forward call the memory budget allowed.
     pub prefill_chunk: u64,
+    /// Fraction of FFN neurons the sparse decode skipped (0 when dense).
+    pub sparse_skipped: f64,
 }
 
 /// Owns the native session; shared with CancelHandles, freed by the last owner.
@@ -203,12 +228,93 @@ impl Session {
             check(sys::ef_session_params_set_mla_path(params, opts.mla_path.code()))?;
             check(sys::ef_session_params_set_window(params, opts.window.unwrap_or(-1)))?;
             check(sys::ef_session_params_set_sinks(params, opts.sinks.unwrap_or(-1)))?;
+            Self::set_extras(params, opts)?;
             let mut out = ptr::null_mut();
             check(sys::ef_session_create(model.as_ptr(), params, &mut out))?;
             let raw = NonNull::new(out)
                 .ok_or_else(|| Error::new(sys::EF_ERR_INTERNAL, "ef_session_create returned no session"))?;
             Ok(Session { raw: Arc::new(Raw(raw)), n_vocab: model.n_vocab().max(0) as usize, _not_sync: PhantomData })
         }
+    }
+
+    unsafe fn set_extras(params: *mut sys::ef_session_params, opts: &SessionOptions) -> Result<()> {
+        if let Some(kv) = &opts.kv {
+            let native = kv.native()?;
+            check(sys::ef_session_params_set_kv_params(params, native.0))?;
+        }
+        if let Some(cache) = &opts.kv_cache {
+            check(sys::ef_session_params_set_kv_cache(params, cache.as_ptr()))?;
+        }
+        check(sys::ef_session_params_set_seq(params, opts.seq))?;
+        if let Some(n_keep) = opts.context_shift {
+            check(sys::ef_session_params_set_context_shift(params, 1, n_keep))?;
+        }
+        if let Some(name) = &opts.backend {
+            let name = c_string(name, "backend name")?;
+            check(sys::ef_session_params_set_backend(params, name.as_ptr()))?;
+        }
+        for (k, v) in &opts.backend_options {
+            let (k, v) = (c_string(k, "backend option")?, c_string(v, "backend option value")?);
+            check(sys::ef_session_params_set_backend_option(params, k.as_ptr(), v.as_ptr()))?;
+        }
+        if opts.sparsity != 0.0 {
+            check(sys::ef_session_params_set_sparsity(params, opts.sparsity))?;
+        }
+        Ok(())
+    }
+
+    /// The sequence eval/generate work on.
+    pub fn seq(&self) -> i32 {
+        unsafe { sys::ef_session_seq(self.as_ptr()) }
+    }
+
+    /// Switches to sequence seq of the session's cache (a new id starts empty).
+    pub fn set_seq(&mut self, seq: i32) -> Result<()> {
+        check(unsafe { sys::ef_session_set_seq(self.as_ptr(), seq) })
+    }
+
+    /// Sequence operations and statistics of the session's KV cache.
+    pub fn kv(&mut self) -> KvOps<'_> {
+        KvOps::borrowed(unsafe { sys::ef_session_kv_cache(self.as_ptr()) })
+    }
+
+    /// Name of the backend the session runs on.
+    pub fn backend(&self) -> String {
+        unsafe { cstr(sys::ef_session_backend(self.as_ptr())) }
+    }
+
+    /// Writes a snapshot of seq (sys::EF_SEQ_ALL: every sequence) to path.
+    pub fn save(&mut self, seq: i32, path: &str) -> Result<()> {
+        let path = c_string(path, "snapshot path")?;
+        check(unsafe { sys::ef_session_save(self.as_ptr(), seq, path.as_ptr()) })
+    }
+
+    /// A snapshot of seq (sys::EF_SEQ_ALL: every sequence) in memory.
+    pub fn save_to_vec(&mut self, seq: i32) -> Result<Vec<u8>> {
+        let mut need = 0usize;
+        let st = unsafe { sys::ef_session_save_buffer(self.as_ptr(), seq, ptr::null_mut(), 0, &mut need) };
+        if st != sys::EF_OK && st != sys::EF_ERR_BUFFER_TOO_SMALL {
+            check(st)?;
+        }
+        let mut buf = vec![0u8; need];
+        check(unsafe {
+            sys::ef_session_save_buffer(self.as_ptr(), seq, buf.as_mut_ptr() as *mut c_void, buf.len(), &mut need)
+        })?;
+        buf.truncate(need);
+        Ok(buf)
+    }
+
+    /// Restores a snapshot file; on error the session is unchanged.
+    pub fn restore(&mut self, seq: i32, path: &str) -> Result<()> {
+        let path = c_string(path, "snapshot path")?;
+        check(unsafe { sys::ef_session_restore(self.as_ptr(), seq, path.as_ptr()) })
+    }
+
+    /// Restores a snapshot from memory; on error the session is unchanged.
+    pub fn restore_from_slice(&mut self, seq: i32, data: &[u8]) -> Result<()> {
+        check(unsafe {
+            sys::ef_session_restore_buffer(self.as_ptr(), seq, data.as_ptr() as *const c_void, data.len())
+        })
     }
 
     pub fn as_ptr(&self) -> *mut sys::ef_session {
@@ -368,6 +474,7 @@ impl Session {
             memory_budget: self.stat(sys::EF_STAT_MEMORY_BUDGET)? as u64,
             kv_bytes_per_token: self.stat(sys::EF_STAT_KV_BYTES_PER_TOKEN)? as u64,
             prefill_chunk: self.stat(sys::EF_STAT_PREFILL_CHUNK)? as u64,
+            sparse_skipped: self.stat(sys::EF_STAT_SPARSE_SKIPPED)?,
         })
     }
 }

@@ -1,0 +1,114 @@
+/* Staged, all-or-nothing import of several KV sequences (snapshot_import.h). */
+#include <string.h>
+
+#include "base/alloc.h"
+#include "base/log.h"
+#include "kv/kv_internal.h"
+#include "kv/snapshot_import.h"
+
+/* One staged sequence's new contents. */
+typedef struct staged_seq {
+    int32_t *table;  /* [table_len] page ids, -1 none; NULL when seq is not staged */
+    int32_t *tokens; /* [n_tokens] */
+    int32_t n_tokens;
+} staged_seq;
+
+struct ef_kv_stage {
+    ef_kv_cache *kv;
+    staged_seq *seqs; /* [n_seq_max] */
+};
+
+ef_status ef_kv_stage_create(ef_kv_cache *kv, ef_kv_stage **out) {
+    if (!kv || !out) return ef_err(EF_ERR_INVALID_ARG, "ef_kv_stage_create: NULL argument");
+    ef_kv_stage *st = ef_calloc(1, sizeof *st);
+    staged_seq *seqs = ef_calloc((size_t)kv->n_seq_max, sizeof *seqs);
+    if (!st || !seqs) {
+        ef_free(st);
+        ef_free(seqs);
+        return ef_err(EF_ERR_NO_MEMORY, "out of memory staging a KV-cache restore");
+    }
+    st->kv = kv;
+    st->seqs = seqs;
+    *out = st;
+    return EF_OK;
+}
+
+/* Drops a staged sequence's pages and buffers. */
+static void unstage(ef_kv_cache *kv, staged_seq *q) {
+    if (q->table)
+        for (int32_t i = 0; i < kv->table_len; i++)
+            if (q->table[i] >= 0) ef_kvp_unref(kv, q->table[i]);
+    ef_free(q->table);
+    ef_free(q->tokens);
+    memset(q, 0, sizeof *q);
+}
+
+ef_status ef_kv_stage_seq(ef_kv_stage *st, int32_t seq, const int32_t *tokens, int32_t n,
+                          const void *const *layer_k, const void *const *layer_v) {
+    ef_kv_cache *kv = st ? st->kv : NULL;
+    if (!kv || seq < 0 || seq >= kv->n_seq_max || n < 0 || n > kv->n_ctx || (n > 0 && (!tokens || !layer_k)) ||
+        (n > 0 && kv->v_width && !layer_v))
+        return ef_err(EF_ERR_INVALID_ARG, "cannot stage %d tokens for KV sequence %d", (int)n, (int)seq);
+    staged_seq *q = &st->seqs[seq];
+    if (q->table) return ef_err(EF_ERR_INVALID_ARG, "KV sequence %d is staged twice", (int)seq);
+    /* the cache's own per-sequence buffers, so commit need not allocate */
+    ef_status s = ef_kvq_ensure(kv, seq);
+    if (s) return s;
+    q->table = ef_malloc(sizeof *q->table * (size_t)kv->table_len);
+    if (q->table)
+        for (int32_t i = 0; i < kv->table_len; i++) q->table[i] = -1; /* before anything can unstage it */
+    q->tokens = ef_malloc(sizeof *q->tokens * (size_t)(n > 0 ? n : 1));
+    if (!q->table || !q->tokens) {
+        unstage(kv, q);
+        return ef_err(EF_ERR_NO_MEMORY, "out of memory staging KV sequence %d", (int)seq);
+    }
+    for (int32_t il = 0; il < kv->n_layer; il++) {
+        const int64_t rows = ef_kvi_layer_rows(kv, il, n);
+        for (int64_t r0 = 0; r0 < rows; r0 += kv->page_rows) {
+            const int32_t id = ef_kvp_new(kv, il, &s);
+            if (id < 0) {
+                unstage(kv, q);
+                return s;
+            }
+            q->table[kv->table_off[il] + r0 / kv->page_rows] = id;
+            const int64_t take = rows - r0 < kv->page_rows ? rows - r0 : kv->page_rows;
+            uint8_t *data = kv->pages[id].data; /* [page_rows][k_row] ‖ [page_rows][v_row] */
+            memcpy(data, (const uint8_t *)layer_k[il] + r0 * (int64_t)kv->k_row, (size_t)take * kv->k_row);
+            if (kv->v_width)
+                memcpy(data + (size_t)kv->page_rows * kv->k_row,
+                       (const uint8_t *)layer_v[il] + r0 * (int64_t)kv->v_row, (size_t)take * kv->v_row);
+        }
+    }
+    if (n > 0) memcpy(q->tokens, tokens, sizeof *tokens * (size_t)n);
+    q->n_tokens = n;
+    return EF_OK;
+}
+
+void ef_kv_stage_commit(ef_kv_stage *st, int32_t clear_others) {
+    if (!st) return;
+    ef_kv_cache *kv = st->kv;
+    for (int32_t seq = 0; seq < kv->n_seq_max; seq++) {
+        staged_seq *q = &st->seqs[seq];
+        if (!q->table) {
+            if (clear_others) ef_kvq_clear(kv, seq);
+            continue;
+        }
+        ef_kvq_clear(kv, seq);
+        ef_kv_seq *dst = &kv->seqs[seq]; /* ensured when staged */
+        memcpy(dst->table, q->table, sizeof *q->table * (size_t)kv->table_len);
+        if (q->n_tokens > 0) memcpy(dst->tokens, q->tokens, sizeof *q->tokens * (size_t)q->n_tokens);
+        dst->n_tokens = q->n_tokens;
+        for (int32_t i = 0; i < kv->table_len; i++) q->table[i] = -1; /* the pages now belong to seq */
+        unstage(kv, q);
+    }
+    /* The new pages arrived hot: move them down now if the budgets say so.
+     * A failed spill leaves them hot, which is still a correct cache. */
+    if (ef_kvt_enforce(kv) != EF_OK) EF_LOGW("KV snapshot restore: pages stay hot: %s", ef_err_msg());
+}
+
+void ef_kv_stage_free(ef_kv_stage *st) {
+    if (!st) return;
+    for (int32_t seq = 0; seq < st->kv->n_seq_max; seq++) unstage(st->kv, &st->seqs[seq]);
+    ef_free(st->seqs);
+    ef_free(st);
+}
