@@ -636,6 +636,7 @@ typedef struct ppl_options {
     int json, no_mmap, verbose, progress;
     double sparsity; /* --sparsity: FFN activation sparsity in decode (evaluates token by token) */
     cli_backend_opts backend; /* --backend, --backend-opt */
+    cli_kv_opts kv;           /* --kv-type K[,V], --kv-page, --kv-budget, ... (cli_kv.c) */
 } ppl_options;
 
 static int parse_options(int argc, char **argv, ppl_options *o) {
@@ -645,6 +646,7 @@ static int parse_options(int argc, char **argv, ppl_options *o) {
     o->batch = 512;
     o->progress = 1;
     o->kl_top_k = -1;
+    o->kv.zstd_level = -1;
     for (int i = 1; i < argc; i++) {
         int r;
         if ((r = cli_opt_str(argc, argv, &i, "-m", &o->model_path)) ||
@@ -661,7 +663,8 @@ static int parse_options(int argc, char **argv, ppl_options *o) {
             (r = cli_opt_i64(argc, argv, &i, "--kl-top-k", &o->kl_top_k)) ||
             (r = cli_opt_i64(argc, argv, &i, "--batch", &o->batch)) ||
             (r = cli_opt_f64(argc, argv, &i, "--sparsity", &o->sparsity)) ||
-            (r = cli_backend_arg(argc, argv, &i, &o->backend))) {
+            (r = cli_backend_arg(argc, argv, &i, &o->backend)) ||
+            (r = cli_kv_arg(argc, argv, &i, &o->kv))) {
             if (r < 0) return cli_usage_error("perplexity: option %s needs a valid value", argv[i]);
         } else if (!strcmp(argv[i], "--json")) {
             o->json = 1;
@@ -778,7 +781,7 @@ int cmd_perplexity(int argc, char **argv) {
         /* sparse FFNs run only in decode: one token per forward call */
         (st = ef_session_params_set_n_batch(sp, opt.sparsity > 0 ? 1 : (int32_t)opt.batch)) != EF_OK ||
         (st = ef_session_params_set_sparsity(sp, (float)opt.sparsity)) != EF_OK ||
-        (st = cli_backend_apply(&opt.backend, sp)) != EF_OK ||
+        (st = cli_backend_apply(&opt.backend, sp)) != EF_OK || (st = cli_kv_apply(&opt.kv, sp)) != EF_OK ||
         (st = ef_session_create(model, sp, &sess)) != EF_OK) {
         cli_fail("cannot create session", st);
         goto done;

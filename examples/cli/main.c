@@ -29,6 +29,7 @@ static const char usage[] =
     "  perplexity  perplexity of a text, as llama.cpp computes it; KL divergence to a base run:\n"
     "              -m MODEL -f TEXT [--ctx N] [--chunks N] [--kl-base FILE] [--kl-top-k K]\n"
     "              [--threads N] [--batch N] [--quant PROFILE] [--no-progress] [--json] [-v]\n"
+    "              [--kv-type K[,V]] and the other KV options of run\n"
     "  chat        chat on stdin with the model's chat template, one user message per line:\n"
     "              -m MODEL [--system TEXT] [--template llama2|llama3|chatml] [-n N] [--temp T]\n"
     "              [sampling options of run] [--ctx N] [--json] (/reset clears, EOF quits)\n"
