@@ -304,33 +304,7 @@ static void test_two_sessions_share(void **state) {
 /* Failing the N-th allocation, for every N, through a session on the plugin:
  * each run ends in EF_OK (a failed upload falls back to the cpu kernels) or
  * a clean EF_ERR_NO_MEMORY, with nothing leaked (LeakSanitizer). */
-static long g_countdown;
-static long g_failures;
-
-static void *failing_malloc(void *user, size_t size) {
-    (void)user;
-    if (g_countdown == 0) {
-        g_failures++;
-        return NULL;
-    }
-    if (g_countdown > 0) g_countdown--;
-    return malloc(size);
-}
-
-static void *failing_realloc(void *user, void *p, size_t size) {
-    (void)user;
-    if (g_countdown == 0) {
-        g_failures++;
-        return NULL;
-    }
-    if (g_countdown > 0) g_countdown--;
-    return realloc(p, size);
-}
-
-static void plain_free(void *user, void *p) {
-    (void)user;
-    free(p);
-}
+#include "common/fail_alloc.h" /* g_countdown, g_failures, failing_malloc, failing_realloc, plain_free */
 
 static ef_status plugin_scenario(ef_model *m) {
     ef_session *s = NULL;

@@ -366,33 +366,7 @@ static void write_tiny_checkpoint(const char *dir) {
     assert_int_equal(fclose(f), 0);
 }
 
-static long g_countdown;
-static long g_failures;
-
-static void *failing_malloc(void *user, size_t size) {
-    (void)user;
-    if (g_countdown == 0) {
-        g_failures++;
-        return NULL;
-    }
-    if (g_countdown > 0) g_countdown--;
-    return malloc(size);
-}
-
-static void *failing_realloc(void *user, void *p, size_t size) {
-    (void)user;
-    if (g_countdown == 0) {
-        g_failures++;
-        return NULL;
-    }
-    if (g_countdown > 0) g_countdown--;
-    return realloc(p, size);
-}
-
-static void plain_free(void *user, void *p) {
-    (void)user;
-    free(p);
-}
+#include "common/fail_alloc.h" /* g_countdown, g_failures, failing_malloc, failing_realloc, plain_free */
 
 static void test_convert_alloc_failures(void **state) {
     (void)state;

@@ -11,33 +11,7 @@
 
 #include "train_test_util.h"
 
-static long g_countdown; /* allocations left before the failing one; <0: never fail */
-static long g_failures;
-
-static void *failing_malloc(void *user, size_t size) {
-    (void)user;
-    if (g_countdown == 0) {
-        g_failures++;
-        return NULL;
-    }
-    if (g_countdown > 0) g_countdown--;
-    return malloc(size);
-}
-
-static void *failing_realloc(void *user, void *p, size_t size) {
-    (void)user;
-    if (g_countdown == 0) {
-        g_failures++;
-        return NULL;
-    }
-    if (g_countdown > 0) g_countdown--;
-    return realloc(p, size);
-}
-
-static void plain_free(void *user, void *p) {
-    (void)user;
-    free(p);
-}
+#include "common/fail_alloc.h" /* g_countdown, g_failures, failing_malloc, failing_realloc, plain_free */
 
 static ef_status scenario(void) {
     ef_trainer *t = NULL;
