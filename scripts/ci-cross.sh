@@ -63,7 +63,7 @@ arm64_binfmt() {
 
 arm64_build() {
   cmake -S . -B build-cross-arm64 -G Ninja -DCMAKE_BUILD_TYPE=Release -DEF_WERROR=ON \
-    -DCMAKE_TOOLCHAIN_FILE=cmake/toolchains/aarch64-linux-gnu.cmake -DEF_HOST_BUILD_DIR="$HOST_BUILD"
+    -DCMAKE_TOOLCHAIN_FILE="$ROOT"/cmake/toolchains/aarch64-linux-gnu.cmake -DEF_HOST_BUILD_DIR="$HOST_BUILD"
   cmake --build build-cross-arm64 -j "$JOBS"
 }
 arm64_test() {
@@ -75,7 +75,7 @@ arm64_test() {
 
 win64_build() {
   cmake -S . -B build-cross-win64 -G Ninja -DCMAKE_BUILD_TYPE=Release -DEF_WERROR=ON \
-    -DCMAKE_TOOLCHAIN_FILE=cmake/toolchains/x86_64-w64-mingw32.cmake -DEF_HOST_BUILD_DIR="$HOST_BUILD"
+    -DCMAKE_TOOLCHAIN_FILE="$ROOT"/cmake/toolchains/x86_64-w64-mingw32.cmake -DEF_HOST_BUILD_DIR="$HOST_BUILD"
   cmake --build build-cross-win64 -j "$JOBS"
   # The DLL exports only the public API and needs no MinGW runtime DLLs.
   x86_64-w64-mingw32-objdump -p build-cross-win64/lib/libedgeformer.dll | grep 'DLL Name' | sort -u
