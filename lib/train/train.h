@@ -167,4 +167,20 @@ void ef_adamw_update(const ef_adamw *o, float lr, int64_t step, float *params, c
                      float *m, float *v, size_t begin, size_t end, int decay);
 
 
+/* ---- tokenized-dataset cache (token_cache.c) ---- */
+/* 64-bit FNV-1a: h = ef_hash64(EF_HASH64_SEED, bytes, n), chainable. */
+#define EF_HASH64_SEED 0xcbf29ce484222325ull
+uint64_t ef_hash64(uint64_t h, const void *data, size_t n);
+/* DIR/<key as 16 hex digits>.eftok. Errors: EF_ERR_INVALID_ARG (too long). */
+ef_status ef_token_cache_path(char *buf, size_t cap, const char *dir, uint64_t key);
+/* 1 and *ids (ef_free) / *n when `path` holds a valid cache; 0 when it is
+ * missing or fails a check (a warning is logged for the latter). */
+int ef_token_cache_read(const char *path, int32_t **ids, int64_t *n);
+/* Writes ids[n] (temporary file, then renamed); *file_bytes (may be NULL)
+ * receives the file size. Errors: EF_ERR_IO, EF_ERR_NO_MEMORY. */
+ef_status ef_token_cache_write(const char *path, const int32_t *ids, int64_t n,
+                               uint64_t *file_bytes);
+/* Files read from / written to the cache since the start (for the tests). */
+extern _Atomic int64_t ef_token_cache_hits, ef_token_cache_writes;
+
 #endif

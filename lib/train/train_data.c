@@ -1,11 +1,14 @@
 /* Training data: the tokenizer (GPT-2 BPE, a synthetic byte-level BPE, or
- * a GGUF's), a text file or the Brown corpus (POS tags stripped), one token
- * stream split into train and validation parts, and the seeded windows. */
+ * a GGUF's), a text file, a folder of *.txt files, the Brown corpus (POS
+ * tags stripped) or WikiText's raw files, one token stream split into train
+ * and validation parts (WikiText brings its own), the seeded windows, and
+ * the optional token cache (token_cache.c). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "base/alloc.h"
+#include "base/log.h"
 #include "base/platform.h"
 #include "train/trainer.h"
 
@@ -61,7 +64,7 @@ ef_status ef_train_vocab_open(const char *spec, ef_gguf **g, ef_vocab **v) {
 }
 
 static ef_status read_file(const char *path, char **out, size_t *len) {
-    FILE *f = fopen(path, "rb");
+    FILE *f = ef_fopen(path, "rb");
     if (!f) return ef_err(EF_ERR_IO, "cannot open data file '%s'", path);
     size_t cap = 1 << 16, n = 0;
     char *buf = ef_malloc(cap);
@@ -124,6 +127,47 @@ static size_t strip_brown_tags(char *s, size_t n) {
     return o;
 }
 
+/* One data source: its texts (file by file), tokenized one after another. */
+typedef struct text_list {
+    char **text;
+    size_t *len;
+    size_t n, cap;
+} text_list;
+
+static void texts_free(text_list *l) {
+    for (size_t i = 0; i < l->n; i++) ef_free(l->text[i]);
+    ef_free(l->text);
+    ef_free(l->len);
+    memset(l, 0, sizeof *l);
+}
+
+/* Takes ownership of text (freed on failure). */
+static ef_status texts_add(text_list *l, char *text, size_t len) {
+    if (l->n == l->cap) {
+        size_t nc = l->cap ? l->cap * 2 : 16;
+        char **nt = ef_realloc(l->text, sizeof *nt * nc);
+        if (nt) l->text = nt;
+        size_t *nl = nt ? ef_realloc(l->len, sizeof *nl * nc) : NULL;
+        if (nl) l->len = nl;
+        if (!nt || !nl) {
+            ef_free(text);
+            return ef_err(EF_ERR_NO_MEMORY, "out of memory listing the training texts");
+        }
+        l->cap = nc;
+    }
+    l->text[l->n] = text;
+    l->len[l->n++] = len;
+    return EF_OK;
+}
+
+static ef_status texts_add_file(text_list *l, const char *path, int brown) {
+    char *text;
+    size_t len;
+    EF_TRY(read_file(path, &text, &len));
+    if (brown) len = strip_brown_tags(text, len);
+    return texts_add(l, text, len);
+}
+
 /* Appends the tokens of text[0..len) to d. */
 static ef_status append_tokens(ef_train_data *d, int64_t *cap, const ef_vocab *v, const char *text,
                                size_t len) {
@@ -148,49 +192,208 @@ static ef_status append_tokens(ef_train_data *d, int64_t *cap, const ef_vocab *v
 }
 
 /* Brown: files c[a-r][0-9][0-9] of the corpus folder, in name order. */
-static ef_status load_brown(const char *dir, const ef_vocab *v, ef_train_data *d, int64_t *cap) {
-    int found = 0;
+static ef_status load_brown(const char *dir, text_list *l) {
     for (char cat = 'a'; cat <= 'r'; cat++)
         for (int num = 1; num <= 99; num++) {
             char path[1024];
             snprintf(path, sizeof path, "%s/c%c%02d", dir, cat, num);
-            FILE *probe = fopen(path, "rb");
+            FILE *probe = ef_fopen(path, "rb");
             if (!probe) continue;
             fclose(probe);
-            char *text;
-            size_t len;
-            EF_TRY(read_file(path, &text, &len));
-            len = strip_brown_tags(text, len);
-            ef_status st = append_tokens(d, cap, v, text, len);
-            ef_free(text);
-            EF_TRY(st);
-            found++;
+            EF_TRY(texts_add_file(l, path, 1));
         }
-    if (!found) return ef_err(EF_ERR_IO, "no Brown corpus files (ca01...) in '%s'", dir);
+    if (!l->n) return ef_err(EF_ERR_IO, "no Brown corpus files (ca01...) in '%s'", dir);
     return EF_OK;
+}
+
+/* The *.txt names of a folder (ef_dir_each's callback cannot fail, so an
+ * allocation failure is remembered in `oom`). */
+typedef struct name_list {
+    char **names;
+    size_t n, cap;
+    int oom;
+} name_list;
+
+static void collect_txt(void *user, const char *name) {
+    name_list *nl = user;
+    size_t len = strlen(name);
+    if (nl->oom || len < 5 || strcmp(name + len - 4, ".txt") != 0) return;
+    if (nl->n == nl->cap) {
+        size_t nc = nl->cap ? nl->cap * 2 : 16;
+        char **nn = ef_realloc(nl->names, sizeof *nn * nc);
+        if (!nn) {
+            nl->oom = 1;
+            return;
+        }
+        nl->names = nn;
+        nl->cap = nc;
+    }
+    if (!(nl->names[nl->n] = ef_strdup(name))) nl->oom = 1;
+    else nl->n++;
+}
+
+static int cmp_names(const void *a, const void *b) {
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static void noop_entry(void *user, const char *name) {
+    (void)user;
+    (void)name;
+}
+
+/* Every *.txt file of `dir`, in byte-wise sorted name order. */
+static ef_status load_txt_dir(const char *dir, text_list *l) {
+    name_list nl = {0};
+    ef_status st = ef_dir_each(dir, collect_txt, &nl);
+    if (st == EF_OK && nl.oom) st = ef_err(EF_ERR_NO_MEMORY, "out of memory listing '%s'", dir);
+    if (st == EF_OK && nl.n == 0) st = ef_err(EF_ERR_IO, "no *.txt files in data folder '%s'", dir);
+    if (st == EF_OK) qsort(nl.names, nl.n, sizeof *nl.names, cmp_names);
+    for (size_t i = 0; st == EF_OK && i < nl.n; i++) {
+        char path[2048];
+        if (snprintf(path, sizeof path, "%s" EF_DIR_SEP "%s", dir, nl.names[i]) >= (int)sizeof path)
+            st = ef_err(EF_ERR_INVALID_ARG, "data path '%s/%s' is too long", dir, nl.names[i]);
+        else
+            st = texts_add_file(l, path, 0);
+    }
+    for (size_t i = 0; i < nl.n; i++) ef_free(nl.names[i]);
+    ef_free(nl.names);
+    return st;
+}
+
+/* What the token ids depend on besides the text: the tokenizer's kind and
+ * every token's type and text. (Merge ranks are not hashed: two
+ * vocabularies with the same tokens but other merges share a key.) */
+static uint64_t vocab_fingerprint(const ef_vocab *v) {
+    uint64_t h = EF_HASH64_SEED;
+    const char *name = ef_vocab_model_name(v);
+    h = ef_hash64(h, name, strlen(name) + 1);
+    const int32_t n = ef_vocab_n_tokens(v);
+    h = ef_hash64(h, &n, sizeof n);
+    for (int32_t i = 0; i < n; i++) {
+        const char *t = ef_vocab_token_text(v, i);
+        const int32_t type = ef_vocab_token_type(v, i);
+        const uint64_t len = t ? strlen(t) : 0;
+        h = ef_hash64(h, &type, sizeof type);
+        h = ef_hash64(h, &len, sizeof len);
+        h = ef_hash64(h, t, (size_t)len);
+    }
+    return h;
+}
+
+/* The tokens of every text of l, one after another, into d->tokens and
+ * d->n_tokens; from / into the cache folder when cache_dir is set. */
+static ef_status tokenize_texts(const text_list *l, const ef_vocab *v, const char *cache_dir,
+                                ef_train_data *d) {
+    memset(d, 0, sizeof *d);
+    char path[1200];
+    if (cache_dir) {
+        uint64_t key = ef_hash64(EF_HASH64_SEED, "edgeformer-tokens", 17);
+        const uint64_t fp = vocab_fingerprint(v);
+        key = ef_hash64(key, &fp, sizeof fp);
+        for (size_t i = 0; i < l->n; i++) {
+            const uint64_t len = l->len[i];
+            key = ef_hash64(key, &len, sizeof len);
+            key = ef_hash64(key, l->text[i], l->len[i]);
+        }
+        EF_TRY(ef_token_cache_path(path, sizeof path, cache_dir, key));
+        if (ef_token_cache_read(path, &d->tokens, &d->n_tokens)) {
+            const int32_t nv = ef_vocab_n_tokens(v);
+            int64_t i = 0;
+            while (i < d->n_tokens && d->tokens[i] >= 0 && d->tokens[i] < nv) i++;
+            if (i == d->n_tokens) {
+                EF_LOGI("token cache: %lld tokens read from '%s'", (long long)d->n_tokens, path);
+                return EF_OK;
+            }
+            EF_LOGW("token cache '%s' holds id %d outside the vocabulary: tokenizing again", path,
+                    (int)d->tokens[i]);
+            ef_train_data_free(d);
+        }
+    }
+    int64_t cap = 0;
+    for (size_t i = 0; i < l->n; i++) {
+        ef_status st = append_tokens(d, &cap, v, l->text[i], l->len[i]);
+        if (st != EF_OK) {
+            ef_train_data_free(d);
+            return st;
+        }
+    }
+    if (cache_dir) {
+        uint64_t bytes = 0;
+        if (ef_token_cache_write(path, d->tokens, d->n_tokens, &bytes) == EF_OK)
+            EF_LOGI("token cache: %lld tokens written to '%s' (%llu bytes)",
+                    (long long)d->n_tokens, path, (unsigned long long)bytes);
+        else
+            EF_LOGW("token cache not written: %s", ef_last_error());
+    }
+    return EF_OK;
+}
+
+/* WikiText raw layout: DIR/wiki.train.raw, DIR/wiki.valid.raw. */
+static ef_status load_wikitext(const char *dir, const ef_vocab *v, const char *cache_dir,
+                               ef_train_data *d) {
+    char path[2][1100];
+    static const char *const names[2] = {"wiki.train.raw", "wiki.valid.raw"};
+    ef_train_data part[2] = {{0}, {0}};
+    ef_status st = EF_OK;
+    for (int i = 0; st == EF_OK && i < 2; i++) {
+        text_list l = {0};
+        if (snprintf(path[i], sizeof path[i], "%s" EF_DIR_SEP "%s", dir, names[i]) >= (int)sizeof path[i])
+            st = ef_err(EF_ERR_INVALID_ARG, "WikiText folder path '%s' is too long", dir);
+        if (st == EF_OK) st = texts_add_file(&l, path[i], 0);
+        if (st == EF_OK) st = tokenize_texts(&l, v, cache_dir, &part[i]);
+        texts_free(&l);
+    }
+    if (st == EF_OK) {
+        const int64_t n = part[0].n_tokens + part[1].n_tokens;
+        int32_t *all = ef_realloc(part[0].tokens, sizeof(int32_t) * (size_t)(n ? n : 1));
+        if (!all) {
+            st = ef_err(EF_ERR_NO_MEMORY, "out of memory holding %lld tokens", (long long)n);
+        } else {
+            part[0].tokens = NULL;
+            memcpy(all + part[0].n_tokens, part[1].tokens, sizeof(int32_t) * (size_t)part[1].n_tokens);
+            d->tokens = all;
+            d->n_tokens = n;
+            d->n_train = part[0].n_tokens;
+        }
+    }
+    ef_train_data_free(&part[0]);
+    ef_train_data_free(&part[1]);
+    return st;
+}
+
+static int is_dir(const char *path) {
+    return ef_file_exists(path) && ef_dir_each(path, noop_entry, NULL) == EF_OK;
 }
 
 ef_status ef_train_data_load(const ef_train_params *p, const ef_vocab *v, ef_train_data *d) {
     memset(d, 0, sizeof *d);
-    int64_t cap = 0;
     ef_status st;
+    int split = 1; /* 0: the source gave its own validation part */
+    text_list l = {0};
     if (p->text) {
-        st = append_tokens(d, &cap, v, p->text, strlen(p->text));
+        size_t n = strlen(p->text);
+        char *copy = ef_malloc(n + 1);
+        if (copy) memcpy(copy, p->text, n + 1);
+        st = copy ? texts_add(&l, copy, n) /* owns copy from here */
+                  : ef_err(EF_ERR_NO_MEMORY, "out of memory copying the training text");
     } else if (p->data && strncmp(p->data, "brown:", 6) == 0) {
-        st = load_brown(p->data + 6, v, d, &cap);
+        st = load_brown(p->data + 6, &l);
+    } else if (p->data && strncmp(p->data, "wikitext:", 9) == 0) {
+        st = load_wikitext(p->data + 9, v, p->token_cache, d);
+        split = 0;
+    } else if (p->data && strncmp(p->data, "dir:", 4) == 0) {
+        st = load_txt_dir(p->data + 4, &l);
+    } else if (p->data && is_dir(p->data)) {
+        st = load_txt_dir(p->data, &l);
     } else if (p->data) {
-        char *text;
-        size_t len;
-        st = read_file(p->data, &text, &len);
-        if (st == EF_OK) {
-            st = append_tokens(d, &cap, v, text, len);
-            ef_free(text);
-        }
+        st = texts_add_file(&l, p->data, 0);
     } else {
         st = ef_err(EF_ERR_INVALID_ARG, "training: no data given (set \"data\" or \"text\")");
     }
+    if (st == EF_OK && split) st = tokenize_texts(&l, v, p->token_cache, d);
+    texts_free(&l);
     const int64_t window = (int64_t)p->shape.seq + 1;
-    if (st == EF_OK) {
+    if (st == EF_OK && split) {
         int64_t n_val = (int64_t)((double)d->n_tokens * p->val_fraction);
         if (p->val_fraction > 0 && n_val < window) n_val = window;
         d->n_train = d->n_tokens - n_val;
@@ -199,6 +402,13 @@ ef_status ef_train_data_load(const ef_train_params *p, const ef_vocab *v, ef_tra
                         "training data has %lld tokens: too few for a %lld-token window plus "
                         "the validation part",
                         (long long)d->n_tokens, (long long)window);
+    } else if (st == EF_OK) {
+        if (d->n_train < window || d->n_tokens - d->n_train < window)
+            st = ef_err(EF_ERR_FORMAT,
+                        "WikiText data has %lld training and %lld validation tokens: each part "
+                        "needs at least one %lld-token window",
+                        (long long)d->n_train, (long long)(d->n_tokens - d->n_train),
+                        (long long)window);
     }
     if (st != EF_OK) ef_train_data_free(d);
     return st;

@@ -28,6 +28,7 @@ void ef_train_params_free(ef_train_params *p) {
     ef_free(p->text);
     ef_free(p->vocab);
     ef_free(p->init);
+    ef_free(p->token_cache);
     ef_free(p);
 }
 
@@ -101,7 +102,8 @@ ef_status ef_train_params_set_str(ef_train_params *p, const char *key, const cha
     char **slot = strcmp(key, "data") == 0 ? &p->data
                 : strcmp(key, "text") == 0 ? &p->text
                 : strcmp(key, "vocab") == 0 ? &p->vocab
-                : strcmp(key, "init") == 0 ? &p->init : NULL;
+                : strcmp(key, "init") == 0 ? &p->init
+                : strcmp(key, "token_cache") == 0 ? &p->token_cache : NULL;
     if (!slot) return ef_err(EF_ERR_INVALID_ARG, "unknown text training setting '%s'", key);
     char *copy = ef_strdup(value);
     if (!copy) return ef_err(EF_ERR_NO_MEMORY, "out of memory copying setting '%s'", key);
@@ -164,7 +166,7 @@ ef_status ef_trainer_create(const ef_train_params *params, ef_trainer **out) {
     ef_trainer *t = ef_calloc(1, sizeof *t);
     if (!t) return ef_err(EF_ERR_NO_MEMORY, "out of memory creating the trainer");
     t->p = *params;
-    t->p.data = t->p.text = t->p.vocab = t->p.init = NULL;
+    t->p.data = t->p.text = t->p.vocab = t->p.init = t->p.token_cache = NULL;
     t->p.opt.total_steps = params->steps;
     t->p.opt.warmup = params->warmup;
     if (!params->lr_min_set) t->p.opt.lr_min = params->opt.lr_max / 10.0f;

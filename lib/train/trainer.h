@@ -20,6 +20,7 @@ struct ef_train_params {
     int lr_min_set;
     double val_fraction;
     char *data, *text, *vocab, *init; /* init: GGUF to fine-tune */
+    char *token_cache;                /* folder of the token cache; NULL: none */
 };
 
 /* The token stream and its split. */
