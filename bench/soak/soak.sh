@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Soak test (not a unit test): generates continuously for MINUTES (default
-# 10) with bench/soak/soak_driver.c — context resets, session churn, model
-# reloads — while sampling the process's RSS and open file descriptors every
+# 10) with bench/soak/soak_driver.c — context shifts, KV pages travelling
+# through the zstd and disk tiers, snapshot save/restore every minute,
+# session churn, model reloads — while sampling the process's RSS and open
+# file descriptors every
 # INTERVAL seconds (default 2). Writes OUT/soak.csv, OUT/soak_rss.png (RSS
 # and fds over time, matplotlib from Debian's python3-matplotlib) and
 # OUT/summary.txt, and fails when, after a warm-up (the first 20% of the
@@ -26,7 +28,8 @@ cc -std=c11 -O2 -Wall -Wextra -I"$root/include" "$here/soak_driver.c" -o "$work/
 "$cli" make-model --arch llama --preset small --seed 3 -o "$work/model.gguf" >/dev/null
 
 seconds=$((minutes * 60))
-"$work/soak_driver" "$work/model.gguf" "$seconds" > "$out/driver.log" 2>&1 &
+mkdir -p "$work/spill"
+"$work/soak_driver" "$work/model.gguf" "$seconds" "$work/spill" > "$out/driver.log" 2>&1 &
 pid=$!
 echo "t_seconds,rss_kib,fds" > "$out/soak.csv"
 start=$(date +%s.%N)
@@ -38,6 +41,12 @@ while kill -0 "$pid" 2>/dev/null; do
     sleep "$interval"
 done
 wait "$pid" || { cat "$out/driver.log"; echo "soak: the driver failed" >&2; exit 1; }
+# spill files and snapshot temporaries must all be gone once the driver exits
+left=$(ls -A "$work/spill")
+if [ -n "$left" ]; then
+    echo "soak: files left in the spill/snapshot folder: $left" >&2
+    exit 1
+fi
 
 /usr/bin/python3 "$here/soak_report.py" "$out/soak.csv" "$out/soak_rss.png" "$out/driver.log" \
     "$(nproc) CPUs, $(uname -m), $(date -u +%Y-%m-%d)" | tee "$out/summary.txt"

@@ -726,7 +726,9 @@ EF_API ef_status ef_session_params_set_seq(ef_session_params *p, int32_t seq);
  * 1 = when the context is full, ef_session_generate() keeps going: it drops
  * the older half of the tokens after the first n_keep (the prompt's BOS when
  * n_keep is -1) with ef_kv_seq_remove(), which re-rotates the keys of the
- * tokens it keeps. 0 (the default) = stop with EF_STOP_CONTEXT_FULL.
+ * tokens it keeps; a prompt that does not fit the remaining room shifts the
+ * context the same way first. 0 (the default) = stop with
+ * EF_STOP_CONTEXT_FULL.
  * Errors: EF_ERR_INVALID_ARG.
  */
 EF_API ef_status ef_session_params_set_context_shift(ef_session_params *p, int32_t enable, int32_t n_keep);

@@ -57,6 +57,22 @@ ef_status ef_session_generate(ef_session *s, const char *prompt, size_t prompt_l
         return ef_session_fail(s, ef_err(EF_ERR_INVALID_ARG, "empty prompt and empty context: nothing to continue"));
     }
 
+    /* With context shift on, a prompt that does not fit pushes older tokens
+     * out first (each shift drops half of what follows the kept prefix); if
+     * even that cannot make room, the eval below reports EF_ERR_CONTEXT_FULL. */
+    while (s->ctx_shift && n_ids > 0 && (int64_t)s->n_past + (int64_t)n_ids > s->n_ctx) {
+        const int32_t before = s->n_past;
+        st = ef_session_context_shift(s);
+        if (st == EF_ERR_CONTEXT_FULL || (st == EF_OK && s->n_past == before)) {
+            st = EF_OK;
+            break;
+        }
+        if (st != EF_OK) {
+            ef_free(ids);
+            return ef_session_fail(s, st);
+        }
+    }
+
     double t0 = ef_time_now();
     if (n_ids > 0) {
         st = ef_session_eval_keep_cancel(s, ids, n_ids, 0);

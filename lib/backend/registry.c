@@ -19,7 +19,8 @@
 /* Entries live for the process: static storage, no allocation to fail. */
 static struct ef_backend g_backends[EF_BACKEND_MAX];
 static int32_t g_count;
-static ef_once_flag g_once = EF_ONCE_INIT;
+static ef_once_flag g_once = EF_ONCE_INIT;     /* the whole list */
+static ef_once_flag g_cpu_once = EF_ONCE_INIT; /* entry 0 alone */
 
 static int name_listed(const char *name) {
     for (int32_t i = 0; i < g_count; i++)
@@ -126,8 +127,13 @@ static void scan_env_path(void) {
     }
 }
 
+/* Entry 0 without scanning for plugins: a session that asks for "cpu" does
+ * not load them (oneDNN and an OpenCL driver cost ~75 MiB of RSS and tens of
+ * milliseconds to probe). */
+static void ensure_cpu(void) { ef_call_once(&g_cpu_once, add_cpu); }
+
 static void discover(void) {
-    add_cpu();
+    ensure_cpu();
     scan_env_path();
     char self[EF_BACKEND_PATH_MAX];
     if (ef_dl_self_dir(self, sizeof self) == EF_OK)
@@ -169,9 +175,14 @@ static void list_names(char *buf, size_t cap) {
 }
 
 ef_status ef_backend_select(const char *name, const struct ef_backend **out) {
-    ensure_discovered();
     *out = NULL;
     if (!name || !name[0]) name = getenv("EF_BACKEND");
+    if (name && !strcmp(name, "cpu")) {
+        ensure_cpu();
+        *out = &g_backends[0];
+        return EF_OK;
+    }
+    ensure_discovered();
     if (!name || !name[0] || !strcmp(name, "auto")) {
         const struct ef_backend *best = &g_backends[0]; /* cpu wins ties: it is first */
         for (int32_t i = 1; i < g_count; i++)
