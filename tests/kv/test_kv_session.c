@@ -321,6 +321,23 @@ static void test_context_shift(void **state) {
             assert_true(reason == EF_STOP_CONTEXT_FULL || reason == EF_STOP_EOG);
         }
         assert_true(ef_session_n_past(g) <= 32);
+        /* a prompt that no longer fits: with the shift on, older tokens make room */
+        int32_t before = ef_session_n_past(g);
+        static const char more[] = " and more";
+        int32_t ids[64];
+        size_t n_more = 0;
+        assert_int_equal(ef_tokenize(g_llama, more, sizeof more - 1, 0, ids, 64, &n_more), EF_OK);
+        assert_true(n_more > 0 && n_more < 16);
+        while (ef_session_n_past(g) < 32) assert_int_equal(ef_session_eval(g, ids, 1, 0), EF_OK); /* full */
+        before = ef_session_n_past(g);
+        ef_status st = ef_session_generate(g, more, sizeof more - 1, 4, NULL, NULL);
+        if (shift) {
+            assert_int_equal(st, EF_OK);
+            assert_true(ef_session_n_past(g) <= 32);
+        } else {
+            assert_int_equal(st, EF_ERR_CONTEXT_FULL);
+            assert_int_equal(ef_session_n_past(g), before); /* a failed prompt changes nothing */
+        }
         ef_session_free(g);
     }
 }
