@@ -499,3 +499,67 @@ func TestTrainExportAndLoad(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// Fork, rewind and snapshots through the KV-cache API give back the same logits.
+func TestKVForkRewindSnapshot(t *testing.T) {
+	m := loadModel(t)
+	s, err := m.NewSession(&SessionOptions{KV: &KVOptions{NSeqMax: 2, PageSize: 16, KType: "f32", VType: "f32"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	prompt, err := m.Tokenize("Hello world", true, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Eval(prompt, false); err != nil {
+		t.Fatal(err)
+	}
+	want, _ := s.Logits(-1)
+	same := func(what string) {
+		got, err := s.Logits(-1)
+		if err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		for i := range want {
+			if got[i] != want[i] {
+				t.Fatalf("%s: logit %d is %g, want %g", what, i, got[i], want[i])
+			}
+		}
+	}
+	snap, err := s.SaveBytes(SeqAll)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Eval(prompt[:1], false); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RestoreBytes(SeqAll, snap); err != nil {
+		t.Fatal(err)
+	}
+	same("after restore")
+	if err := s.RestoreBytes(SeqAll, snap[:len(snap)/2]); !errors.Is(err, ErrFormat) && !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("truncated snapshot: %v", err)
+	}
+	kv := s.KVCache()
+	if err := kv.Copy(0, 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetSeq(1); err != nil {
+		t.Fatal(err)
+	}
+	if err := kv.Remove(1, int32(len(prompt)-1), -1); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Eval(prompt[len(prompt)-1:], false); err != nil {
+		t.Fatal(err)
+	}
+	same("after fork and rewind")
+	if lo, hi, err := kv.PosRange(1); err != nil || lo != 0 || hi != int32(len(prompt)-1) {
+		t.Fatalf("pos range %d..%d, %v", lo, hi, err)
+	}
+	list, err := Backends()
+	if err != nil || len(list) == 0 || list[0].Name != "cpu" || !list[0].Available {
+		t.Fatalf("backends: %v %v", list, err)
+	}
+}

@@ -292,3 +292,44 @@ fn assert_traits() {
     send::<edgeformer::Trainer>();
     sync::<edgeformer::CancelHandle>();
 }
+
+#[test]
+fn kv_fork_rewind_and_snapshot() {
+    let m = model();
+    let opts = SessionOptions {
+        kv: Some(edgeformer::KvOptions { n_seq_max: 2, page_size: 16, k_type: "f32".into(), v_type: "f32".into(), ..Default::default() }),
+        ..Default::default()
+    };
+    let mut s = m.session(&opts).unwrap();
+    let prompt = m.tokenize("Hello world", true, false).unwrap();
+    s.eval(&prompt, false).unwrap();
+    let want = s.logits(-1).unwrap().to_vec();
+    assert_eq!(s.kv().pos_range(0).unwrap(), (0, prompt.len() as i32 - 1));
+
+    // snapshot, change the context, restore: the logits come back
+    let snap = s.save_to_vec(edgeformer::sys::EF_SEQ_ALL).unwrap();
+    s.eval(&prompt[..1], false).unwrap();
+    s.restore_from_slice(edgeformer::sys::EF_SEQ_ALL, &snap).unwrap();
+    assert_eq!(s.n_past(), prompt.len() as i32);
+    assert_eq!(s.logits(-1).unwrap(), &want[..]);
+    // a truncated snapshot is refused and leaves the session as it was
+    let err = s.restore_from_slice(edgeformer::sys::EF_SEQ_ALL, &snap[..snap.len() / 2]).unwrap_err();
+    assert!(matches!(err.kind(), ErrorKind::Format | ErrorKind::Corrupt), "{err}");
+    assert_eq!(s.n_past(), prompt.len() as i32);
+
+    // fork into sequence 1, rewind the last token there and evaluate it again
+    s.kv().copy(0, 1).unwrap();
+    s.set_seq(1).unwrap();
+    s.kv().remove(1, prompt.len() as i32 - 1, -1).unwrap();
+    s.eval(&prompt[prompt.len() - 1..], false).unwrap();
+    assert_eq!(s.logits(-1).unwrap(), &want[..]);
+    assert_eq!(s.backend(), "cpu");
+}
+
+#[test]
+fn backends_list_starts_with_cpu() {
+    let list = edgeformer::backends().unwrap();
+    assert_eq!(list[0].name, "cpu");
+    assert!(list[0].available && list[0].reason.is_empty());
+    assert!(list.iter().all(|b| b.available || !b.reason.is_empty()));
+}
