@@ -75,17 +75,20 @@ static void *make_weight(uint32_t type, int64_t in, int64_t out, size_t *bytes)
     return f;
 }
 
-/* Median seconds of one matmul {in, out} x m tokens on backend `be`. */
+/* Median seconds of one matmul {in, out} x m tokens on backend `be`; -1 on failure. */
 static double time_matmul(const ef_be_iface *be, ef_be_ctx *ctx, uint32_t type, const shape *s, int64_t m, int reps)
 {
     size_t wbytes;
     void *w = make_weight(type, s->in, s->out, &wbytes);
-    ef_be_buffer *wb, *xb, *yb;
+    ef_be_buffer *wb = NULL, *xb = NULL, *yb = NULL;
     if (be->buffer_alloc(ctx, wbytes, EF_BE_BUF_WEIGHTS, &wb) || be->buffer_upload(ctx, wb, 0, w, wbytes) ||
         be->buffer_alloc(ctx, (uint64_t)(m * s->in) * 4, 0, &xb) ||
         be->buffer_alloc(ctx, (uint64_t)(m * s->out) * 4, 0, &yb)) {
         fprintf(stderr, "buffer setup failed\n");
-        exit(1);
+        if (wb) be->buffer_free(ctx, wb);
+        if (xb) be->buffer_free(ctx, xb);
+        free(w);
+        return -1.0;
     }
     float *x = be->buffer_map(ctx, xb); /* [m][in] */
     for (int64_t i = 0; i < m * s->in; i++)
@@ -100,7 +103,9 @@ static double time_matmul(const ef_be_iface *be, ef_be_ctx *ctx, uint32_t type, 
         double t0 = now_s();
         if (be->matmul(ctx, &wt, &xt, &yt) != 0) {
             fprintf(stderr, "matmul failed\n");
-            exit(1);
+            be->buffer_free(ctx, wb), be->buffer_free(ctx, xb), be->buffer_free(ctx, yb);
+            free(w);
+            return -1.0;
         }
         be->synchronize(ctx);
         if (r >= 0)
@@ -168,10 +173,15 @@ int main(int argc, char **argv)
                 const shape *s = si < sizeof layer / sizeof layer[0] ? &layer[si] : &head;
                 /* the layer counts 12 times, the head once */
                 double times = s == &head ? 1.0 : 12.0;
-                if (run_cpu)
-                    tc += times * time_matmul(&cpu, cc, types[ti], s, m, reps);
-                if (run_onednn)
-                    td += times * time_matmul(&onednn, cd, types[ti], s, m, reps);
+                double c = run_cpu ? time_matmul(&cpu, cc, types[ti], s, m, reps) : 0;
+                double d = run_onednn ? time_matmul(&onednn, cd, types[ti], s, m, reps) : 0;
+                if (c < 0 || d < 0) {
+                    onednn.shutdown(cd);
+                    cpu.shutdown(cc);
+                    return 1;
+                }
+                tc += times * c;
+                td += times * d;
                 flops += times * 2.0 * (double)(s->in * s->out * m);
             }
             printf("%-5s %5lld | %10.2f %10.1f | %10.2f %10.1f | %6.2f\n", type_names[ti], (long long)m, tc * 1e3,
