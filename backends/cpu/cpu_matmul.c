@@ -162,7 +162,7 @@ static void run_integer_dot(ef_pool *pool, matmul_job *job, ef_matmul_kernel fal
 
 /* AUTO → the kernel for this weight, token count, mode and SIMD level. */
 static ef_matmul_kernel pick_kernel(ef_matmul_mode mode, const ef_tensor *w, int32_t n) {
-    const int simd = ef_cpu_simd_active() >= EF_CPU_SIMD_AVX2 && ef_cpu_avx2_matmul_ok(w->type);
+    const int simd = ef_cpu_simd_x86(ef_cpu_simd_active()) && ef_cpu_avx2_matmul_ok(w->type);
     if (ef_cpu_qmatmul_ok(w->type) && ef_matmul_mode_resolve(mode) == EF_MATMUL_MODE_INTEGER_DOT)
         return simd ? EF_MATMUL_IDOT : EF_MATMUL_IDOT_REFERENCE;
     return !simd ? EF_MATMUL_REFERENCE : n == 1 ? EF_MATMUL_GEMV : EF_MATMUL_GEMM;

@@ -63,7 +63,7 @@ void ef_flash_rows_reset(const ef_flash_rows *r) {
 
 ef_flash_kernels ef_flash_pick_kernels(void) {
     ef_flash_kernels k = {ef_flash_fold_tile, ef_flash_f16_rows, ef_kv_pick_load()};
-    if (ef_cpu_simd_active() >= EF_CPU_SIMD_AVX2 && ef_flash_avx2_built()) {
+    if (ef_cpu_simd_x86(ef_cpu_simd_active()) && ef_flash_avx2_built()) {
         k.fold = ef_flash_fold_tile_avx2;
         k.f16_rows = ef_flash_f16_rows_avx2;
     }

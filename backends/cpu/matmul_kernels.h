@@ -71,6 +71,10 @@ void ef_cpu_matmul_with(ef_pool *pool, ef_matmul_kernel kernel, const ef_tensor 
 
 /* 1 when gemv_avx2.c / gemm_avx2.c were compiled with AVX2+FMA+F16C. */
 int ef_cpu_avx2_kernels_built(void);
+/* 1 when the AVX-512 kernel files (*_avx512.c) were compiled with their flags. */
+int ef_cpu_avx512_kernels_built(void);
+/* 1 when the NEON kernel files (*_neon.c) were built (aarch64 only). */
+int ef_cpu_neon_kernels_built(void);
 /* 1 when the AVX2 kernels handle weights of this type (F32, F16, BF16 and
  * the quantized types of qdot.h). */
 int ef_cpu_avx2_matmul_ok(uint32_t type);

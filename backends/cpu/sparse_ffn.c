@@ -21,7 +21,7 @@ static int avx2_type(uint32_t type) {
 }
 
 int ef_cpu_sparse_avx2_ok(uint32_t type) {
-    return avx2_type(type) && ef_cpu_sparse_avx2_built() && ef_cpu_simd_active() >= EF_CPU_SIMD_AVX2;
+    return avx2_type(type) && ef_cpu_sparse_avx2_built() && ef_cpu_simd_x86(ef_cpu_simd_active());
 }
 
 /* ---- scalar reference ---- */

@@ -45,6 +45,9 @@ double ef_time_now(void);
 int32_t ef_num_cores(void);
 /* Physical memory of the machine in bytes; 0 if unknown. */
 uint64_t ef_host_memory(void);
+/* 1 when an aarch64 processor has the Armv8.2 dot-product instructions
+ * (SDOT/UDOT), as the OS reports them; 0 on other processors. */
+int ef_cpu_arm_dotprod(void);
 
 /* One-time initialisation without pthread_once (portable C11 atomics):
  *   static ef_once_flag once = EF_ONCE_INIT;  ef_call_once(&once, init);

@@ -18,6 +18,9 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#if defined(__aarch64__) && defined(__linux__)
+#include <sys/auxv.h>
+#endif
 
 #include "base/alloc.h"
 
@@ -129,6 +132,15 @@ uint64_t ef_host_memory(void) {
 #if defined(_SC_PHYS_PAGES) && defined(_SC_PAGESIZE)
     long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
     return pages > 0 && page > 0 ? (uint64_t)pages * (uint64_t)page : 0;
+#else
+    return 0;
+#endif
+}
+
+int ef_cpu_arm_dotprod(void) {
+#if defined(__aarch64__) && defined(__linux__)
+    /* HWCAP_ASIMDDP is bit 20 of AT_HWCAP on arm64 Linux. */
+    return (getauxval(AT_HWCAP) >> 20) & 1;
 #else
     return 0;
 #endif

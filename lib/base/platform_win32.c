@@ -223,6 +223,8 @@ uint64_t ef_host_memory(void) {
     return GlobalMemoryStatusEx(&ms) ? (uint64_t)ms.ullTotalPhys : 0;
 }
 
+int ef_cpu_arm_dotprod(void) { return 0; } /* the Windows build is x86-64 only */
+
 ef_status ef_dl_open(const char *path, ef_dl **out) {
     *out = NULL;
     wchar_t *w = utf8_to_wide(path);

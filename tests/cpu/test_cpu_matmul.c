@@ -76,7 +76,7 @@ static float *random_vec(int64_t n) {
     return x;
 }
 
-static int have_avx2(void) { return ef_cpu_simd_supported() >= EF_CPU_SIMD_AVX2; }
+static int have_avx2(void) { return ef_cpu_simd_x86(ef_cpu_simd_supported()); }
 /* The AVX2 kernels exist only on x86-64 (arm64 runs the scalar path until the
  * NEON kernels land): elsewhere the tests that compare them are skipped. */
 #if defined(__x86_64__)
