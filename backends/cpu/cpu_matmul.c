@@ -18,7 +18,6 @@
 #include "base/alloc.h"
 #include "base/log.h"
 #include "base/platform.h"
-#include "base/platform.h"
 #include "cpu/cpu_features.h"
 #include "cpu/matmul_kernels.h"
 #include "cpu/qdot.h"
@@ -34,6 +33,7 @@ typedef struct {
     int32_t n;
     ef_matmul_kernel kernel; /* never EF_MATMUL_AUTO here */
     const ef_qgroup_a *xa;   /* [n][groups]: quantized x for the IDOT kernels, else NULL */
+    int level;               /* ef_cpu_simd level of the GEMV/GEMM/IDOT kernels */
 } matmul_job;
 
 /* Token block of the quantized GEMM (GEMV is 1). */
@@ -78,17 +78,17 @@ static void matmul_worker(void *ctx, int32_t ith, int32_t nth) {
     if (r0 >= r1) return;
 
     if (ef_cpu_qmatmul_ok(job->w->type) && job->kernel != EF_MATMUL_REFERENCE) {
-        const int avx2 = job->kernel != EF_MATMUL_IDOT_REFERENCE;
+        const int level = job->kernel == EF_MATMUL_IDOT_REFERENCE ? EF_CPU_SIMD_SCALAR : job->level;
         const int32_t tb = job->kernel == EF_MATMUL_GEMV ? 1 : EF_QMATMUL_TOKEN_BLOCK;
-        ef_cpu_qmatmul_rows(job->w, job->x, job->xa, job->n, job->y, r0, r1, avx2, tb);
+        ef_cpu_qmatmul_rows(job->w, job->x, job->xa, job->n, job->y, r0, r1, level, tb);
         return;
     }
     switch (job->kernel) {
     case EF_MATMUL_GEMV:
         for (int32_t t = 0; t < job->n; t++)
-            ef_cpu_gemv_avx2(job->w, job->x + (int64_t)t * in, job->y + (int64_t)t * out, r0, r1);
+            ef_cpu_simd_gemv(job->level, job->w, job->x + (int64_t)t * in, job->y + (int64_t)t * out, r0, r1);
         break;
-    case EF_MATMUL_GEMM: ef_cpu_gemm_avx2(job->w, job->x, job->n, job->y, r0, r1); break;
+    case EF_MATMUL_GEMM: ef_cpu_simd_gemm(job->level, job->w, job->x, job->n, job->y, r0, r1); break;
     default: matmul_reference_rows(job, r0, r1); break;
     }
 }
@@ -162,7 +162,7 @@ static void run_integer_dot(ef_pool *pool, matmul_job *job, ef_matmul_kernel fal
 
 /* AUTO → the kernel for this weight, token count, mode and SIMD level. */
 static ef_matmul_kernel pick_kernel(ef_matmul_mode mode, const ef_tensor *w, int32_t n) {
-    const int simd = ef_cpu_simd_x86(ef_cpu_simd_active()) && ef_cpu_avx2_matmul_ok(w->type);
+    const int simd = ef_cpu_simd_matmul_ok(ef_cpu_simd_active(), w->type);
     if (ef_cpu_qmatmul_ok(w->type) && ef_matmul_mode_resolve(mode) == EF_MATMUL_MODE_INTEGER_DOT)
         return simd ? EF_MATMUL_IDOT : EF_MATMUL_IDOT_REFERENCE;
     return !simd ? EF_MATMUL_REFERENCE : n == 1 ? EF_MATMUL_GEMV : EF_MATMUL_GEMM;
@@ -170,14 +170,18 @@ static ef_matmul_kernel pick_kernel(ef_matmul_mode mode, const ef_tensor *w, int
 
 static void run_kernel(ef_pool *pool, ef_matmul_kernel kernel, const ef_tensor *w, const float *x, int32_t n,
                        float *y) {
-    matmul_job job = {w, x, y, n, kernel, NULL};
+    /* The active level; a SIMD kernel asked for by name while the switches
+     * say scalar (tests comparing kernels) runs the best supported one. */
+    ef_cpu_simd level = ef_cpu_simd_active();
+    if (level == EF_CPU_SIMD_SCALAR) level = ef_cpu_simd_supported();
+    matmul_job job = {w, x, y, n, kernel, NULL, (int)level};
     const int idot = kernel == EF_MATMUL_IDOT || kernel == EF_MATMUL_IDOT_REFERENCE;
     if (idot && ef_cpu_qmatmul_ok(w->type)) {
         const ef_matmul_kernel fallback = kernel == EF_MATMUL_IDOT ? EF_MATMUL_GEMM : EF_MATMUL_REFERENCE;
         run_integer_dot(pool, &job, fallback);
         return;
     }
-    if (idot) job.kernel = kernel == EF_MATMUL_IDOT && ef_cpu_avx2_matmul_ok(w->type) ? EF_MATMUL_GEMM
+    if (idot) job.kernel = kernel == EF_MATMUL_IDOT && ef_cpu_simd_matmul_ok(job.level, w->type) ? EF_MATMUL_GEMM
                                                                                      : EF_MATMUL_REFERENCE;
     ef_pool_run(pool, matmul_worker, &job);
 }

@@ -83,15 +83,33 @@ int ef_cpu_qmatmul_ok(uint32_t type);
 
 /* Quantized weights, output rows [r0, r1) of n tokens (qmatmul.c).
  * x: [n][in] F32 (weight-only) or xa: [n][groups] (integer-dot, else NULL);
- * y: [n][out]. avx2: use the AVX2 unpackers/dots; token_block: tokens
- * sharing each unpacked group (1 = GEMV order; results do not depend on it). */
+ * y: [n][out]. level: the ef_cpu_simd level whose unpackers/dots run
+ * (0 = the scalar references); token_block: tokens sharing each unpacked
+ * group (1 = GEMV order; results do not depend on it). */
 struct ef_qgroup_a;
 void ef_cpu_qmatmul_rows(const ef_tensor *w, const float *x, const struct ef_qgroup_a *xa, int32_t n, float *y,
-                         int64_t r0, int64_t r1, int avx2, int32_t token_block);
+                         int64_t r0, int64_t r1, int level, int32_t token_block);
 /* Quantizes tokens [t0, t1) of x ([n][in]) for integer-dot against weights
  * of `type`: xa: [n][ceil(in/256)] groups. */
 void ef_cpu_qmatmul_quantize_x(uint32_t type, const float *x, int64_t in, int32_t t0, int32_t t1,
                                struct ef_qgroup_a *xa);
+
+/* The dense (F32/F16/BF16) and quantized SIMD kernels of one ef_cpu_simd
+ * level (simd_matmul.c): 1 when `level` has kernels for `type`. */
+int ef_cpu_simd_matmul_ok(int level, uint32_t type);
+/* GEMV / GEMM of dense weights at `level` (x86: AVX-512 where it has the
+ * type, else AVX2; aarch64: NEON). Shapes as the AVX2 kernels below. */
+void ef_cpu_simd_gemv(int level, const ef_tensor *w, const float *x, float *y, int64_t r0, int64_t r1);
+void ef_cpu_simd_gemm(int level, const ef_tensor *w, const float *x, int32_t n, float *y, int64_t r0, int64_t r1);
+
+/* AVX-512 dense kernels (gemv_avx512.c, ...): 1 when they take `type`. */
+int ef_cpu_avx512_dense_ok(uint32_t type);
+void ef_cpu_gemv_avx512(const ef_tensor *w, const float *x, float *y, int64_t r0, int64_t r1);
+void ef_cpu_gemm_avx512(const ef_tensor *w, const float *x, int32_t n, float *y, int64_t r0, int64_t r1);
+/* NEON kernels (gemv_neon.c, ...): 1 when they take `type` (dense or quantized). */
+int ef_cpu_neon_matmul_ok(uint32_t type);
+void ef_cpu_gemv_neon(const ef_tensor *w, const float *x, float *y, int64_t r0, int64_t r1);
+void ef_cpu_gemm_neon(const ef_tensor *w, const float *x, int32_t n, float *y, int64_t r0, int64_t r1);
 
 /* Output rows [r0, r1) of one token: y[r] = x · W[r]. x: [in]; y: [out]. */
 void ef_cpu_gemv_avx2(const ef_tensor *w, const float *x, float *y, int64_t r0, int64_t r1);

@@ -67,6 +67,31 @@ typedef struct ef_qtype_ops {
 /* NULL when `type` has no quantized matmul kernels. */
 const ef_qtype_ops *ef_qtype_ops_get(uint32_t type);
 
+typedef float (*ef_qdot_f32_fn)(const ef_qgroup_w *g, const float *x, int32_t n32);
+typedef float (*ef_qdot_int_fn)(const ef_qgroup_w *g, const ef_qgroup_a *a, int32_t n32, int has_min);
+
+/* The kernels one quantized matmul runs, for one weight type at one SIMD
+ * level. A level's table may leave members NULL: ef_qkernels_resolve fills
+ * them from the level below it in the same architecture (AVX-512 → AVX2 →
+ * scalar; NEON dotprod → NEON → scalar). row_int/row_f32 stay NULL when no
+ * level has a fused row kernel (the group kernels run instead). */
+typedef struct ef_qkernels {
+    ef_qunpack_fn unpack;
+    ef_qrow_int_fn row_int;
+    ef_qrow_f32_fn row_f32;
+    ef_qdot_f32_fn dot_f32;
+    ef_qdot_int_fn dot_int;
+} ef_qkernels;
+
+/* What `level` (cpu_features.h's ef_cpu_simd, as an int) runs for `type`;
+ * 0 when the type has no quantized kernels. */
+int ef_qkernels_resolve(uint32_t type, int level, ef_qkernels *out);
+
+/* Per-architecture tables (NULL: nothing at that level for this type).
+ * qtable_avx512.c; qtable_neon.c (dotprod 1: the SDOT/UDOT table). */
+const ef_qkernels *ef_qkernels_avx512(uint32_t type);
+const ef_qkernels *ef_qkernels_neon(uint32_t type, int dotprod);
+
 /* Activations x[n32*32] of one group → a; lanes past n32 chunks are zero.
  * per_32: one scale per 32 elements, else one for the group. */
 void ef_qact_quantize_group(const float *x, int32_t n32, int per_32, ef_qgroup_a *a);

@@ -4,7 +4,7 @@
  * weights (unpacked once into L1), token. Each output accumulates one
  * partial sum per group, groups ascending, so a token's result is the same
  * whatever the token block (GEMV = block of 1) or the row split between
- * threads. Types with fused AVX2 row kernels (qdot.h) skip the unpacked
+ * threads. Types with fused row kernels at the level (qdot.h) skip the unpacked
  * group and run a whole row per token; the same kernel serves every token
  * block, so the same holds. */
 #include "cpu/matmul_kernels.h"
@@ -25,22 +25,20 @@ static int32_t clamp_token_block(int32_t want, int64_t bytes_per_token) {
 }
 
 void ef_cpu_qmatmul_rows(const ef_tensor *w, const float *x, const struct ef_qgroup_a *xa, int32_t n, float *y,
-                         int64_t r0, int64_t r1, int avx2, int32_t token_block) {
+                         int64_t r0, int64_t r1, int level, int32_t token_block) {
     const ef_qtype_ops *ops = ef_qtype_ops_get(w->type);
-    if (!ops) return; /* the dispatcher never sends other types */
+    ef_qkernels k; /* the kernels of this type at this SIMD level */
+    if (!ops || !ef_qkernels_resolve(w->type, level, &k)) return; /* the dispatcher never sends other types */
     const int64_t in = w->ne[0], out = w->ne[1];
     const int64_t n_groups = (in + EF_QGROUP - 1) / EF_QGROUP;
     const uint64_t row_bytes = ef_type_row_size(w->type, in);
     const uint64_t group_bytes = ef_type_row_size(w->type, EF_QGROUP);
-    const ef_qunpack_fn unpack = avx2 ? ops->unpack_avx2 : ops->unpack;
     const int64_t tok_bytes = xa ? n_groups * (int64_t)sizeof(ef_qgroup_a) : in * (int64_t)sizeof(float);
     const int32_t tb_max = clamp_token_block(token_block, tok_bytes);
     ef_qgroup_w g;                 /* one unpacked weight group */
     float acc[MAX_TOKEN_BLOCK];    /* [tb] running sums of one row */
 
-    const ef_qrow_int_fn row_int = avx2 ? ops->row_int_avx2 : NULL;
-    const ef_qrow_f32_fn row_f32 = avx2 ? ops->row_f32_avx2 : NULL;
-    const int fused = xa ? row_int != NULL : row_f32 != NULL;
+    const int fused = xa ? k.row_int != NULL : k.row_f32 != NULL;
 
     for (int32_t t0 = 0; t0 < n; t0 += tb_max) {
         const int32_t tb = n - t0 < tb_max ? n - t0 : tb_max;
@@ -48,8 +46,8 @@ void ef_cpu_qmatmul_rows(const ef_tensor *w, const float *x, const struct ef_qgr
             for (int64_t r = r0; r < r1; r++) {
                 const uint8_t *row = (const uint8_t *)w->data + (uint64_t)r * row_bytes;
                 for (int32_t t = t0; t < t0 + tb; t++)
-                    y[(int64_t)t * out + r] = xa ? row_int(row, xa + (int64_t)t * n_groups, in)
-                                                 : row_f32(row, x + (int64_t)t * in, in);
+                    y[(int64_t)t * out + r] = xa ? k.row_int(row, xa + (int64_t)t * n_groups, in)
+                                                 : k.row_f32(row, x + (int64_t)t * in, in);
             }
             continue;
         }
@@ -59,16 +57,15 @@ void ef_cpu_qmatmul_rows(const ef_tensor *w, const float *x, const struct ef_qgr
             for (int64_t gi = 0; gi < n_groups; gi++) {
                 const int64_t left = in - gi * EF_QGROUP;
                 const int32_t n32 = left >= EF_QGROUP ? EF_QGROUP_CHUNKS : (int32_t)(left / 32);
-                unpack(row + (uint64_t)gi * group_bytes, n32, &g);
+                k.unpack(row + (uint64_t)gi * group_bytes, n32, &g);
                 if (xa) {
                     const ef_qgroup_a *a = xa + (int64_t)t0 * n_groups + gi; /* token t0's group gi */
                     for (int32_t t = 0; t < tb; t++, a += n_groups)
-                        acc[t] += avx2 ? ef_qdot_int_avx2(&g, a, n32, ops->has_min)
-                                       : ef_qdot_int_scalar(&g, a, n32, ops->has_min);
+                        acc[t] += k.dot_int(&g, a, n32, ops->has_min);
                 } else {
                     const float *xg = x + (int64_t)t0 * in + gi * EF_QGROUP; /* [tb][in] slice */
                     for (int32_t t = 0; t < tb; t++, xg += in)
-                        acc[t] += avx2 ? ef_qdot_f32_avx2(&g, xg, n32) : ef_qdot_f32_scalar(&g, xg, n32);
+                        acc[t] += k.dot_f32(&g, xg, n32);
                 }
             }
             for (int32_t t = 0; t < tb; t++) y[(int64_t)(t0 + t) * out + r] = acc[t];
