@@ -15,6 +15,7 @@ from typing import Dict, Optional, Tuple
 from . import _lib
 from .errors import StateError, check, error_for
 from .model import Model
+from ._handle import NativeHandle
 
 
 @dataclass
@@ -67,7 +68,7 @@ class TierStats:
     restore_seconds: float
 
 
-class KVCache:
+class KVCache(NativeHandle):
     """A KV cache handle: either created here (owned; close() frees it) or
     borrowed from a session (Session.kv_cache, freed with the session)."""
 
@@ -97,18 +98,6 @@ class KVCache:
             handle, self._handle = self._handle, None
         if handle and self._owned:
             _lib.lib().ef_kv_cache_free(handle)
-
-    def __enter__(self) -> "KVCache":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        try:
-            self.close()
-        except Exception:
-            pass
 
     @property
     def handle(self) -> int:

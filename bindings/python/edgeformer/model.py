@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Dict, Iterable, List, NamedTuple, Optional, Tu
 
 from . import _lib
 from .errors import EdgeFormerError, StateError, check
+from ._handle import NativeHandle
 
 if TYPE_CHECKING:
     from .quant import QuantProfile
@@ -35,7 +36,7 @@ def _two_call_str(fn, *args) -> str:
     return buf.value.decode("utf-8", "replace")
 
 
-class Model:
+class Model(NativeHandle):
     """A model loaded from a GGUF file.
 
     Use it as a context manager or call close(); sessions created from it keep
@@ -71,22 +72,6 @@ class Model:
             handle, self._handle = self._handle, None
         if handle:
             _lib.lib().ef_model_free(handle)
-
-    def __enter__(self) -> "Model":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        try:
-            self.close()
-        except Exception:  # interpreter shutdown: the library may be gone
-            pass
-
-    @property
-    def closed(self) -> bool:
-        return self._handle is None
 
     @property
     def handle(self) -> int:

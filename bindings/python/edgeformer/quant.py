@@ -7,6 +7,7 @@ from typing import Callable, List, Optional, Tuple, Union
 
 from . import _lib
 from .errors import StateError, check
+from ._handle import NativeHandle
 
 # progress(item, done, total) -> truthy to cancel
 ProgressCallback = Callable[[str, int, int], Optional[bool]]
@@ -30,7 +31,7 @@ def progress_callback(progress: Optional[ProgressCallback], raised: List[BaseExc
     return _lib.PROGRESS_FN(trampoline)
 
 
-class QuantProfile:
+class QuantProfile(NativeHandle):
     """A quantization profile ("balanced", "fast", "experimental", "ternary",
     "f16", "f32"), refined with rules. Context manager; close() frees it."""
 
@@ -66,18 +67,6 @@ class QuantProfile:
         handle, self._handle = self._handle, None
         if handle:
             _lib.lib().ef_quant_profile_free(handle)
-
-    def __enter__(self) -> "QuantProfile":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        try:
-            self.close()
-        except Exception:
-            pass
 
 
 def quantize_file(in_path: Union[str, "os.PathLike[str]"], out_path: Union[str, "os.PathLike[str]"],

@@ -19,6 +19,7 @@ from .errors import CancelledError, EdgeFormerError, StateError, check, error_fo
 from .kv import KVCache, KVParams
 from .model import Model
 from .sampler import SamplerParams
+from ._handle import NativeHandle
 
 # on_token(token_id, text) -> truthy to stop. token_id is -1 for the final
 # delivery of bytes that never completed a UTF-8 character.
@@ -42,7 +43,7 @@ class Stats:
     sparse_skipped: float = 0.0  # fraction of FFN neurons the sparse decode skipped
 
 
-class Session:
+class Session(NativeHandle):
     """A conversation on a Model.
 
     Keyword arguments: n_ctx (0 = min(training context, 4096)), threads
@@ -142,22 +143,6 @@ class Session:
             handle, self._handle = self._handle, None
         if handle:
             _lib.lib().ef_session_free(handle)
-
-    def __enter__(self) -> "Session":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        try:
-            self.close()
-        except Exception:
-            pass
-
-    @property
-    def closed(self) -> bool:
-        return self._handle is None
 
     @property
     def handle(self) -> int:

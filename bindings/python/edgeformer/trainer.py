@@ -19,6 +19,7 @@ from typing import Optional, Union
 
 from . import _lib
 from .errors import StateError, check
+from ._handle import NativeHandle
 
 PathLike = Union[str, "os.PathLike[str]"]
 ParamValue = Union[bool, int, float, str, "os.PathLike[str]"]
@@ -39,7 +40,7 @@ def _set_param(handle: int, key: str, value: ParamValue) -> None:
         raise TypeError(f"training setting {key!r}: expected int, float or str, got {type(value).__name__}")
 
 
-class Trainer:
+class Trainer(NativeHandle):
     """A model being trained: parameters, AdamW state, data and position.
 
     Context manager; close() frees it. Not for concurrent use from several
@@ -117,23 +118,7 @@ class Trainer:
         check(_lib.lib().ef_trainer_export(self.handle, os.fsencode(path)))
 
     # -- lifetime ---------------------------------------------------------
-    @property
-    def closed(self) -> bool:
-        return self._handle is None
-
     def close(self) -> None:
         handle, self._handle = self._handle, None
         if handle:
             _lib.lib().ef_trainer_free(handle)
-
-    def __enter__(self) -> "Trainer":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        try:
-            self.close()
-        except Exception:
-            pass
