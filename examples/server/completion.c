@@ -340,6 +340,8 @@ int completion_handle(server *srv, struct MHD_Connection *conn, completion_reque
             request_error_set(&err, 503, "server_busy", "queue_full",
                               "all %d slots are busy and the queue of %d is full; retry later",
                               (int)srv->cfg.n_slots, (int)srv->cfg.queue_max);
+        } else if (sr == SLOT_STOPPING) {
+            request_error_set(&err, 503, "server_busy", "stopping", "the server is shutting down");
         } else {
             request_error_set(&err, 503, "server_busy", "queue_timeout",
                               "no slot became free within the %g s time limit", limit);

@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "cli.h"
 #include "server.h"
@@ -106,12 +107,14 @@ int cmd_serve(int argc, char **argv) {
     int sig = 0;
     sigwait(&stop_signals, &sig);
     fprintf(stderr, "edgeformer serve: stopping (signal %d)\n", sig);
-    /* Stopping the daemon waits for the connections, so cancel generations first. */
-    pthread_mutex_lock(&srv.pool.mu);
-    for (int32_t i = 0; i < srv.pool.n_slots; i++) {
-        if (srv.pool.slots[i].busy) ef_session_cancel(srv.pool.slots[i].session);
+    /* Stopping the daemon closes the connections: first refuse the queue and
+     * cancel the generations, and give their handlers a moment to answer
+     * (503 "stopping" for the queued, the end of the stream for the others). */
+    slot_pool_stop(&srv.pool);
+    if (slot_pool_wait_idle(&srv.pool, 5.0)) {
+        const struct timespec grace = {0, 100 * 1000 * 1000}; /* the last responses' bytes */
+        nanosleep(&grace, NULL);
     }
-    pthread_mutex_unlock(&srv.pool.mu);
     MHD_stop_daemon(d);
     slot_pool_destroy(&srv.pool);
     ef_model_free(srv.model);

@@ -42,9 +42,10 @@ typedef struct {
     pthread_cond_t freed;
     pthread_t watchdog;
     int watchdog_running, stopping;
+    int draining;         /* slot_pool_stop was called: refuse, cancel */
 } slot_pool;
 
-typedef enum { SLOT_OK, SLOT_QUEUE_FULL, SLOT_WAIT_TIMEOUT } slot_result;
+typedef enum { SLOT_OK, SLOT_QUEUE_FULL, SLOT_WAIT_TIMEOUT, SLOT_STOPPING } slot_result;
 
 /* Creates n_slots sessions on model; 0 or a status (message in ef_last_error). */
 ef_status slot_pool_init(slot_pool *pool, ef_model *model, const server_config *cfg);
@@ -53,6 +54,12 @@ void slot_pool_destroy(slot_pool *pool);
  * The slot is reset and its deadline armed with run_deadline. */
 slot_result slot_pool_acquire(slot_pool *pool, double deadline, double run_deadline, server_slot **out);
 void slot_pool_release(slot_pool *pool, server_slot *slot);
+/* Server shutdown: waiting and new requests get SLOT_STOPPING, and busy
+ * slots are cancelled (again on every watchdog tick) until released. */
+void slot_pool_stop(slot_pool *pool);
+/* Waits until no slot is busy and no request waits, or `seconds` passed;
+ * 1 when idle. */
+int slot_pool_wait_idle(slot_pool *pool, double seconds);
 void slot_pool_counts(slot_pool *pool, int32_t *busy, int32_t *waiting);
 
 /* ---- metrics (Prometheus text) ---- */

@@ -25,7 +25,10 @@ static struct timespec abs_time(double t) {
 }
 
 /* Every 10 ms: cancel the busy slots whose deadline passed. The session's
- * cancel flag is safe to set from this thread while another runs it. */
+ * cancel flag is safe to set from this thread while another runs it. The
+ * cancel is repeated on every tick until the slot is released: one that
+ * lands before the request's generation has started (a deadline passing
+ * while the slot is reset) is cleared when the generation starts. */
 static void *watchdog_main(void *arg) {
     slot_pool *pool = arg;
     pthread_mutex_lock(&pool->mu);
@@ -33,8 +36,10 @@ static void *watchdog_main(void *arg) {
         double now = server_now();
         for (int32_t i = 0; i < pool->n_slots; i++) {
             server_slot *s = &pool->slots[i];
-            if (s->busy && s->deadline > 0 && now > s->deadline && !atomic_load(&s->timed_out)) {
+            if (s->busy && s->deadline > 0 && now > s->deadline) {
                 atomic_store(&s->timed_out, 1);
+                ef_session_cancel(s->session);
+            } else if (s->busy && pool->draining) {
                 ef_session_cancel(s->session);
             }
         }
@@ -101,6 +106,10 @@ static server_slot *find_free(slot_pool *pool) {
 
 slot_result slot_pool_acquire(slot_pool *pool, double deadline, double run_deadline, server_slot **out) {
     pthread_mutex_lock(&pool->mu);
+    if (pool->draining) {
+        pthread_mutex_unlock(&pool->mu);
+        return SLOT_STOPPING;
+    }
     server_slot *s = find_free(pool);
     if (!s) {
         if (pool->n_waiting >= pool->queue_max) {
@@ -109,9 +118,10 @@ slot_result slot_pool_acquire(slot_pool *pool, double deadline, double run_deadl
         }
         pool->n_waiting++;
         struct timespec until = abs_time(deadline);
-        while (!(s = find_free(pool))) {
+        while (!(s = find_free(pool)) && !pool->draining) {
             int rc = deadline > 0 ? pthread_cond_timedwait(&pool->freed, &pool->mu, &until)
                                   : pthread_cond_wait(&pool->freed, &pool->mu);
+            if (pool->draining) break;
             if (rc == ETIMEDOUT && !(s = find_free(pool))) {
                 pool->n_waiting--;
                 pthread_mutex_unlock(&pool->mu);
@@ -120,6 +130,10 @@ slot_result slot_pool_acquire(slot_pool *pool, double deadline, double run_deadl
             if (s) break;
         }
         pool->n_waiting--;
+        if (pool->draining) { /* woken by slot_pool_stop: this request is refused */
+            pthread_mutex_unlock(&pool->mu);
+            return SLOT_STOPPING;
+        }
     }
     s->busy = 1;
     s->deadline = run_deadline;
@@ -140,6 +154,28 @@ void slot_pool_release(slot_pool *pool, server_slot *slot) {
     /* Broadcast: the watchdog shares the condition with the waiters. */
     pthread_cond_broadcast(&pool->freed);
     pthread_mutex_unlock(&pool->mu);
+}
+
+void slot_pool_stop(slot_pool *pool) {
+    pthread_mutex_lock(&pool->mu);
+    pool->draining = 1;
+    for (int32_t i = 0; i < pool->n_slots; i++) {
+        if (pool->slots[i].busy) ef_session_cancel(pool->slots[i].session);
+    }
+    pthread_cond_broadcast(&pool->freed); /* wakes the queue, which then refuses */
+    pthread_mutex_unlock(&pool->mu);
+}
+
+int slot_pool_wait_idle(slot_pool *pool, double seconds) {
+    const double deadline = server_now() + seconds;
+    pthread_mutex_lock(&pool->mu);
+    while ((pool->n_busy > 0 || pool->n_waiting > 0) && server_now() < deadline) {
+        struct timespec until = abs_time(server_now() + 0.01);
+        pthread_cond_timedwait(&pool->freed, &pool->mu, &until);
+    }
+    const int idle = pool->n_busy == 0 && pool->n_waiting == 0;
+    pthread_mutex_unlock(&pool->mu);
+    return idle;
 }
 
 void slot_pool_counts(slot_pool *pool, int32_t *busy, int32_t *waiting) {
