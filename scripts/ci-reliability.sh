@@ -2,7 +2,9 @@
 # Reliability checks CI runs after scripts/test.sh's builds (which already
 # fuzz every libFuzzer target under ASan+UBSan, tests/fuzz/run_fuzz.sh):
 #   tsan        a ThreadSanitizer build (build-tsan) running the tests
-#               labelled `tsan` (tests/reliability/test_threads.c);
+#               labelled `tsan`: tests/reliability/test_threads.c (the
+#               header's thread rules) and tests/server/server_tsan_test.py
+#               (concurrent requests to the TSan-built `edgeformer serve`);
 #   abi         the shared library built with debug info (build-abi) is
 #               compared with the committed baseline abi/libedgeformer.abi by
 #               abidiff (Debian abigail-tools); an incompatible change fails
@@ -32,9 +34,14 @@ run_tsan() {
         -DCMAKE_BUILD_TYPE=RelWithDebInfo -DEF_WERROR=OFF \
         -DCMAKE_C_FLAGS="-fsanitize=thread -O1 -g" -DCMAKE_CXX_FLAGS="-fsanitize=thread -O1 -g" \
         -DCMAKE_EXE_LINKER_FLAGS=-fsanitize=thread -DCMAKE_SHARED_LINKER_FLAGS=-fsanitize=thread
+    # edgeformer-cli: the fixtures' make-model and the server (serve).
     cmake --build build-tsan -j "$JOBS" --target edgeformer-cli test_threads
+    tsan_tests=$(ctest --test-dir build-tsan -N -L tsan)
+    for t in test_threads server_concurrent; do
+        grep -qw "$t" <<< "$tsan_tests" || { echo "ci-reliability: the tsan label lost $t" >&2; exit 1; }
+    done
     TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 ${TSAN_OPTIONS:-}" \
-        ctest --test-dir build-tsan -L tsan --output-on-failure
+        ctest --test-dir build-tsan -L tsan --output-on-failure --no-tests=error
 }
 
 build_abi_lib() {

@@ -69,6 +69,10 @@ void ef_flash_f16_rows(const uint16_t *src, int64_t src_stride, int32_t n, int32
 int ef_flash_avx2_built(void);
 void ef_flash_fold_tile_avx2(const ef_flash_rows *r, const ef_flash_tile *tile, float *scores);
 void ef_flash_f16_rows_avx2(const uint16_t *src, int64_t src_stride, int32_t n, int32_t head_dim, float *dst);
+/* NEON kernels (flash_attn_neon.c, aarch64); ef_flash_neon_built() is 0 elsewhere. */
+int ef_flash_neon_built(void);
+void ef_flash_fold_tile_neon(const ef_flash_rows *r, const ef_flash_tile *tile, float *scores);
+void ef_flash_f16_rows_neon(const uint16_t *src, int64_t src_stride, int32_t n, int32_t head_dim, float *dst);
 
 /* Merges one chunk's state (m, l, acc[head_dim]) into a running state
  * (*M, *L, ACC[head_dim]); a chunk that saw nothing (l == 0) is skipped. */

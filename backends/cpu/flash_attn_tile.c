@@ -66,6 +66,9 @@ ef_flash_kernels ef_flash_pick_kernels(void) {
     if (ef_cpu_simd_x86(ef_cpu_simd_active()) && ef_flash_avx2_built()) {
         k.fold = ef_flash_fold_tile_avx2;
         k.f16_rows = ef_flash_f16_rows_avx2;
+    } else if (ef_cpu_simd_arm(ef_cpu_simd_active()) && ef_flash_neon_built()) {
+        k.fold = ef_flash_fold_tile_neon;
+        k.f16_rows = ef_flash_f16_rows_neon;
     }
     return k;
 }

@@ -83,6 +83,7 @@ void ef_kv_rows_load(const ef_kv_rows *r, int64_t row0, int32_t n, int32_t col0,
 
 ef_kv_load_fn ef_kv_pick_load(void) {
     if (ef_cpu_simd_x86(ef_cpu_simd_active()) && ef_kv_rows_avx2_built()) return ef_kv_rows_load_avx2;
+    if (ef_cpu_simd_arm(ef_cpu_simd_active()) && ef_kv_rows_neon_built()) return ef_kv_rows_load_neon;
     return ef_kv_rows_load;
 }
 

@@ -56,6 +56,11 @@ ef_kv_load_fn ef_kv_pick_load(void);
 int ef_kv_rows_avx2_built(void);
 void ef_kv_rows_load_avx2(const ef_kv_rows *r, int64_t row0, int32_t n, int32_t col0, int32_t ncols,
                           float *dst, int64_t dst_stride);
+/* NEON loader (kv_rows_neon.c, aarch64); ef_kv_rows_neon_built() is 0
+ * elsewhere (then it does nothing). */
+int ef_kv_rows_neon_built(void);
+void ef_kv_rows_load_neon(const ef_kv_rows *r, int64_t row0, int32_t n, int32_t col0, int32_t ncols,
+                          float *dst, int64_t dst_stride);
 
 /* One row of `type` from width F32 values: the reference quantizers of
  * lib/quant for q8_0/q4_0, round-to-nearest-even for f16, a copy for f32.

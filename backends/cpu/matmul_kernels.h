@@ -106,6 +106,13 @@ void ef_cpu_simd_gemm(int level, const ef_tensor *w, const float *x, int32_t n, 
 int ef_cpu_avx512_dense_ok(uint32_t type);
 void ef_cpu_gemv_avx512(const ef_tensor *w, const float *x, float *y, int64_t r0, int64_t r1);
 void ef_cpu_gemm_avx512(const ef_tensor *w, const float *x, int32_t n, float *y, int64_t r0, int64_t r1);
+/* Weight-only quantized rows on a level's dense kernels (simd_matmul.c):
+ * at the AVX-512 level Q8_0 and Q4_0 (exact d·q in F32) run
+ * ef_cpu_gemv_avx512 token by token when token_block is 1, else
+ * ef_cpu_gemm_avx512 (the same order: GEMV ≡ GEMM). Returns 1 when it ran,
+ * 0 for other levels and types (the caller runs its own kernels). */
+int ef_cpu_simd_qdense(int level, const ef_tensor *w, const float *x, int32_t n, float *y, int64_t r0, int64_t r1,
+                       int32_t token_block);
 /* NEON kernels (gemv_neon.c, ...): 1 when they take `type` (dense or quantized). */
 int ef_cpu_neon_matmul_ok(uint32_t type);
 void ef_cpu_gemv_neon(const ef_tensor *w, const float *x, float *y, int64_t r0, int64_t r1);

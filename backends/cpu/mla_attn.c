@@ -1,9 +1,11 @@
 /* Attention with unequal K/V head sizes, an explicit scale, a window with
  * sinks and a ring-buffer cache (see mla_ops.h), and the weight views and
- * transposed matmul the MLA graphs use. Plain C reference kernels. */
+ * transposed matmul the MLA graphs use. Plain C reference kernels; the
+ * tiled SIMD attention (attn_ext_tile.c) takes over where the CPU has it. */
 #include <math.h>
 #include <string.h>
 
+#include "cpu/attn_ext_tile.h"
 #include "cpu/mla_ops.h"
 #include "quant/types.h"
 
@@ -107,12 +109,22 @@ static void attn_worker(void *ctx, int32_t ith, int32_t nth) {
 
 int64_t ef_cpu_attn_ext_scratch_floats(const ef_attn_ext *a) {
     const int64_t group = a->n_head / a->n_head_kv;
-    return (int64_t)a->dk + a->dv + group * a->dv + 2 * group;
+    const int64_t ref = (int64_t)a->dk + a->dv + group * a->dv + 2 * group;
+    const int64_t tiled = ef_cpu_attn_ext_tiled_scratch_floats(a);
+    return ref > tiled ? ref : tiled; /* either kernel may run */
+}
+
+void ef_cpu_attn_ext_ref(ef_pool *pool, const ef_attn_ext *a, const float *q, float *scratch, float *out) {
+    attn_job job = {a, ef_kv_pick_load(), q, scratch, out, ef_cpu_attn_ext_scratch_floats(a)};
+    ef_pool_run(pool, attn_worker, &job);
 }
 
 void ef_cpu_attn_ext(ef_pool *pool, const ef_attn_ext *a, const float *q, float *scratch, float *out) {
-    attn_job job = {a, ef_kv_pick_load(), q, scratch, out, ef_cpu_attn_ext_scratch_floats(a)};
-    ef_pool_run(pool, attn_worker, &job);
+    const ef_attn_ext_kernels kern = ef_attn_ext_pick_kernels();
+    if (kern.scores && kern.fold)
+        ef_cpu_attn_ext_tiled(pool, a, &kern, q, scratch, out);
+    else
+        ef_cpu_attn_ext_ref(pool, a, q, scratch, out);
 }
 
 ef_tensor ef_tensor_slice(const ef_tensor *t, int64_t i) {

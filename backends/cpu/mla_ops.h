@@ -31,16 +31,23 @@ typedef struct ef_attn_ext {
                                   same latent rows as k); Q8_0/Q4_0 need dk, dv multiples of 32 */
 } ef_attn_ext;
 
-/* Floats of scratch per worker. */
+/* Floats of scratch per worker, for either kernel below; depends only on
+ * n_head, n_head_kv, dk and dv (not on n_tok or the cache length). */
 int64_t ef_cpu_attn_ext_scratch_floats(const ef_attn_ext *a);
 
 /* q: [n_tok][n_head][dk]; out: [n_tok][n_head][dv]; scratch:
- * [ef_pool_size(pool)][ef_cpu_attn_ext_scratch_floats(a)]. One task per
- * (token, KV head): each visible position is loaded once and folded into
- * the online softmax (F32) of every query head of the group, in position
- * order, so results do not depend on the thread count or on how tokens are
- * batched. */
+ * [ef_pool_size(pool)][ef_cpu_attn_ext_scratch_floats(a)]. Runs the tiled
+ * SIMD kernel (attn_ext_tile.h) when the CPU and ef_cpu_simd_active allow,
+ * else the reference. Results do not depend on the thread count, nor (for
+ * calls of more than EF_ATTN_EXT_DECODE_MAX_TOK tokens) on how a prompt is
+ * split into calls. */
 void ef_cpu_attn_ext(ef_pool *pool, const ef_attn_ext *a, const float *q, float *scratch, float *out);
+
+/* The plain-C reference: one task per (token, KV head); each visible
+ * position is loaded once and folded into the online softmax (F32) of every
+ * query head of the group, in position order, so results do not depend on
+ * the thread count or on how tokens are batched. */
+void ef_cpu_attn_ext_ref(ef_pool *pool, const ef_attn_ext *a, const float *q, float *scratch, float *out);
 
 /* The cache row of position pos (see ef_attn_ext). */
 static inline int64_t ef_attn_ring_row(int64_t pos, int32_t ring_rows, int32_t n_sinks) {

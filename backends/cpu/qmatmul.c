@@ -29,6 +29,7 @@ void ef_cpu_qmatmul_rows(const ef_tensor *w, const float *x, const struct ef_qgr
     const ef_qtype_ops *ops = ef_qtype_ops_get(w->type);
     ef_qkernels k; /* the kernels of this type at this SIMD level */
     if (!ops || !ef_qkernels_resolve(w->type, level, &k)) return; /* the dispatcher never sends other types */
+    if (!xa && ef_cpu_simd_qdense(level, w, x, n, y, r0, r1, token_block)) return; /* weight-only on dense kernels */
     const int64_t in = w->ne[0], out = w->ne[1];
     const int64_t n_groups = (in + EF_QGROUP - 1) / EF_QGROUP;
     const uint64_t row_bytes = ef_type_row_size(w->type, in);

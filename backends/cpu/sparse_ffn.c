@@ -1,7 +1,9 @@
 /* The sparse FFN decode kernels (sparse_ops.h): the scalar reference, the
- * dispatch to the AVX2 versions, and the neuron-row layout of ffn_down. */
+ * dispatch to the AVX2 / AVX-512 versions, and the neuron-row layout of
+ * ffn_down. */
 #include "cpu/sparse_ops.h"
 
+#include <math.h>
 #include <string.h>
 
 #include "base/alloc.h"
@@ -16,12 +18,26 @@ int ef_cpu_sparse_type_ok(uint32_t type) {
     return ti && ti->to_float && ti->block_size <= SPARSE_MAX_BLOCK;
 }
 
-static int avx2_type(uint32_t type) {
+static int simd_type(uint32_t type) {
     return type == EF_TYPE_F32 || type == EF_TYPE_F16 || type == EF_TYPE_Q8_0 || type == EF_TYPE_Q4_0;
 }
 
-int ef_cpu_sparse_avx2_ok(uint32_t type) {
-    return avx2_type(type) && ef_cpu_sparse_avx2_built() && ef_cpu_simd_x86(ef_cpu_simd_active());
+int ef_cpu_sparse_impl_ok(int impl, uint32_t type) {
+    switch (impl) {
+    case EF_SPARSE_REF: return ef_cpu_sparse_type_ok(type);
+    case EF_SPARSE_AVX2:
+        return simd_type(type) && ef_cpu_sparse_avx2_built() && ef_cpu_simd_x86(ef_cpu_simd_supported());
+    case EF_SPARSE_AVX512:
+        return simd_type(type) && ef_cpu_sparse_avx512_built() && ef_cpu_simd_supported() == EF_CPU_SIMD_AVX512;
+    default: return 0;
+    }
+}
+
+int ef_cpu_sparse_impl(uint32_t type) {
+    const ef_cpu_simd active = ef_cpu_simd_active();
+    if (active == EF_CPU_SIMD_AVX512 && ef_cpu_sparse_impl_ok(EF_SPARSE_AVX512, type)) return EF_SPARSE_AVX512;
+    if (ef_cpu_simd_x86(active) && ef_cpu_sparse_impl_ok(EF_SPARSE_AVX2, type)) return EF_SPARSE_AVX2;
+    return EF_SPARSE_REF;
 }
 
 /* ---- scalar reference ---- */
@@ -56,27 +72,29 @@ static inline float code_at(const ef_sparse_down *d, const uint8_t *row, int64_t
 /* Columns per pass of the quantized accumulation (its block sums stay in L1). */
 #define SPARSE_SUB 1024
 
-/* Scalar y[c0..c1) = Σ_k a[k] · D[idx[k]][c0..c1). Quantized rows: per
- * block of 32 neurons, t = Σ a·code, then y += scale · t (the dense order). */
-static void accum_ref(const ef_sparse_down *d, const int32_t *idx, const float *a, int32_t n_idx, int64_t c0,
-                      int64_t c1, float *y) {
-    memset(y + c0, 0, sizeof(float) * (size_t)(c1 - c0));
+/* Scalar y[n_out] = Σ_{k0 ≤ k < k1} a[k] · D[idx[k]], from zero. Quantized
+ * rows: per block of 32 neurons, t = Σ a·code, then y += scale · t (the
+ * dense order). */
+static void accum_ref(const ef_sparse_down *d, const int32_t *idx, const float *a, int32_t k0, int32_t k1,
+                      float *y) {
+    const int64_t n_out = d->n_out;
+    memset(y, 0, sizeof(float) * (size_t)n_out);
     if (d->type == EF_TYPE_F32 || d->type == EF_TYPE_F16) {
-        for (int32_t k = 0; k < n_idx; k++) {
+        for (int32_t k = k0; k < k1; k++) {
             const uint8_t *row = d->rows + (uint64_t)idx[k] * d->row_bytes;
-            for (int64_t o = c0; o < c1; o++)
+            for (int64_t o = 0; o < n_out; o++)
                 y[o] += a[k] * (d->type == EF_TYPE_F32 ? ((const float *)row)[o]
                                                        : ef_f16_to_f32(((const uint16_t *)row)[o]));
         }
         return;
     }
     float t[SPARSE_SUB]; /* [cols] Σ a·code of the current block of 32 neurons */
-    for (int64_t cs = c0; cs < c1; cs += SPARSE_SUB) {
-        const int64_t ce = cs + SPARSE_SUB < c1 ? cs + SPARSE_SUB : c1;
-        for (int32_t k = 0; k < n_idx;) {
+    for (int64_t cs = 0; cs < n_out; cs += SPARSE_SUB) {
+        const int64_t ce = cs + SPARSE_SUB < n_out ? cs + SPARSE_SUB : n_out;
+        for (int32_t k = k0; k < k1;) {
             const int32_t b = idx[k] / 32;
             memset(t, 0, sizeof(float) * (size_t)(ce - cs));
-            for (; k < n_idx && idx[k] / 32 == b; k++) {
+            for (; k < k1 && idx[k] / 32 == b; k++) {
                 const uint8_t *row = d->rows + (uint64_t)idx[k] * d->row_bytes;
                 for (int64_t o = cs; o < ce; o++) t[o - cs] += a[k] * code_at(d, row, o);
             }
@@ -95,58 +113,162 @@ typedef struct sparse_job {
     const int32_t *idx;        /* [n_idx] */
     const float *a;            /* accum: [n_idx] */
     int32_t n_idx;
-    int avx2;
-    float *y;                  /* rows: [n_idx]; accum: [n_out] */
+    int impl;                  /* EF_SPARSE_REF, _AVX2 or _AVX512 */
+    float *y;                  /* rows: [n_idx]; accum: [n_out], part 0's sum */
+    float *scratch;            /* accum: [n_parts - 1][n_out] the other parts' sums */
+    const int32_t *bounds;     /* accum: [n_parts + 1] */
+    int32_t n_parts;
 } sparse_job;
+
+/* y[k - k0] = W[idx[k]] · x for k in [k0, k1) with implementation impl
+ * (idx NULL: W[k], contiguous rows). */
+static void rows_impl(int impl, const ef_tensor *w, const float *x, const int32_t *idx, int32_t k0, int32_t k1,
+                      float *y) {
+    if (impl == EF_SPARSE_AVX512) {
+        ef_cpu_sparse_rows_avx512(w, x, idx, k0, k1, y);
+        return;
+    }
+    if (impl == EF_SPARSE_AVX2) {
+        ef_cpu_sparse_rows_avx2(w, x, idx, k0, k1, y);
+        return;
+    }
+    const ef_type_info *ti = ef_type_get(w->type);
+    const uint64_t row_bytes = ef_type_row_size(w->type, w->ne[0]);
+    for (int32_t k = k0; k < k1; k++)
+        y[k - k0] = row_dot_ref(ti, w->type, (const uint8_t *)w->data + (uint64_t)(idx ? idx[k] : k) * row_bytes, x,
+                                w->ne[0]);
+}
 
 static void rows_worker(void *ctx, int32_t ith, int32_t nth) {
     const sparse_job *j = ctx;
     int64_t k0, k1;
     ef_split_range(j->n_idx, ith, nth, &k0, &k1);
-    if (k0 >= k1) return;
-    if (j->avx2) {
-        ef_cpu_sparse_rows_avx2(j->w, j->x, j->idx, (int32_t)k0, (int32_t)k1, j->y + k0);
-        return;
-    }
-    const ef_type_info *ti = ef_type_get(j->w->type);
-    const uint64_t row_bytes = ef_type_row_size(j->w->type, j->w->ne[0]);
-    for (int64_t k = k0; k < k1; k++)
-        j->y[k] = row_dot_ref(ti, j->w->type, (const uint8_t *)j->w->data + (uint64_t)j->idx[k] * row_bytes, j->x,
-                              j->w->ne[0]);
+    if (k0 < k1) rows_impl(j->impl, j->w, j->x, j->idx, (int32_t)k0, (int32_t)k1, j->y + k0);
 }
 
-/* Output columns are split in chunks of 32 (whole Q4_0 code groups, the AVX2 step). */
+int32_t ef_cpu_sparse_parts(const ef_sparse_down *d, const int32_t *idx, int32_t n_idx, int32_t *bounds) {
+    int32_t n_parts = n_idx / EF_SPARSE_PART_MIN;
+    n_parts = n_parts < 1 ? 1 : n_parts > EF_SPARSE_MAX_PARTS ? EF_SPARSE_MAX_PARTS : n_parts;
+    const int blocked = d->type == EF_TYPE_Q8_0 || d->type == EF_TYPE_Q4_0; /* a block's neurons share a scale */
+    bounds[0] = 0;
+    for (int32_t p = 1; p < n_parts; p++) {
+        int32_t k = (int32_t)((int64_t)n_idx * p / n_parts);
+        if (k < bounds[p - 1]) k = bounds[p - 1];
+        while (blocked && k > 0 && k < n_idx && idx[k] / 32 == idx[k - 1] / 32) k++; /* to the next block start */
+        bounds[p] = k;
+    }
+    bounds[n_parts] = n_idx;
+    return n_parts;
+}
+
+/* Worker ith sums whole parts, each into its own buffer. */
 static void accum_worker(void *ctx, int32_t ith, int32_t nth) {
     const sparse_job *j = ctx;
-    const int64_t out = j->d->n_out;
-    int64_t b0, b1;
-    ef_split_range((out + 31) / 32, ith, nth, &b0, &b1);
-    const int64_t c0 = b0 * 32, c1 = b1 * 32 < out ? b1 * 32 : out;
-    if (c0 >= c1) return;
-    if (j->avx2) ef_cpu_sparse_accum_avx2(j->d, j->idx, j->a, j->n_idx, c0, c1, j->y);
-    else accum_ref(j->d, j->idx, j->a, j->n_idx, c0, c1, j->y);
+    int64_t p0, p1;
+    ef_split_range(j->n_parts, ith, nth, &p0, &p1);
+    for (int64_t p = p0; p < p1; p++) {
+        float *out = p == 0 ? j->y : j->scratch + (p - 1) * j->d->n_out; /* [n_out] */
+        if (j->impl == EF_SPARSE_AVX512) ef_cpu_sparse_accum_avx512(j->d, j->idx, j->a, j->bounds[p], j->bounds[p + 1], out);
+        else if (j->impl == EF_SPARSE_AVX2) ef_cpu_sparse_accum_avx2(j->d, j->idx, j->a, j->bounds[p], j->bounds[p + 1], out);
+        else accum_ref(j->d, j->idx, j->a, j->bounds[p], j->bounds[p + 1], out);
+    }
 }
 
-void ef_cpu_sparse_rows_with(ef_pool *pool, int avx2, const ef_tensor *w, const float *x, const int32_t *idx,
+void ef_cpu_sparse_rows_with(ef_pool *pool, int impl, const ef_tensor *w, const float *x, const int32_t *idx,
                              int32_t n_idx, float *y) {
-    sparse_job j = {.w = w, .x = x, .idx = idx, .n_idx = n_idx, .avx2 = avx2, .y = y};
+    sparse_job j = {.w = w, .x = x, .idx = idx, .n_idx = n_idx, .impl = impl, .y = y};
     if (n_idx > 0) ef_pool_run(n_idx >= 64 ? pool : NULL, rows_worker, &j);
 }
 
-void ef_cpu_sparse_accum_with(ef_pool *pool, int avx2, const ef_sparse_down *d, const int32_t *idx, const float *a,
-                              int32_t n_idx, float *y) {
-    sparse_job j = {.d = d, .idx = idx, .a = a, .n_idx = n_idx, .avx2 = avx2, .y = y};
-    ef_pool_run(n_idx >= 16 && d->n_out >= 64 ? pool : NULL, accum_worker, &j);
+void ef_cpu_sparse_accum_with(ef_pool *pool, int impl, const ef_sparse_down *d, const int32_t *idx, const float *a,
+                              int32_t n_idx, float *y, float *scratch) {
+    int32_t bounds[EF_SPARSE_MAX_PARTS + 1];
+    const int32_t n_parts = ef_cpu_sparse_parts(d, idx, n_idx, bounds);
+    sparse_job j = {.d = d, .idx = idx, .a = a, .n_idx = n_idx, .impl = impl, .y = y, .scratch = scratch,
+                    .bounds = bounds, .n_parts = n_parts};
+    ef_pool_run(n_parts > 1 ? pool : NULL, accum_worker, &j);
+    /* the fixed-order reduction: y = part 0 + part 1 + … */
+    for (int32_t p = 1; p < n_parts; p++) {
+        const float *part = scratch + (int64_t)(p - 1) * d->n_out; /* [n_out] */
+        for (int64_t o = 0; o < d->n_out; o++) y[o] += part[o];
+    }
+}
+
+/* ---- the gate pass fused with the gathered up rows ---- */
+
+static inline float silu(float g) { return g / (1.0f + expf(-g)); }
+
+typedef struct gate_up_job {
+    const ef_sparse_gate_up *g;
+    int impl;
+    int32_t n_ff;
+    float *act;     /* [n_ff] */
+    int32_t *idx;   /* [n_ff] chunk c's active neurons from c·CHUNK */
+    float *h;       /* [n_ff] their act·up, likewise */
+    int32_t *count; /* [n_chunks] active neurons per chunk */
+} gate_up_job;
+
+/* Whole chunks: gate rows, activation, compaction (branch-free: about half
+ * the tests fail, a branch would mispredict), then the chunk's active up
+ * rows while x is hot. */
+static void gate_up_worker(void *ctx, int32_t ith, int32_t nth) {
+    const gate_up_job *j = ctx;
+    const ef_sparse_gate_up *g = j->g;
+    const int32_t n_chunks = (j->n_ff + EF_SPARSE_GATE_CHUNK - 1) / EF_SPARSE_GATE_CHUNK;
+    int64_t c0, c1;
+    ef_split_range(n_chunks, ith, nth, &c0, &c1);
+    for (int64_t c = c0; c < c1; c++) {
+        const int32_t j0 = (int32_t)c * EF_SPARSE_GATE_CHUNK;
+        const int32_t nr = j->n_ff - j0 < EF_SPARSE_GATE_CHUNK ? j->n_ff - j0 : EF_SPARSE_GATE_CHUNK;
+        float *act = j->act + j0; /* [nr] */
+        int32_t *idx = j->idx + j0, n = 0;
+        rows_impl(j->impl, g->gate, g->x, NULL, j0, j0 + nr, act); /* every gate row of the chunk */
+        if (g->relu) {
+            for (int32_t i = 0; i < nr; i++) {
+                act[i] = act[i] > 0.0f ? act[i] : 0.0f;
+                idx[n] = j0 + i;
+                n += act[i] > g->thr;
+            }
+        } else {
+            for (int32_t i = 0; i < nr; i++) {
+                act[i] = silu(act[i]);
+                idx[n] = j0 + i;
+                n += fabsf(act[i]) >= g->thr;
+            }
+        }
+        float *h = j->h + j0; /* [n] */
+        rows_impl(j->impl, g->up, g->x, idx, 0, n, h);
+        for (int32_t k = 0; k < n; k++) h[k] *= j->act[idx[k]];
+        j->count[c] = n;
+    }
+}
+
+int32_t ef_cpu_sparse_gate_up(ef_pool *pool, int impl, const ef_sparse_gate_up *g, float *act, int32_t *idx,
+                              float *h, int32_t *count) {
+    const int32_t n_ff = (int32_t)g->gate->ne[1];
+    gate_up_job j = {.g = g, .impl = impl, .n_ff = n_ff, .act = act, .idx = idx, .h = h, .count = count};
+    ef_pool_run(n_ff >= 2 * EF_SPARSE_GATE_CHUNK ? pool : NULL, gate_up_worker, &j);
+    /* join the chunks' lists in order */
+    int32_t n_act = 0;
+    for (int32_t c = 0; c * EF_SPARSE_GATE_CHUNK < n_ff; c++) {
+        const int32_t j0 = c * EF_SPARSE_GATE_CHUNK;
+        if (n_act != j0) {
+            memmove(idx + n_act, idx + j0, sizeof(int32_t) * (size_t)count[c]);
+            memmove(h + n_act, h + j0, sizeof(float) * (size_t)count[c]);
+        }
+        n_act += count[c];
+    }
+    return n_act;
 }
 
 void ef_cpu_sparse_rows(ef_pool *pool, const ef_tensor *w, const float *x, const int32_t *idx, int32_t n_idx,
                         float *y) {
-    ef_cpu_sparse_rows_with(pool, ef_cpu_sparse_avx2_ok(w->type), w, x, idx, n_idx, y);
+    ef_cpu_sparse_rows_with(pool, ef_cpu_sparse_impl(w->type), w, x, idx, n_idx, y);
 }
 
 void ef_cpu_sparse_accum(ef_pool *pool, const ef_sparse_down *d, const int32_t *idx, const float *a, int32_t n_idx,
-                         float *y) {
-    ef_cpu_sparse_accum_with(pool, ef_cpu_sparse_avx2_ok(d->type), d, idx, a, n_idx, y);
+                         float *y, float *scratch) {
+    ef_cpu_sparse_accum_with(pool, ef_cpu_sparse_impl(d->type), d, idx, a, n_idx, y, scratch);
 }
 
 /* ---- building the layout ---- */

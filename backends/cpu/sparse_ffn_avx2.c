@@ -45,10 +45,12 @@ void ef_cpu_sparse_rows_avx2(const ef_tensor *w, const float *x, const int32_t *
     const int64_t in = w->ne[0];
     const uint64_t row_bytes = ef_type_row_size(w->type, in);
     const uint8_t *base = w->data;
-    for (int32_t k = k0; k < k0 + PREFETCH_ROWS && k < k1; k++) prefetch_row(base + (uint64_t)idx[k] * row_bytes, row_bytes);
+    /* idx NULL: rows k0..k1 themselves, a stream the hardware prefetches */
+    for (int32_t k = k0; idx && k < k0 + PREFETCH_ROWS && k < k1; k++)
+        prefetch_row(base + (uint64_t)idx[k] * row_bytes, row_bytes);
     for (int32_t k = k0; k < k1; k++) {
-        if (k + PREFETCH_ROWS < k1) prefetch_row(base + (uint64_t)idx[k + PREFETCH_ROWS] * row_bytes, row_bytes);
-        const uint8_t *row = base + (uint64_t)idx[k] * row_bytes;
+        if (idx && k + PREFETCH_ROWS < k1) prefetch_row(base + (uint64_t)idx[k + PREFETCH_ROWS] * row_bytes, row_bytes);
+        const uint8_t *row = base + (uint64_t)(idx ? idx[k] : k) * row_bytes;
         float v;
         switch (w->type) {
         case EF_TYPE_Q8_0: v = ef_qrow_q8_0_f32_avx2(row, x, in); break;
@@ -95,21 +97,42 @@ EF_AVX2_INLINE void axpy_f(uint32_t type, const uint8_t *const rows[4], const fl
         }
 }
 
+/* One block of 32 neurons over ng (1 or 2; a constant where inlined) groups
+ * of 32 outputs from o: acc = Σ_r a_r · codes_r[o..) for the n active rows,
+ * then y[o..) += scale · acc. Each 8 outputs have their own accumulator, so
+ * two groups make 8 independent FMA chains (one group's 4 chains waited on
+ * the FMA latency). */
+EF_AVX2_INLINE void block_cols(int q8, int ng, const uint8_t *const *rows, const __m256 *ak, int n,
+                               const uint16_t *sc, int64_t o, float *y) {
+    __m256 acc[8]; /* [4·ng][8] Σ a·code of outputs o.. */
+    for (int i = 0; i < 4 * ng; i++) acc[i] = _mm256_setzero_ps();
+    for (int r = 0; r < n; r++)
+        for (int g = 0; g < ng; g++) {
+            __m256 v[4]; /* [4][8] codes of outputs o + 32g .. + 31 */
+            if (q8) codes_q8(rows[r] + o + 32 * g, v);
+            else codes_q4(rows[r] + (o + 32 * g) / 2, v);
+            for (int i = 0; i < 4; i++) acc[4 * g + i] = _mm256_fmadd_ps(ak[r], v[i], acc[4 * g + i]);
+        }
+    for (int i = 0; i < 4 * ng; i++) {
+        float *yi = y + o + 8 * i; /* [8] */
+        _mm256_storeu_ps(yi, _mm256_fmadd_ps(ef_avx2_load_w8(EF_TYPE_F16, sc, o + 8 * i), acc[i], _mm256_loadu_ps(yi)));
+    }
+}
+
 /* Column-blocked Q8_0/Q4_0: for each block of 32 neurons and each group of
  * 32 outputs, Σ a·codes over the block's active neurons is formed in
  * registers and added to y with the block's scales. A block's active rows
  * are read in parallel, 32 bytes at a time, which keeps many memory
  * streams in flight (measured faster than row after row on weights far
  * larger than the caches). */
-static void accum_q(const ef_sparse_down *d, const int32_t *idx, const float *a, int32_t n_idx, int64_t c0,
-                    int64_t c1, float *y) {
+static void accum_q(const ef_sparse_down *d, const int32_t *idx, const float *a, int32_t k0, int32_t k1, float *y) {
     const int q8 = d->type == EF_TYPE_Q8_0;
-    const uint64_t off = (uint64_t)c0 * (q8 ? 2 : 1) / 2, len = (uint64_t)(c1 - c0) * (q8 ? 2 : 1) / 2;
-    memset(y + c0, 0, sizeof(float) * (size_t)(c1 - c0));
-    for (int32_t k = 0; k < n_idx;) {
+    const int64_t n_out = d->n_out;
+    memset(y, 0, sizeof(float) * (size_t)n_out);
+    for (int32_t k = k0; k < k1;) {
         const int32_t b = idx[k] / 32;
         int32_t k_end = k;
-        while (k_end < n_idx && idx[k_end] / 32 == b) k_end++;
+        while (k_end < k1 && idx[k_end] / 32 == b) k_end++;
         const uint8_t *rows[32]; /* [n] the block's active rows */
         __m256 ak[32];           /* [n] their weights a, broadcast */
         const int n = k_end - k;
@@ -118,53 +141,41 @@ static void accum_q(const ef_sparse_down *d, const int32_t *idx, const float *a,
             ak[r] = _mm256_set1_ps(a[k + r]);
         }
         /* the next block's rows, into L2 */
-        for (int32_t p = k_end; p < k_end + 32 && p < n_idx && idx[p] / 32 <= b + 1; p++)
-            prefetch_row(d->rows + (uint64_t)idx[p] * d->row_bytes + off, len);
+        for (int32_t p = k_end; p < k_end + 32 && p < k1 && idx[p] / 32 <= b + 1; p++)
+            prefetch_row(d->rows + (uint64_t)idx[p] * d->row_bytes, d->row_bytes);
         const uint16_t *sc = d->scales + (int64_t)b * d->n_out; /* [n_out] F16 */
-        for (int64_t o = c0; o < c1; o += 32) {
-            __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps(); /* [8] each: Σ a·code, outputs o.. */
-            __m256 acc2 = _mm256_setzero_ps(), acc3 = _mm256_setzero_ps();
-            for (int r = 0; r < n; r++) {
-                __m256 v[4]; /* [4][8] codes of outputs o..o+31 */
-                if (q8) codes_q8(rows[r] + o, v);
-                else codes_q4(rows[r] + o / 2, v);
-                acc0 = _mm256_fmadd_ps(ak[r], v[0], acc0);
-                acc1 = _mm256_fmadd_ps(ak[r], v[1], acc1);
-                acc2 = _mm256_fmadd_ps(ak[r], v[2], acc2);
-                acc3 = _mm256_fmadd_ps(ak[r], v[3], acc3);
-            }
-            float *yo = y + o; /* [32] */
-            _mm256_storeu_ps(yo, _mm256_fmadd_ps(ef_avx2_load_w8(EF_TYPE_F16, sc, o), acc0, _mm256_loadu_ps(yo)));
-            _mm256_storeu_ps(yo + 8, _mm256_fmadd_ps(ef_avx2_load_w8(EF_TYPE_F16, sc, o + 8), acc1,
-                                                     _mm256_loadu_ps(yo + 8)));
-            _mm256_storeu_ps(yo + 16, _mm256_fmadd_ps(ef_avx2_load_w8(EF_TYPE_F16, sc, o + 16), acc2,
-                                                      _mm256_loadu_ps(yo + 16)));
-            _mm256_storeu_ps(yo + 24, _mm256_fmadd_ps(ef_avx2_load_w8(EF_TYPE_F16, sc, o + 24), acc3,
-                                                      _mm256_loadu_ps(yo + 24)));
+        int64_t o = 0;
+        if (q8) {
+            for (; o + 64 <= n_out; o += 64) block_cols(1, 2, rows, ak, n, sc, o, y);
+            if (o < n_out) block_cols(1, 1, rows, ak, n, sc, o, y);
+        } else {
+            for (; o + 64 <= n_out; o += 64) block_cols(0, 2, rows, ak, n, sc, o, y);
+            if (o < n_out) block_cols(0, 1, rows, ak, n, sc, o, y);
         }
         k = k_end;
     }
 }
 
-void ef_cpu_sparse_accum_avx2(const ef_sparse_down *d, const int32_t *idx, const float *a, int32_t n_idx, int64_t c0,
-                              int64_t c1, float *y) {
+void ef_cpu_sparse_accum_avx2(const ef_sparse_down *d, const int32_t *idx, const float *a, int32_t k0, int32_t k1,
+                              float *y) {
     if (d->type == EF_TYPE_Q8_0 || d->type == EF_TYPE_Q4_0) {
-        accum_q(d, idx, a, n_idx, c0, c1, y);
+        accum_q(d, idx, a, k0, k1, y);
         return;
     }
-    memset(y + c0, 0, sizeof(float) * (size_t)(c1 - c0));
-    for (int32_t k = 0; k < n_idx; k += 4) {
-        const int nr = n_idx - k < 4 ? n_idx - k : 4;
+    const int64_t n_out = d->n_out;
+    const uint64_t bytes = d->row_bytes;
+    memset(y, 0, sizeof(float) * (size_t)n_out);
+    for (int32_t k = k0; k < k1; k += 4) {
+        const int nr = k1 - k < 4 ? k1 - k : 4;
         const uint8_t *rows[4];
         float ak[4];
         for (int r = 0; r < 4; r++) {
-            rows[r] = d->rows + (uint64_t)idx[k + (r < nr ? r : 0)] * d->row_bytes;
+            rows[r] = d->rows + (uint64_t)idx[k + (r < nr ? r : 0)] * bytes;
             ak[r] = r < nr ? a[k + r] : 0.0f;
         }
-        const uint64_t elt = d->type == EF_TYPE_F32 ? 4 : 2;
-        for (int32_t p = k + 2 * PREFETCH_ROWS; p < k + 2 * PREFETCH_ROWS + 4 && p < n_idx; p++)
-            prefetch_row(d->rows + (uint64_t)idx[p] * d->row_bytes + (uint64_t)c0 * elt, (uint64_t)(c1 - c0) * elt);
-        axpy_f(d->type, rows, ak, nr, c0, c1, y);
+        for (int32_t p = k + 2 * PREFETCH_ROWS; p < k + 2 * PREFETCH_ROWS + 4 && p < k1; p++)
+            prefetch_row(d->rows + (uint64_t)idx[p] * bytes, bytes);
+        axpy_f(d->type, rows, ak, nr, 0, n_out, y);
     }
 }
 
@@ -177,9 +188,9 @@ void ef_cpu_sparse_rows_avx2(const ef_tensor *w, const float *x, const int32_t *
     (void)w, (void)x, (void)idx, (void)k0, (void)k1, (void)y;
 }
 
-void ef_cpu_sparse_accum_avx2(const ef_sparse_down *d, const int32_t *idx, const float *a, int32_t n_idx, int64_t c0,
-                              int64_t c1, float *y) {
-    (void)d, (void)idx, (void)a, (void)n_idx, (void)c0, (void)c1, (void)y;
+void ef_cpu_sparse_accum_avx2(const ef_sparse_down *d, const int32_t *idx, const float *a, int32_t k0, int32_t k1,
+                              float *y) {
+    (void)d, (void)idx, (void)a, (void)k0, (void)k1, (void)y;
 }
 
 #endif

@@ -4,11 +4,12 @@
  * is neuron j's output column, contiguous), so a skipped neuron is bytes
  * never read.
  *
- * Types: F32, F16, Q8_0 and Q4_0 have AVX2 kernels (sparse_ffn_avx2.c);
+ * Types: F32, F16, Q8_0 and Q4_0 have AVX2 and AVX-512 kernels
+ * (sparse_ffn_avx2.c, sparse_ffn_avx512.c);
  * every type with a dequantizer has the scalar reference (sparse_ffn.c),
  * which is also what runs when EF_CPU_SIMD=0. Both split work over the pool
- * so that each output is summed in one worker in ascending order: the
- * thread count changes no bit. */
+ * so that the thread count changes no bit (rows: whole rows per worker;
+ * accumulation: fixed parts of the active list, see below). */
 #ifndef EF_BACKENDS_CPU_SPARSE_OPS_H
 #define EF_BACKENDS_CPU_SPARSE_OPS_H
 
@@ -49,30 +50,78 @@ uint64_t ef_cpu_sparse_down_bytes(const ef_tensor *w);
  * EF_ERR_NO_MEMORY for the conversion scratch. */
 ef_status ef_cpu_sparse_down_build(const ef_tensor *w, void *buf, ef_sparse_down *out);
 
-/* y[out] = Σ_k a[k] · D[idx[k]] over k ascending (idx ascending). a: [n_idx];
- * y: [n_out] (overwritten; zeros when n_idx == 0). */
-void ef_cpu_sparse_accum(ef_pool *pool, const ef_sparse_down *d, const int32_t *idx, const float *a, int32_t n_idx,
-                         float *y);
+/* The accumulation is cut into parts of consecutive active neurons (whole
+ * blocks of 32 for Q8_0/Q4_0; at most EF_SPARSE_MAX_PARTS, about
+ * EF_SPARSE_PART_MIN neurons each), chosen from idx alone. Each part is
+ * summed from zero, its neurons ascending, into its own [n_out] buffer and
+ * the parts are added in ascending order afterwards; workers take whole
+ * parts, so each streams whole neuron rows and the thread count changes no
+ * bit. */
+#define EF_SPARSE_MAX_PARTS 8
+#define EF_SPARSE_PART_MIN 48
 
-/* The same two kernels forced to one implementation (tests compare them):
- * avx2 = 0 is the scalar reference; avx2 = 1 needs ef_cpu_sparse_avx2_ok. */
-void ef_cpu_sparse_rows_with(ef_pool *pool, int avx2, const ef_tensor *w, const float *x, const int32_t *idx,
+/* Floats of scratch the accumulation needs for n_out outputs. */
+static inline int64_t ef_cpu_sparse_accum_scratch(int64_t n_out) { return (EF_SPARSE_MAX_PARTS - 1) * n_out; }
+
+/* The parts of an active list: bounds[p] .. bounds[p+1] is part p;
+ * returns the number of parts (1 when n_idx is 0). bounds: [EF_SPARSE_MAX_PARTS + 1]. */
+int32_t ef_cpu_sparse_parts(const ef_sparse_down *d, const int32_t *idx, int32_t n_idx, int32_t *bounds);
+
+/* y[out] = Σ_k a[k] · D[idx[k]] (idx ascending), summed by parts as above.
+ * a: [n_idx]; y: [n_out] (overwritten; zeros when n_idx == 0); scratch:
+ * [ef_cpu_sparse_accum_scratch(n_out)]. */
+void ef_cpu_sparse_accum(ef_pool *pool, const ef_sparse_down *d, const int32_t *idx, const float *a, int32_t n_idx,
+                         float *y, float *scratch);
+
+/* The gate pass fused with the gathered up rows, in one pool run: for
+ * every neuron j, act[j] = act(W_gate[j] · x) (SiLU, or ReLU); the active
+ * ones (|act| ≥ thr; ReLU: act > thr), ascending, in idx[0..n_act) and
+ * h[k] = act · (W_up[idx[k]] · x). Workers take whole chunks of
+ * EF_SPARSE_GATE_CHUNK neurons, so the thread count changes no bit.
+ * act, idx, h: [n_ff]; count: [n_ff / EF_SPARSE_GATE_CHUNK + 1]. Returns n_act. */
+#define EF_SPARSE_GATE_CHUNK 64
+typedef struct ef_sparse_gate_up {
+    const ef_tensor *gate, *up; /* {in, n_ff} */
+    const float *x;             /* [in] */
+    float thr;
+    int relu;
+} ef_sparse_gate_up;
+int32_t ef_cpu_sparse_gate_up(ef_pool *pool, int impl, const ef_sparse_gate_up *g, float *act, int32_t *idx,
+                              float *h, int32_t *count);
+
+/* The implementations: the scalar reference, AVX2 (sparse_ffn_avx2.c) and
+ * AVX-512 (sparse_ffn_avx512.c; the same bits as AVX2 in the accumulation). */
+enum { EF_SPARSE_REF = 0, EF_SPARSE_AVX2 = 1, EF_SPARSE_AVX512 = 2 };
+
+/* The same two kernels forced to one implementation (tests compare them);
+ * impl must pass ef_cpu_sparse_impl_ok. */
+void ef_cpu_sparse_rows_with(ef_pool *pool, int impl, const ef_tensor *w, const float *x, const int32_t *idx,
                              int32_t n_idx, float *y);
-void ef_cpu_sparse_accum_with(ef_pool *pool, int avx2, const ef_sparse_down *d, const int32_t *idx, const float *a,
-                              int32_t n_idx, float *y);
+void ef_cpu_sparse_accum_with(ef_pool *pool, int impl, const ef_sparse_down *d, const int32_t *idx, const float *a,
+                              int32_t n_idx, float *y, float *scratch);
 
 /* 1 when the scalar kernels take weights of this type (it dequantizes). */
 int ef_cpu_sparse_type_ok(uint32_t type);
-/* 1 when this build and processor run the AVX2 kernels for this type. */
-int ef_cpu_sparse_avx2_ok(uint32_t type);
+/* 1 when this build and processor run implementation impl for this type. */
+int ef_cpu_sparse_impl_ok(int impl, uint32_t type);
+/* The implementation the dispatcher picks for this type at the active SIMD
+ * level (EF_CPU_SIMD=0: the reference). */
+int ef_cpu_sparse_impl(uint32_t type);
 
-/* ---- AVX2 halves (sparse_ffn_avx2.c; stubs without AVX2 flags) ---- */
+/* ---- SIMD halves (stubs when built without their flags) ---- */
 int ef_cpu_sparse_avx2_built(void);
-/* y[k - k0] = W[idx[k]] · x for k in [k0, k1). */
+int ef_cpu_sparse_avx512_built(void);
+/* y[k - k0] = W[idx[k]] · x for k in [k0, k1); idx NULL: W[k] (contiguous
+ * rows, not prefetched by hand). */
 void ef_cpu_sparse_rows_avx2(const ef_tensor *w, const float *x, const int32_t *idx, int32_t k0, int32_t k1,
                              float *y);
-/* y[c0..c1) = Σ_k a[k] · D[idx[k]][c0..c1); c0 a multiple of 32, c1 too or n_out. */
-void ef_cpu_sparse_accum_avx2(const ef_sparse_down *d, const int32_t *idx, const float *a, int32_t n_idx, int64_t c0,
-                              int64_t c1, float *y);
+void ef_cpu_sparse_rows_avx512(const ef_tensor *w, const float *x, const int32_t *idx, int32_t k0, int32_t k1,
+                               float *y);
+/* y[n_out] = Σ_{k0 ≤ k < k1} a[k] · D[idx[k]], from zero, k ascending
+ * (Q8_0/Q4_0: [k0, k1) holds whole blocks of 32 neurons). */
+void ef_cpu_sparse_accum_avx2(const ef_sparse_down *d, const int32_t *idx, const float *a, int32_t k0, int32_t k1,
+                              float *y);
+void ef_cpu_sparse_accum_avx512(const ef_sparse_down *d, const int32_t *idx, const float *a, int32_t k0, int32_t k1,
+                                float *y);
 
 #endif

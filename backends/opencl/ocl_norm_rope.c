@@ -48,6 +48,6 @@ int32_t ef_ocl_rope(ef_be_ctx *ctx, const ef_be_tensor *x, int32_t pos0, const e
                                EF_OCL_ARG(n_heads),     EF_OCL_ARG(pos),       EF_OCL_ARG(n_rot),
                                EF_OCL_ARG(mode),        EF_OCL_ARG(base),      EF_OCL_ARG(fscale),
                                EF_OCL_ARG(factors),     EF_OCL_ARG(has_factors)};
-    const size_t global[3] = {(size_t)(n_rot / 2), (size_t)n_heads, (size_t)n_tok};
-    return ef_ocl_run(ctx, EF_OCL_ROPE, 3, global, NULL, args, 11);
+    const size_t global[2] = {(size_t)(n_rot / 2), (size_t)n_tok}; /* each item: one pair of every head */
+    return ef_ocl_run(ctx, EF_OCL_ROPE, 2, global, NULL, args, 11);
 }

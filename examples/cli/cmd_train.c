@@ -18,6 +18,9 @@ static const char train_usage[] =
     "             --vocab gpt2|gpt2:DIR|synthetic:N|gguf:PATH (default gpt2)\n"
     "             --val-fraction F (0.1)\n"
     "  model:     --dim 256 --layers 4 --heads 8 --kv-heads 4 --ff 688 --seq 128 [--untied]\n"
+    "             --attn mha|gqa|gqa_window|mla|mla_window (gqa; as make-model --attn)\n"
+    "             windows: --window N [--sinks N] [--swa-pattern N]\n"
+    "             MLA: [--kv-lora dim/2] [--q-lora 0] [--qk-nope hd] [--qk-rope hd/2] [--v-head hd]\n"
     "             or --init MODEL.gguf: fine-tune a llama/edgeformer F32/F16/BF16 model\n"
     "             (its shape and tokenizer; --vocab then defaults to the model's)\n"
     "  training:  --batch 8 --accum 1 --steps 1000 --warmup 100 --lr 3e-4 --lr-min LR/10\n"
@@ -38,7 +41,9 @@ static const struct { const char *opt, *key; } k_int_opts[] = {
     {"--dim", "dim"}, {"--layers", "layers"}, {"--heads", "heads"}, {"--kv-heads", "kv_heads"},
     {"--ff", "ff"}, {"--seq", "seq"}, {"--batch", "batch"}, {"--accum", "accum"},
     {"--steps", "steps"}, {"--warmup", "warmup"}, {"--seed", "seed"}, {"--threads", "threads"},
-    {"--eval-batches", "eval_batches"}};
+    {"--eval-batches", "eval_batches"}, {"--window", "window"}, {"--sinks", "sinks"},
+    {"--swa-pattern", "swa_pattern"}, {"--kv-lora", "kv_lora"}, {"--q-lora", "q_lora"},
+    {"--qk-nope", "qk_nope"}, {"--qk-rope", "qk_rope"}, {"--v-head", "v_head"}};
 static const struct { const char *opt, *key; } k_float_opts[] = {
     {"--lr", "lr"}, {"--lr-min", "lr_min"}, {"--weight-decay", "weight_decay"}, {"--clip", "clip"},
     {"--val-fraction", "val_fraction"}};
@@ -81,6 +86,11 @@ static int parse(int argc, char **argv, ef_train_params *p, train_opts *o, int64
         if (!r) r = cli_opt_str(argc, argv, &i, "--resume", &o->resume);
         if (!r) r = cli_opt_str(argc, argv, &i, "--log", &o->log);
         if (!r) r = cli_opt_str(argc, argv, &i, "--init", &o->init);
+        const char *attn;
+        if (!r && (r = cli_opt_str(argc, argv, &i, "--attn", &attn)) == 1) {
+            ef_status st = ef_train_params_set_str(p, "attention", attn);
+            if (st) return cli_fail("--attn", st);
+        }
         if (r < 0) return cli_usage_error("option '%s' needs a valid value", argv[i]);
         if (r == 0) return cli_usage_error("train: unknown option '%s' (see --help)", argv[i]);
     }

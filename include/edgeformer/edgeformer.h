@@ -575,9 +575,11 @@ EF_API ef_status ef_kv_seq_clear(ef_kv_cache *kv, int32_t seq);
  * tokens down by p1 - p0 positions and re-rotates their keys (a context
  * shift), so a sequence always covers positions 0 .. n-1.
  * Errors: EF_ERR_INVALID_ARG (bad seq or range), EF_ERR_UNSUPPORTED (a
- * window layer's ring has wrapped, so the positions a shorter sequence needs
- * are gone; or a middle range in a model whose keys cannot be re-rotated),
- * EF_ERR_NO_MEMORY / EF_ERR_IO (pages that had to be brought back).
+ * window layer's ring has wrapped and no longer holds a row the shorter
+ * sequence's next token needs, see docs/kv-cache.md; or a middle range in a
+ * model whose keys cannot be re-rotated), EF_ERR_NO_MEMORY / EF_ERR_BUDGET /
+ * EF_ERR_IO (pages that had to be brought back); on any error the sequence
+ * is unchanged.
  */
 EF_API ef_status ef_kv_seq_remove(ef_kv_cache *kv, int32_t seq, int32_t p0, int32_t p1);
 /**
@@ -596,7 +598,10 @@ EF_API ef_status ef_kv_seq_keep(ef_kv_cache *kv, int32_t seq);
  * be re-rotated, e.g. a model without RoPE).
  */
 EF_API ef_status ef_kv_seq_shift(ef_kv_cache *kv, int32_t seq, int32_t n_keep, int32_t n_discard);
-/** Lowest and highest position held by seq; both -1 when it is empty. */
+/**
+ * Oldest position every layer of seq still holds (0 when there are sinks;
+ * window rings drop older ones) and the newest; both -1 when it is empty.
+ */
 EF_API ef_status ef_kv_seq_pos_range(const ef_kv_cache *kv, int32_t seq, int32_t *pos_min, int32_t *pos_max);
 
 /* Keys of ef_kv_cache_stat(); the _TIER keys take tier = EF_KV_TIER_*. */
@@ -985,7 +990,11 @@ EF_API void ef_train_params_free(ef_train_params *params);
  * "seq" (128), "batch" (8), "accum" (1, micro-batches per step),
  * "steps" (1000, the schedule's length), "warmup" (100), "seed" (1),
  * "threads" (0 = all cores), "tied" (1, share the output projection with
- * the embedding), "eval_batches" (4).
+ * the embedding), "eval_batches" (4), "window" (0 = full causal; needs
+ * attention gqa_window/mla_window), "sinks" (0), "swa_pattern" (0 = every
+ * layer windowed; p: layer l iff l % p < p − 1), and the MLA sizes
+ * "kv_lora", "q_lora", "qk_nope", "qk_rope", "v_head" (0 = defaults from
+ * the head size hd = dim/heads: dim/2, 0, hd, hd/2, hd).
  * Errors: EF_ERR_INVALID_ARG (unknown key or value out of range).
  */
 EF_API ef_status ef_train_params_set_int(ef_train_params *params, const char *key, int64_t value);
@@ -1012,6 +1021,9 @@ EF_API ef_status ef_train_params_set_float(ef_train_params *params, const char *
  *  "init":  a llama or edgeformer GGUF (F32/F16/BF16 weights) to fine-tune:
  *           its shape and weights replace dim..ff and the random start, and
  *           its tokenizer is used unless "vocab" is set;
+ *  "attention": "mha", "gqa" (default), "gqa_window", "mla" or
+ *           "mla_window" (the engine's edgeformer.attention.type; mha sets
+ *           kv_heads = heads);
  *  "token_cache": an existing folder for tokenized data (default: none).
  *           The ids are stored there in a file named by a 64-bit hash of
  *           the data's bytes and the vocabulary's token texts, and read back
@@ -1059,8 +1071,8 @@ EF_API ef_status ef_trainer_save(const ef_trainer *trainer, const char *path);
 /**
  * Restores a checkpoint written by a trainer of the same shape; training
  * then continues bit for bit as if never interrupted. Errors: EF_ERR_IO,
- * EF_ERR_FORMAT (not a checkpoint, unknown version, truncated),
- * EF_ERR_CORRUPT (checksum mismatch), EF_ERR_MISMATCH (other shape); on
+ * EF_ERR_FORMAT (not a checkpoint, unknown version, truncated, a step or
+ * random state no trainer writes), EF_ERR_CORRUPT (checksum mismatch), EF_ERR_MISMATCH (other shape); on
  * error the trainer is unchanged.
  */
 EF_API ef_status ef_trainer_load(ef_trainer *trainer, const char *path);

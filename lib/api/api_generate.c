@@ -60,7 +60,7 @@ ef_status ef_session_generate(ef_session *s, const char *prompt, size_t prompt_l
     /* With context shift on, a prompt that does not fit pushes older tokens
      * out first (each shift drops half of what follows the kept prefix); if
      * even that cannot make room, the eval below reports EF_ERR_CONTEXT_FULL. */
-    while (s->ctx_shift && n_ids > 0 && (int64_t)s->n_past + (int64_t)n_ids > s->n_ctx) {
+    while (s->ctx_shift && n_ids > 0 && (int64_t)n_ids > ef_session_kv_room(s)) {
         const int32_t before = s->n_past;
         st = ef_session_context_shift(s);
         if (st == EF_ERR_CONTEXT_FULL || (st == EF_OK && s->n_past == before)) {
@@ -126,10 +126,10 @@ ef_status ef_session_generate(ef_session *s, const char *prompt, size_t prompt_l
         if (stop) {
             /* the token was shown to the caller, so it joins the context when room allows */
             s->stop_reason = EF_STOP_CALLBACK;
-            if (s->n_past < s->n_ctx) st = ef_session_eval_keep_cancel(s, &tok, 1, 0);
+            if (ef_session_kv_room(s) > 0) st = ef_session_eval_keep_cancel(s, &tok, 1, 0);
             break;
         }
-        if (s->n_past >= s->n_ctx && s->ctx_shift) {
+        if (ef_session_kv_room(s) <= 0 && s->ctx_shift) {
             st = ef_session_context_shift(s); /* drop the older half, keep going */
             if (st != EF_OK) {
                 ef_session_fail(s, st);
@@ -137,7 +137,7 @@ ef_status ef_session_generate(ef_session *s, const char *prompt, size_t prompt_l
                 break;
             }
         }
-        if (s->n_past >= s->n_ctx) {
+        if (ef_session_kv_room(s) <= 0) { /* streaming sessions (window rings only) never fill */
             s->stop_reason = EF_STOP_CONTEXT_FULL;
             break;
         }

@@ -111,8 +111,10 @@ ef_status ef_kv_seq_pos_range(const ef_kv_cache *kv, int32_t seq, int32_t *pos_m
     ef_kv_cache *lk = (ef_kv_cache *)kv; /* the lock is not part of the cache's logical state */
     ef_kvi_lock(lk);
     const int32_t n = kv->seqs[seq].n_tokens;
+    /* the oldest position every layer still holds: the first sink, else the oldest of the window rings */
+    const int32_t first = kv->n_sinks > 0 ? 0 : ef_kvq_first_held(kv, &kv->seqs[seq]);
     ef_kvi_unlock(lk);
-    *pos_min = n > 0 ? 0 : -1;
+    *pos_min = n > 0 ? first : -1;
     *pos_max = n - 1;
     return EF_OK;
 }

@@ -306,7 +306,7 @@ ef_status ef_session_eval_keep_cancel(ef_session *s, const int32_t *tokens, size
                                              i, (int)tokens[i], (int)n_vocab - 1));
     ef_session_kv_begin(s); /* the cache's lock, until ef_session_kv_end */
     ef_status st = EF_OK;
-    if (n_tokens > (size_t)(s->n_ctx - s->n_past))
+    if ((uint64_t)n_tokens > (uint64_t)ef_session_kv_room(s)) /* n_ctx, unless the session streams */
         st = ef_err(EF_ERR_CONTEXT_FULL, "%zu tokens do not fit: context holds %d of %d", n_tokens, (int)s->n_past,
                     (int)s->n_ctx);
     int32_t all = (flags & EF_EVAL_ALL_LOGITS) != 0;

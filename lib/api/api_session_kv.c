@@ -2,6 +2,8 @@
  * account, or an attached shared one; the sequence it works on; and the
  * begin/commit around each eval that keeps a failed eval from changing the
  * sequence. */
+#include <stdint.h>
+
 #include "api/session.h"
 #include "kv/kv_cache.h"
 #include "quant/types.h"
@@ -69,6 +71,12 @@ ef_status ef_session_kv_end(ef_session *s, const int32_t *tokens, int32_t n) {
 }
 
 ef_status ef_session_kv_chunk_done(ef_session *s) { return ef_kvi_enforce_budgets(s->kv); }
+
+int64_t ef_session_kv_room(const ef_session *s) {
+    /* every layer a window ring: memory stays flat, only int32 positions bound the stream */
+    const int64_t limit = ef_kvi_streams(s->kv) ? INT32_MAX : s->n_ctx;
+    return limit > s->n_past ? limit - s->n_past : 0;
+}
 
 int32_t ef_session_kv_len(const ef_session *s) {
     ef_kvi_lock(s->kv);

@@ -3,6 +3,7 @@
  * hold, in this order (docs/snapshots.md has the byte layout):
  *   "meta"  model fingerprint, scope, sequence count, KV layout, n_vocab
  *   "seq "  one per sequence: id, tokens, then per layer the raw K and V rows
+ *           ("seqw" instead for a streamed sequence: see put_seq)
  *   "samp"  the sampler's params, RNG state and repetition history
  *   "logi"  the last eval's logits rows
  * A restore parses and checks everything into temporaries, stages the new
@@ -21,6 +22,9 @@
 
 #define TAG_META EF_SNAP_TAG('m', 'e', 't', 'a')
 #define TAG_SEQ EF_SNAP_TAG('s', 'e', 'q', ' ')
+/* A sequence that streamed past its token ring or lost positions of a
+ * window ring (lib/kv): "seq " plus lost_end and the token ring. */
+#define TAG_SEQ_RING EF_SNAP_TAG('s', 'e', 'q', 'w')
 #define TAG_SAMPLER EF_SNAP_TAG('s', 'a', 'm', 'p')
 #define TAG_LOGITS EF_SNAP_TAG('l', 'o', 'g', 'i')
 
@@ -72,14 +76,21 @@ static void put_meta(ef_snap_buf *b, const ef_session *s, const ef_kv_layout *L,
     ef_snap_buf_put_u32(b, (uint32_t)s->model->hp.n_vocab);
 }
 
-/* One sequence: id, n tokens, tokens, then per layer rows, K rows, V rows. */
-static ef_status put_seq(ef_snap_buf *b, ef_kv_cache *kv, const ef_kv_layout *L, int32_t seq) {
-    const int32_t *tokens = NULL;
-    int32_t n = 0;
-    EF_TRY(ef_kvi_seq_tokens(kv, seq, &tokens, &n));
+/* One sequence: id, n tokens, tokens, then per layer rows, K rows, V rows.
+ * A streamed sequence (*tag "seqw"): id, n positions, lost_end, n_tok, the
+ * n_tok ids of its token ring, then the same rows. */
+static ef_status put_seq(ef_snap_buf *b, ef_kv_cache *kv, const ef_kv_layout *L, int32_t seq, uint32_t *tag) {
+    ef_kv_seq_info info;
+    EF_TRY(ef_kvi_seq_info(kv, seq, &info));
+    const int32_t n = info.n_pos;
+    *tag = info.extended ? TAG_SEQ_RING : TAG_SEQ;
     ef_snap_buf_put_u32(b, (uint32_t)seq);
     ef_snap_buf_put_u32(b, (uint32_t)n);
-    for (int32_t i = 0; i < n; i++) ef_snap_buf_put_u32(b, (uint32_t)tokens[i]);
+    if (info.extended) {
+        ef_snap_buf_put_u32(b, (uint32_t)info.lost_end);
+        ef_snap_buf_put_u32(b, (uint32_t)info.n_tok);
+    }
+    for (int32_t i = 0; i < info.n_tok; i++) ef_snap_buf_put_u32(b, (uint32_t)info.tokens[i]);
     for (int32_t il = 0; il < L->n_layer; il++) {
         const int64_t rows = ef_kvi_layer_rows(kv, il, n);
         ef_snap_buf_put_u64(b, (uint64_t)rows);
@@ -112,8 +123,9 @@ static ef_status write_frames(ef_session *s, int32_t seq, ef_snap_writer *w) {
     for (int32_t q = 0; st == EF_OK && q < L.n_seq_max; q++) {
         if (seq == EF_SEQ_ALL ? ef_kvi_seq_len(kv, q) == 0 : q != seq) continue;
         b.len = 0;
-        st = put_seq(&b, kv, &L, q);
-        if (st == EF_OK) st = ef_snap_write_frame(w, TAG_SEQ, b.data, b.len);
+        uint32_t tag = TAG_SEQ;
+        st = put_seq(&b, kv, &L, q, &tag);
+        if (st == EF_OK) st = ef_snap_write_frame(w, tag, b.data, b.len);
     }
     if (st == EF_OK) {
         b.len = 0;
@@ -179,7 +191,8 @@ ef_status ef_session_save_buffer(ef_session *s, int32_t seq, void *buf, size_t c
 
 typedef struct restore_seq {
     int32_t id, n_tokens;
-    int32_t *tokens;         /* [n_tokens] (copied: frame bytes are unaligned) */
+    int32_t lost_end, n_tok; /* "seqw": lost positions and token-ring ids; "seq ": 0 and n_tokens */
+    int32_t *tokens;         /* [n_tok] (copied: frame bytes are unaligned) */
     const void **layer_k;    /* [n_layer] raw rows inside the frame */
     const void **layer_v;    /* [n_layer], NULL entries when the cache has no V */
     ef_snap_frame frame;
@@ -220,6 +233,16 @@ static ef_status expect_frame(ef_snap_reader *r, uint32_t tag, ef_snap_frame *f)
     ef_snap_tag_name(f->tag, got);
     ef_snap_frame_release(f);
     return ef_err(EF_ERR_FORMAT, "snapshot: expected frame '%s', found '%s'", want, got);
+}
+
+/* The next frame, a sequence in either layout ("seq " or "seqw"). */
+static ef_status expect_seq_frame(ef_snap_reader *r, ef_snap_frame *f) {
+    EF_TRY(ef_snap_reader_next(r, f));
+    if (f->tag == TAG_SEQ || f->tag == TAG_SEQ_RING) return EF_OK;
+    char got[5];
+    ef_snap_tag_name(f->tag, got);
+    ef_snap_frame_release(f);
+    return ef_err(EF_ERR_FORMAT, "snapshot: expected frame 'seq ' or 'seqw', found '%s'", got);
 }
 
 static ef_status check_meta(const ef_session *s, const ef_snap_frame *f, int32_t seq, restore_plan *p) {
@@ -276,9 +299,14 @@ static ef_status check_seq(const ef_session *s, restore_plan *p, int32_t index, 
     ef_kvi_layout(kv, &L);
     ef_snap_cur c = {q->frame.data, q->frame.size, 0};
     uint32_t id = ef_snap_cur_u32(&c), n = ef_snap_cur_u32(&c);
+    const int ring = q->frame.tag == TAG_SEQ_RING;
+    uint32_t lost_end = ring ? ef_snap_cur_u32(&c) : 0, n_tok = ring ? ef_snap_cur_u32(&c) : n;
     if (c.failed) return ef_err(EF_ERR_FORMAT, "snapshot: sequence frame %d is too short", (int)index);
-    if (n > (uint32_t)L.n_ctx)
+    if (n > (uint32_t)(ef_kvi_streams(kv) ? INT32_MAX : L.n_ctx)) /* a streaming cache has no context bound */
         return ef_err(EF_ERR_MISMATCH, "snapshot sequence %u holds %u tokens, this cache only %d", id, n, (int)L.n_ctx);
+    if (ring && (lost_end > n || n_tok != (uint32_t)ef_kvi_token_rows(kv, (int32_t)n)))
+        return ef_err(EF_ERR_FORMAT, "snapshot sequence %u: %u token ids and lost_end %u do not fit %u positions", id,
+                      n_tok, lost_end, n);
     if (p->scope == SCOPE_WHOLE) {
         if (id >= (uint32_t)L.n_seq_max)
             return ef_err(EF_ERR_MISMATCH, "snapshot sequence %u does not exist in this cache (0..%d)", id,
@@ -289,15 +317,17 @@ static ef_status check_seq(const ef_session *s, restore_plan *p, int32_t index, 
     }
     q->id = into;
     q->n_tokens = (int32_t)n;
-    const uint8_t *raw = ef_snap_cur_bytes(&c, 4ull * n);
+    q->lost_end = (int32_t)lost_end;
+    q->n_tok = (int32_t)n_tok;
+    const uint8_t *raw = ef_snap_cur_bytes(&c, 4ull * n_tok);
     if (!raw) return ef_err(EF_ERR_FORMAT, "snapshot sequence %u is truncated in its tokens", id);
-    q->tokens = ef_malloc(sizeof *q->tokens * (n ? n : 1));
+    q->tokens = ef_malloc(sizeof *q->tokens * (n_tok ? n_tok : 1));
     q->layer_k = ef_calloc((size_t)L.n_layer, sizeof *q->layer_k);
     q->layer_v = ef_calloc((size_t)L.n_layer, sizeof *q->layer_v);
     if (!q->tokens || !q->layer_k || !q->layer_v)
         return ef_err(EF_ERR_NO_MEMORY, "out of memory restoring sequence %u", id);
     const int32_t n_vocab = s->model->hp.n_vocab;
-    for (uint32_t i = 0; i < n; i++) {
+    for (uint32_t i = 0; i < n_tok; i++) {
         int32_t t = (int32_t)((uint32_t)raw[4 * i] | (uint32_t)raw[4 * i + 1] << 8 | (uint32_t)raw[4 * i + 2] << 16 |
                               (uint32_t)raw[4 * i + 3] << 24);
         if (t < 0 || t >= n_vocab)
@@ -351,7 +381,7 @@ static ef_status prepare(ef_session *s, int32_t seq, const void *data, uint64_t 
     if (st == EF_OK && !(p->seqs = ef_calloc((size_t)(p->n_seq ? p->n_seq : 1), sizeof *p->seqs)))
         st = ef_err(EF_ERR_NO_MEMORY, "out of memory restoring a snapshot");
     for (int32_t i = 0; st == EF_OK && i < p->n_seq; i++) {
-        st = expect_frame(&r, TAG_SEQ, &p->seqs[i].frame);
+        st = expect_seq_frame(&r, &p->seqs[i].frame);
         if (st == EF_OK) st = check_seq(s, p, i, seq, &p->seqs[i]);
     }
     if (st == EF_OK) st = expect_frame(&r, TAG_SAMPLER, &f);
@@ -376,7 +406,8 @@ static ef_status prepare(ef_session *s, int32_t seq, const void *data, uint64_t 
     if (st == EF_OK) st = ef_kv_stage_create(kv, &p->stage);
     for (int32_t i = 0; st == EF_OK && i < p->n_seq; i++) {
         const restore_seq *q = &p->seqs[i];
-        st = ef_kv_stage_seq(p->stage, q->id, q->tokens, q->n_tokens, q->layer_k, (const void *const *)q->layer_v);
+        const ef_kv_seq_info info = {q->n_tokens, q->lost_end, q->tokens, q->n_tok, q->frame.tag == TAG_SEQ_RING};
+        st = ef_kv_stage_seq_info(p->stage, q->id, &info, q->layer_k, (const void *const *)q->layer_v);
     }
     return st;
 }

@@ -81,6 +81,9 @@ ef_status ef_session_kv_end(ef_session *s, const int32_t *tokens, int32_t n);
 ef_status ef_session_kv_chunk_done(ef_session *s);
 /* Tokens in the session's sequence. */
 int32_t ef_session_kv_len(const ef_session *s);
+/* Tokens that may still follow n_past: the free context, or, when every
+ * layer is a window ring (streaming), up to the int32 position limit. */
+int64_t ef_session_kv_room(const ef_session *s);
 /* Drops the older half after ctx_keep tokens (generate with context shift). */
 ef_status ef_session_context_shift(ef_session *s);
 

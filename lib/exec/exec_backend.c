@@ -12,6 +12,7 @@
 #include "base/alloc.h"
 #include "base/log.h"
 #include "exec/exec_internal.h"
+#include "exec/forward_device.h"
 
 /* One weight on the backend, known by its tensor and its bytes (a caller
  * reusing an ef_tensor struct for other data gets another entry); buf NULL
@@ -46,6 +47,8 @@ struct ef_exec_backend {
     be_shared *sh;
     int32_t n_threads;
     uint64_t n_backend, n_fallback;
+    ef_exec_device_opts dopts;   /* device_resident, kv_device_budget */
+    struct ef_fwd_device *dev;   /* the device-resident state (forward_device.c), or NULL */
 };
 
 /* The list of shared states: a spin lock (held for list walks only) so no
@@ -59,6 +62,52 @@ static void list_lock(void) {
 }
 static void list_unlock(void) { atomic_flag_clear_explicit(&g_list_lock, memory_order_release); }
 
+/* Host-side options (no backend prefix): they shape the forward pass, not the plugin. */
+static int is_host_option(const char *key) {
+    return !strcmp(key, "device_resident") || !strcmp(key, "kv_device_budget");
+}
+
+/* "64M" → bytes (K/M/G: powers of 1024); 0 on a malformed value (*ok 0). */
+static uint64_t parse_bytes(const char *v, int *ok) {
+    uint64_t n = 0;
+    const char *p = v;
+    *ok = 0;
+    if (*p < '0' || *p > '9') return 0;
+    while (*p >= '0' && *p <= '9') {
+        if (n > UINT64_MAX / 10) return 0;
+        n = n * 10 + (uint64_t)(*p++ - '0');
+    }
+    int shift = 0;
+    if (*p == 'k' || *p == 'K') shift = 10;
+    else if (*p == 'm' || *p == 'M') shift = 20;
+    else if (*p == 'g' || *p == 'G') shift = 30;
+    if (shift) p++;
+    if (*p == 'B' || *p == 'b') p++;
+    if (*p || n > (UINT64_MAX >> shift)) return 0;
+    *ok = 1;
+    return n << shift;
+}
+
+static ef_status parse_device_options(const ef_backend_choice *c, ef_exec_device_opts *o) {
+    o->resident = 1;
+    o->kv_budget = 0;
+    for (int32_t i = 0; c && i < c->n_opts; i++) {
+        int ok = 0;
+        if (!strcmp(c->keys[i], "device_resident")) {
+            ok = !strcmp(c->values[i], "0") || !strcmp(c->values[i], "1");
+            o->resident = !strcmp(c->values[i], "1");
+        } else if (!strcmp(c->keys[i], "kv_device_budget")) {
+            o->kv_budget = parse_bytes(c->values[i], &ok);
+        } else {
+            continue;
+        }
+        if (!ok)
+            return ef_err(EF_ERR_INVALID_ARG, "backend option %s=%s: expected %s", c->keys[i], c->values[i],
+                          strcmp(c->keys[i], "device_resident") ? "bytes such as 64M" : "0 or 1");
+    }
+    return EF_OK;
+}
+
 /* The options meant for backend `name`: keys "NAME.…"; others are ignored. */
 static int32_t pick_options(const char *name, const ef_backend_choice *c, ef_be_option *opts, char *key,
                             size_t key_cap) {
@@ -66,6 +115,7 @@ static int32_t pick_options(const char *name, const ef_backend_choice *c, ef_be_
     size_t len = 0, nl = strlen(name);
     key[0] = '\0';
     for (int32_t i = 0; c && i < c->n_opts; i++) {
+        if (is_host_option(c->keys[i])) continue;
         if (strncmp(c->keys[i], name, nl) != 0 || c->keys[i][nl] != '.') {
             EF_LOGD("backend option '%s' ignored: the session runs on '%s'", c->keys[i], name);
             continue;
@@ -130,6 +180,11 @@ ef_status ef_exec_backend_open(const ef_model *m, const struct ef_backend *b, co
     ef_exec_backend *xb = ef_calloc(1, sizeof *xb);
     if (!xb) return ef_err(EF_ERR_NO_MEMORY, "out of memory binding a session to backend '%s'", b->name);
     xb->n_threads = n_threads;
+    ef_status dst = parse_device_options(choice, &xb->dopts);
+    if (dst) {
+        ef_free(xb);
+        return dst;
+    }
 
     list_lock();
     be_shared *sh = g_list;
@@ -158,6 +213,12 @@ ef_status ef_exec_backend_open(const ef_model *m, const struct ef_backend *b, co
 void ef_exec_backend_close(ef_exec_backend *xb) {
     if (!xb) return;
     be_shared *sh = xb->sh, *dead = NULL;
+    if (xb->dev) {
+        ef_mutex_lock(sh->lock);
+        ef_fwd_device_free(xb->dev, &sh->b->iface, sh->ctx);
+        ef_mutex_unlock(sh->lock);
+        xb->dev = NULL;
+    }
     list_lock();
     if (--sh->refs == 0) {
         be_shared **pp = &g_list;
@@ -285,3 +346,29 @@ int ef_exec_backend_matmul(ef_exec_backend *xb, const ef_tensor *w, const float 
         xb->n_fallback++;
     return ran;
 }
+
+/* ---- for the device-resident forward pass ---- */
+
+const ef_exec_device_opts *ef_exec_backend_device_opts(const ef_exec_backend *xb) { return &xb->dopts; }
+const struct ef_backend *ef_exec_backend_of(const ef_exec_backend *xb) { return xb->sh->b; }
+ef_be_ctx *ef_exec_backend_ctx(const ef_exec_backend *xb) { return xb->sh->ctx; }
+
+void ef_exec_backend_lock(ef_exec_backend *xb) {
+    be_shared *sh = xb->sh;
+    ef_mutex_lock(sh->lock);
+    const ef_be_iface *f = &sh->b->iface;
+    if (f->set_threads && sh->threads != xb->n_threads && f->set_threads(sh->ctx, xb->n_threads) == 0)
+        sh->threads = xb->n_threads;
+}
+
+void ef_exec_backend_unlock(ef_exec_backend *xb) { ef_mutex_unlock(xb->sh->lock); }
+
+ef_be_buffer *ef_exec_backend_weight(ef_exec_backend *xb, const ef_tensor *w, ef_status *st) {
+    *st = EF_OK;
+    be_weight *bw = weight_on_backend(xb->sh, w, st);
+    return bw && !bw->unsupported ? bw->buf : NULL;
+}
+
+void ef_exec_backend_count(ef_exec_backend *xb, uint64_t n) { xb->n_backend += n; }
+
+struct ef_fwd_device **ef_exec_backend_device_slot(ef_exec_backend *xb) { return &xb->dev; }

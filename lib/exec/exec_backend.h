@@ -34,4 +34,28 @@ void ef_exec_attach_backend(ef_exec *e, ef_exec_backend *xb);
 /* Matmuls that ran on the backend and that fell back, since the binding opened. */
 void ef_exec_backend_counts(const ef_exec_backend *xb, uint64_t *on_backend, uint64_t *fallback);
 
+/* ---- for the device-resident forward pass (forward_device.c) ----
+ * Host-side options of a binding, given without a backend prefix:
+ *   device_resident=1|0   whole layer stack on the backend when it can (default 1)
+ *   kv_device_budget=N    bytes (K/M/G suffixes) of device K/V per session; 0 = n_ctx rows */
+typedef struct ef_exec_device_opts {
+    int32_t resident;
+    uint64_t kv_budget;
+} ef_exec_device_opts;
+const ef_exec_device_opts *ef_exec_backend_device_opts(const ef_exec_backend *xb);
+/* The backend and its context shared by the sessions of this (model, options). */
+const struct ef_backend *ef_exec_backend_of(const ef_exec_backend *xb);
+ef_be_ctx *ef_exec_backend_ctx(const ef_exec_backend *xb);
+/* Holds the shared context for a whole forward chunk; also applies the
+ * session's thread count. The calls below need it held. */
+void ef_exec_backend_lock(ef_exec_backend *xb);
+void ef_exec_backend_unlock(ef_exec_backend *xb);
+/* The weight's device buffer, uploaded at first use; NULL when its type is
+ * not claimed (*st EF_OK) or the upload failed (*st says why). */
+ef_be_buffer *ef_exec_backend_weight(ef_exec_backend *xb, const ef_tensor *w, ef_status *st);
+/* Adds n matmuls to the on-backend count. */
+void ef_exec_backend_count(ef_exec_backend *xb, uint64_t n);
+/* The session's device state (forward_device.c allocates it; close frees it). */
+struct ef_fwd_device **ef_exec_backend_device_slot(ef_exec_backend *xb);
+
 #endif

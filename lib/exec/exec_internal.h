@@ -44,7 +44,7 @@ struct ef_exec {
     float *o_lat;          /* [n_batch][n_head][kv_lora + rope] attention output in latent space (first kv_lora used) */
     float *h_in, *h_out;   /* [n_batch][max(nope, kv_lora, v)] one head's rows gathered, and their product */
     float *k_exp, *v_exp;  /* [n_ctx][n_head][nope+rope], [n_ctx][n_head][v]: expanded path only, grown lazily */
-    float *exp_tmp;        /* [n_ctx][kv_lora + max(nope, v)] cached latents as F32 and one head's expansion */
+    float *exp_tmp;        /* [rows + n_head·(nope+rope+v)][kv_lora]: the up-projections as F32 rows, then the cached latents (forward_mla.c) */
     int32_t ext_floats;    /* per-worker floats of ext_scratch */
     float *ext_scratch;    /* [attn_workers][ext_floats] ef_cpu_attn_ext + ef_cpu_matmul_t scratch */
 

@@ -6,6 +6,9 @@
  *   active = { j : |a_j| ≥ t_l }        t_l: the layer's threshold for the
  *                                       session's level (ReLU: a_j > t_l)
  *   u_k = W_up[active_k] · xn           only the active rows, [n_act]
+ *                                       (with the SIMD kernels the gate,
+ *                                       the test and these rows are one
+ *                                       pass over chunks of 64 neurons)
  *   x += Σ_k (a·u)_k · D[active_k]     D: ffn_down as neuron rows (its
  *                                       columns made contiguous, the same
  *                                       codes and scales), so skipped
@@ -17,6 +20,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "cpu/matmul_kernels.h"
 #include "cpu/sparse_ops.h"
 #include "model/sparsity.h"
 #include "quant/types.h"
@@ -24,43 +28,28 @@
 typedef struct ef_ffn_sparse {
     int32_t relu;          /* ReLU FFN: skip exact zeros (and below a calibrated threshold) */
     float *thr;            /* [n_layer] the threshold of each layer at the session's level */
-    ef_sparse_down *down;  /* [n_layer] ffn_down as neuron rows (sparse_ops.h); rows NULL for MoE layers */
+    const ef_sparse_down *down; /* [n_layer] ffn_down as neuron rows (sparse_ops.h), the model's shared
+                                   copy (model/sparsity_layout.c); rows NULL for MoE layers */
     int32_t *idx;          /* [n_ff] active neuron ids of the current token */
+    float *parts;          /* [ef_cpu_sparse_accum_scratch(n_embd)] partial sums of the accumulation */
+    int32_t *chunk_count;  /* [n_ff / EF_SPARSE_GATE_CHUNK + 1] active neurons per chunk of the fused gate pass */
     uint64_t skipped;      /* neurons skipped so far */
     uint64_t seen;         /* neurons considered so far */
 } ef_ffn_sparse;
 
-static void sparse_free(ef_mem_account *acct, ef_ffn_sparse *s, int32_t n_layer) {
+static void sparse_free(ef_mem_account *acct, ef_ffn_sparse *s) {
     if (!s) return;
-    if (s->down)
-        for (int32_t il = 0; il < n_layer; il++) ef_acct_free(acct, (void *)s->down[il].rows);
-    ef_acct_free(acct, s->down);
     ef_acct_free(acct, s->thr);
     ef_acct_free(acct, s->idx);
+    ef_acct_free(acct, s->parts);
+    ef_acct_free(acct, s->chunk_count);
     ef_acct_free(acct, s);
 }
 
 void ef_ffn_sparse_free(ef_exec *e) {
     if (!e) return;
-    sparse_free(e->acct, e->sparse, e->m->hp.n_layer);
+    sparse_free(e->acct, e->sparse);
     e->sparse = NULL;
-}
-
-/* Layer il's ffn_down laid out as neuron rows, in a buffer of the account. */
-static ef_status build_down(ef_mem_account *acct, const ef_tensor *down, ef_sparse_down *d) {
-    const uint64_t bytes = ef_cpu_sparse_down_bytes(down);
-    if (bytes == 0 || bytes > SIZE_MAX)
-        return ef_err(EF_ERR_UNSUPPORTED, "sparse FFN: cannot lay out '%s' of type %s", down->name,
-                      ef_type_name(down->type));
-    ef_status st = EF_OK;
-    void *buf = ef_acct_alloc(acct, (size_t)bytes, "the sparse ffn_down layout", &st);
-    if (!buf) return st;
-    st = ef_cpu_sparse_down_build(down, buf, d);
-    if (st) {
-        ef_acct_free(acct, buf);
-        *d = (ef_sparse_down){0};
-    }
-    return st;
 }
 
 ef_status ef_exec_set_sparsity(ef_exec *e, float level, const float *thresholds) {
@@ -85,14 +74,17 @@ ef_status ef_exec_set_sparsity(ef_exec *e, float level, const float *thresholds)
     const int32_t L = hp->n_layer;
     s->thr = ef_acct_alloc(e->acct, sizeof(float) * (size_t)L, "the sparsity thresholds", &st);
     if (!st) s->idx = ef_acct_alloc(e->acct, sizeof(int32_t) * (size_t)hp->n_ff, "the active neurons", &st);
-    if (!st) s->down = ef_acct_alloc(e->acct, sizeof(ef_sparse_down) * (size_t)L, "the sparse ffn_down list", &st);
-    if (!st) memset(s->down, 0, sizeof(ef_sparse_down) * (size_t)L);
-    for (int32_t il = 0; !st && il < L; il++) {
+    if (!st)
+        s->parts = ef_acct_alloc(e->acct, sizeof(float) * (size_t)ef_cpu_sparse_accum_scratch(hp->n_embd),
+                                 "the sparse FFN partial sums", &st);
+    if (!st)
+        s->chunk_count = ef_acct_alloc(e->acct, sizeof(int32_t) * (size_t)(hp->n_ff / EF_SPARSE_GATE_CHUNK + 1),
+                                       "the sparse FFN chunk counts", &st);
+    if (!st) st = ef_sparsity_layout_get(m, &s->down);
+    for (int32_t il = 0; !st && il < L; il++)
         s->thr[il] = thresholds ? thresholds[il] : ef_sparsity_threshold(meta, il, level);
-        if (!m->layers[il].is_moe) st = build_down(e->acct, m->layers[il].ffn_down, &s->down[il]);
-    }
     if (st) {
-        sparse_free(e->acct, s, L);
+        sparse_free(e->acct, s);
         return st;
     }
     ef_ffn_sparse_free(e);
@@ -114,7 +106,7 @@ void ef_exec_set_ffn_observer(ef_exec *e, ef_ffn_observe_fn fn, void *user) {
 static inline float silu(float g) { return g / (1.0f + expf(-g)); }
 
 void ef_ffn_activate(ef_exec *e, int32_t il, int32_t n) {
-    const int64_t n_ff = e->m->hp.n_ff, total = (int64_t)n * n_ff;
+    const int64_t n_ff = ef_layer_n_ff(&e->m->layers[il]), total = (int64_t)n * n_ff; /* per layer under a mask */
     const int32_t relu = ef_model_ffn_is_relu(e->m);
     if (!e->ffn_observe && !relu) {
         ef_cpu_swiglu(e->gate, e->up, e->gate, total); /* the common case, unchanged */
@@ -129,29 +121,39 @@ int32_t ef_ffn_sparse_decode(ef_exec *e, ef_pool *pool, int32_t il, int32_t n) {
     ef_ffn_sparse *s = e->sparse;
     if (!s || n != 1 || e->ffn_observe || !s->down[il].rows) return 0;
     const ef_layer *l = &e->m->layers[il];
-    const int32_t n_ff = e->m->hp.n_ff, n_embd = e->m->hp.n_embd;
+    const int32_t n_ff = ef_layer_n_ff(l), n_embd = e->m->hp.n_embd;
     const float thr = s->thr[il];
     float *act = e->gate; /* [n_ff] act(gate) */
     float *h = e->up;     /* [n_act] up rows of the active neurons, then act·up */
-    ef_exec_project(e, pool, l->ffn_gate, NULL, e->xn, 1, act);
-    /* branch-free compaction: about half the tests fail, a branch would mispredict */
     int32_t n_act = 0, *idx = s->idx;
-    if (s->relu) {
-        for (int32_t j = 0; j < n_ff; j++) {
-            act[j] = act[j] > 0.0f ? act[j] : 0.0f;
-            idx[n_act] = j;
-            n_act += act[j] > thr;
-        }
+    /* gate, activation, compaction and up rows in one pass and one pool run,
+     * where the SIMD row kernels take both weights and the gate would run
+     * weight-only on the cpu anyway */
+    const int impl_g = ef_cpu_sparse_impl(l->ffn_gate->type), impl_u = ef_cpu_sparse_impl(l->ffn_up->type);
+    if (impl_g == impl_u && impl_g != EF_SPARSE_REF && !e->backend &&
+        ef_matmul_mode_resolve((ef_matmul_mode)e->matmul_mode) == EF_MATMUL_MODE_WEIGHT_ONLY) {
+        const ef_sparse_gate_up g = {.gate = l->ffn_gate, .up = l->ffn_up, .x = e->xn, .thr = thr, .relu = s->relu};
+        n_act = ef_cpu_sparse_gate_up(pool, impl_g, &g, act, idx, h, s->chunk_count);
     } else {
-        for (int32_t j = 0; j < n_ff; j++) {
-            act[j] = silu(act[j]);
-            idx[n_act] = j;
-            n_act += fabsf(act[j]) >= thr;
+        ef_exec_project(e, pool, l->ffn_gate, NULL, e->xn, 1, act);
+        /* branch-free compaction: about half the tests fail, a branch would mispredict */
+        if (s->relu) {
+            for (int32_t j = 0; j < n_ff; j++) {
+                act[j] = act[j] > 0.0f ? act[j] : 0.0f;
+                idx[n_act] = j;
+                n_act += act[j] > thr;
+            }
+        } else {
+            for (int32_t j = 0; j < n_ff; j++) {
+                act[j] = silu(act[j]);
+                idx[n_act] = j;
+                n_act += fabsf(act[j]) >= thr;
+            }
         }
+        ef_cpu_sparse_rows(pool, l->ffn_up, e->xn, idx, n_act, h);
+        for (int32_t k = 0; k < n_act; k++) h[k] *= act[idx[k]];
     }
-    ef_cpu_sparse_rows(pool, l->ffn_up, e->xn, s->idx, n_act, h);
-    for (int32_t k = 0; k < n_act; k++) h[k] *= act[s->idx[k]];
-    ef_cpu_sparse_accum(pool, &s->down[il], s->idx, h, n_act, e->xn); /* xn: [n_embd] FFN output */
+    ef_cpu_sparse_accum(pool, &s->down[il], s->idx, h, n_act, e->xn, s->parts); /* xn: [n_embd] FFN output */
     ef_cpu_add(e->x, e->xn, n_embd);
     s->skipped += (uint64_t)(n_ff - n_act);
     s->seen += (uint64_t)n_ff;

@@ -10,9 +10,10 @@
 
 /* Turns sparse decode on at `level` (fraction of FFN neurons to skip, in
  * (0, 1)) with the model's calibrated thresholds, or with `thresholds`
- * ([n_layer] |act(gate)| cut-offs; NULL: the model's) when given. Builds a
- * transposed copy of every dense layer's ffn_down, charged to the exec's
- * account. level 0 (and thresholds NULL) turns it off and frees the copies.
+ * ([n_layer] |act(gate)| cut-offs; NULL: the model's) when given. Uses the
+ * model's neuron-row copy of every dense layer's ffn_down, built by the
+ * first sparse session (model/sparsity.h; not charged to the session's
+ * account). level 0 (and thresholds NULL) turns it off.
  * EF_ERR_UNSUPPORTED when the model has neither thresholds nor a ReLU FFN;
  * EF_ERR_NO_MEMORY/EF_ERR_BUDGET with the exec left as it was. */
 ef_status ef_exec_set_sparsity(ef_exec *e, float level, const float *thresholds);

@@ -10,6 +10,7 @@
 #include "exec/forward.h"
 #include "exec/exec_internal.h"
 #include "exec/exec_backend.h"
+#include "exec/forward_device.h"
 
 #include <math.h>
 #include <string.h>
@@ -137,8 +138,8 @@ static ef_status create_once(const ef_model *m, const ef_exec_opts *o, const pag
         any_window |= e->layer_window[il] > 0;
         any_full |= e->layer_window[il] == 0;
     }
-    /* the flash kernel serves full-causal layers (GQA, and MLA's absorbed path) */
-    e->use_flash = any_full;
+    /* the flash kernel serves full-causal MHA/GQA layers; MLA runs ef_cpu_attn_ext (forward_mla.c) */
+    e->use_flash = any_full && !mla;
     const uint64_t partial = e->use_flash ? ef_cpu_flash_partial_floats(&shape, n_ctx, EF_FLASH_DECODE_MAX_TOK) : 0;
 
     if (!st && !pg) st = alloc_cache(acct, &e->k_cache, e, rows, "the K cache");
@@ -403,6 +404,9 @@ static ef_status forward_chunk(ef_exec *e, ef_pool *pool, const int32_t *tokens,
     const ef_model *m = e->m;
     const ef_hparams *hp = &m->hp;
     ef_status st = EF_OK;
+    int32_t on_device = 0; /* the whole chunk on a plugin backend (forward_device.c) */
+    if (e->backend) st = ef_fwd_device_chunk(e, pool, tokens, n_tokens, n_past, all_logits, logits, cancel, &on_device);
+    if (on_device) return st;
     ef_cpu_get_rows(m->tok_embd, tokens, n_tokens, e->x);
     for (int32_t il = 0; il < hp->n_layer; il++) {
         if (cancel && atomic_load(cancel))

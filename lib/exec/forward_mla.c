@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "base/fp16.h"
+#include "cpu/attn_ext_tile.h"
 #include "cpu/cpu_ops.h"
 #include "cpu/mla_ops.h"
 #include "exec/exec_internal.h"
@@ -54,17 +55,29 @@ ef_status ef_mla_alloc(ef_exec *e) {
     return st;
 }
 
+/* Cache rows the expanded buffers must hold: a ring's rows when every
+ * layer is a ring (window layers stop growing), else the context. */
+static uint64_t expanded_rows(const ef_exec *e) {
+    uint64_t rows = 0;
+    for (int32_t il = 0; il < e->m->hp.n_layer; il++) {
+        const uint64_t r = e->layer_ring[il] > 0 ? (uint64_t)e->layer_ring[il] : (uint64_t)e->n_ctx;
+        rows = r > rows ? r : rows;
+    }
+    return rows;
+}
+
 /* The decompressed per-head buffers, allocated on first use of the
- * expanded path (their size is what the absorbed path avoids). */
+ * expanded path (their size is what the absorbed path avoids). exp_tmp
+ * holds the up-projections as F32 rows ([H][nope+rope][kv_lora] keys,
+ * [H][v][kv_lora] values), then the cached latents ([rows][kv_lora]). */
 static ef_status ensure_expanded(ef_exec *e) {
     if (e->k_exp) return EF_OK;
     const ef_hparams *hp = &e->m->hp;
-    const uint64_t ctx = (uint64_t)e->n_ctx, H = (uint64_t)hp->n_head;
-    ef_status st = ef_exec_alloc_floats(e->acct, &e->k_exp, ctx, H, (uint64_t)hp->head_dim, "the expanded MLA keys");
-    if (!st) st = ef_exec_alloc_floats(e->acct, &e->v_exp, ctx, H, (uint64_t)hp->v_head_dim, "the expanded MLA values");
+    const uint64_t rows = expanded_rows(e), H = (uint64_t)hp->n_head, lat = (uint64_t)hp->kv_lora_rank;
+    ef_status st = ef_exec_alloc_floats(e->acct, &e->k_exp, rows, H, (uint64_t)hp->head_dim, "the expanded MLA keys");
+    if (!st) st = ef_exec_alloc_floats(e->acct, &e->v_exp, rows, H, (uint64_t)hp->v_head_dim, "the expanded MLA values");
     if (!st)
-        st = ef_exec_alloc_floats(e->acct, &e->exp_tmp, ctx,
-                                  (uint64_t)(hp->kv_lora_rank + max2(hp->qk_nope_dim, hp->v_head_dim)), 1,
+        st = ef_exec_alloc_floats(e->acct, &e->exp_tmp, rows + H * (uint64_t)(hp->head_dim + hp->v_head_dim), lat, 1,
                                   "the MLA expansion scratch");
     if (st) {
         ef_acct_free(e->acct, e->k_exp);
@@ -125,24 +138,14 @@ static void attend_absorbed(ef_exec *e, ef_pool *pool, int32_t il, const void *c
             memcpy(e->q_abs + ((int64_t)t * H + h) * da + lat, e->q + ((int64_t)t * H + h) * dq + nope,
                    sizeof(float) * (size_t)rope);
     }
-    const int32_t window = e->layer_window[il];
     const void *page;
     const ef_kv_rows rows = ef_exec_layer_rows(e, il, cache_layer, &page); /* [n_ctx or ring][da] */
-    if (window == 0) {
-        /* Full causal: the flash kernel over the latent rows as one shared
-         * head of da (K = V = [c_kv ‖ k_pe]; only the first lat outputs are
-         * used). It scores with 1/sqrt(da): fold kq_scale·sqrt(da) into q. */
-        const float fix = hp->kq_scale * sqrtf((float)da);
-        for (int64_t i = 0; i < (int64_t)n * H * da; i++) e->q_abs[i] *= fix;
-        const ef_attn_shape shape = ef_exec_flash_shape(e, n, n_past);
-        const ef_kv_view kv = {rows, rows}; /* K = V = the latent rows, [n_ctx][da] */
-        ef_cpu_flash_attn(pool, &shape, e->q_abs, &kv, e->attn_scratch, e->attn_partial, e->o_lat);
-    } else {
-        const ef_attn_ext a = {.n_tok = n, .n_past = n_past, .n_head = H, .n_head_kv = 1, .dk = da, .dv = da,
-                               .scale = hp->kq_scale, .window = window, .n_sinks = e->n_sinks,
-                               .ring_rows = e->layer_ring[il], .k = rows, .v = rows};
-        ef_cpu_attn_ext(pool, &a, e->q_abs, e->ext_scratch, e->o_lat); /* [n][H][da] */
-    }
+    /* One shared head of da for all H query heads (K = V = [c_kv ‖ k_pe]; only
+     * the first lat outputs are used), windowed or full causal. */
+    const ef_attn_ext a = {.n_tok = n, .n_past = n_past, .n_head = H, .n_head_kv = 1, .dk = da, .dv = da,
+                           .scale = hp->kq_scale, .window = e->layer_window[il], .n_sinks = e->n_sinks,
+                           .ring_rows = e->layer_ring[il], .k = rows, .v = rows};
+    ef_cpu_attn_ext(pool, &a, e->q_abs, e->ext_scratch, e->o_lat); /* [n][H][da] */
     for (int32_t h = 0; h < H; h++) {
         const ef_tensor uv = w_uv(m, l, h);
         gather(e->h_in, e->o_lat, n, (int64_t)H * da, (int64_t)h * da, lat);
@@ -151,40 +154,72 @@ static void attend_absorbed(ef_exec *e, ef_pool *pool, int32_t il, const void *c
     }
 }
 
+/* One row of a weight as F32. */
+static void weight_row(const ef_tensor *w, int64_t r, float *dst) {
+    const uint64_t row_bytes = ef_type_row_size(w->type, w->ne[0]);
+    ef_type_get(w->type)->to_float((const uint8_t *)w->data + (uint64_t)r * row_bytes, dst, w->ne[0]);
+}
+
+/* The up-projections of layer il as F32 rows of kv_lora, so that one
+ * matmul per call expands every cached latent of every head:
+ * wk: [H][nope+rope][lat] (row h, i < nope: the latent weights of key
+ * element i; the RoPE rows zero, filled with k_pe afterwards);
+ * wv: [H][v][lat]. */
+static void expansion_weights(const ef_exec *e, const ef_layer *l, float *wk, float *wv, float *row) {
+    const ef_model *m = e->m;
+    const ef_hparams *hp = &m->hp;
+    const int32_t H = hp->n_head, nope = hp->qk_nope_dim, lat = hp->kv_lora_rank;
+    const int32_t dq = nope + hp->qk_rope_dim, dv = hp->v_head_dim;
+    memset(wk, 0, sizeof(float) * (size_t)H * (size_t)dq * (size_t)lat);
+    for (int32_t h = 0; h < H; h++) {
+        int transposed;
+        const ef_tensor uk = w_uk(m, l, h, &transposed);
+        float *wk_h = wk + (int64_t)h * dq * lat; /* [dq][lat] */
+        if (transposed) { /* legacy {lat, nope}: nope rows of lat already */
+            for (int32_t i = 0; i < nope; i++) weight_row(&uk, i, wk_h + (int64_t)i * lat);
+        } else { /* split {nope, lat}: lat rows of nope, transposed here */
+            for (int32_t r = 0; r < lat; r++) {
+                weight_row(&uk, r, row); /* [nope] */
+                for (int32_t i = 0; i < nope; i++) wk_h[(int64_t)i * lat + r] = row[i];
+            }
+        }
+        const ef_tensor uv = w_uv(m, l, h); /* {lat, v}: v rows of lat */
+        for (int32_t j = 0; j < dv; j++) weight_row(&uv, j, wv + ((int64_t)h * dv + j) * lat);
+    }
+}
+
+/* An F32 weight view {ne0, ne1} over rows of ne0 floats. */
+static ef_tensor f32_weight(const float *data, int64_t ne0, int64_t ne1) {
+    ef_tensor t = {"MLA expansion", EF_TYPE_F32, 2, {ne0, ne1, 1, 1}, data, (uint64_t)(ne0 * ne1) * sizeof(float)};
+    return t;
+}
+
 /* Decompresses every cached latent into per-head K and V, then attends. */
 static void attend_expanded(ef_exec *e, ef_pool *pool, int32_t il, const void *cache_layer, int32_t n,
                             int32_t n_past) {
     const ef_layer *l = &e->m->layers[il];
-    const ef_model *m = e->m;
-    const ef_hparams *hp = &m->hp;
+    const ef_hparams *hp = &e->m->hp;
     const int32_t H = hp->n_head, nope = hp->qk_nope_dim, rope = hp->qk_rope_dim;
     const int32_t lat = hp->kv_lora_rank, dq = nope + rope, dv = hp->v_head_dim;
     /* cache rows in use (a ring holds fewer than the positions) */
     const int32_t n_kv = e->layer_ring[il] && n_past + n > e->layer_ring[il] ? e->layer_ring[il] : n_past + n;
-    float *c = e->exp_tmp;                        /* [n_kv][lat] cached latents as F32 */
-    float *prod = e->exp_tmp + (int64_t)n_kv * lat; /* [n_kv][max(nope, dv)] */
+    float *wk = e->exp_tmp;                      /* [H][dq][lat] */
+    float *wv = wk + (int64_t)H * dq * lat;      /* [H][dv][lat] */
+    float *c = wv + (int64_t)H * dv * lat;       /* [n_kv][lat] cached latents as F32 */
 
-
+    expansion_weights(e, l, wk, wv, e->h_in);
     const void *page;
     const ef_kv_rows rows = ef_exec_layer_rows(e, il, cache_layer, &page); /* [n_ctx or ring][lat + rope] */
-    ef_kv_rows_load(&rows, 0, n_kv, 0, lat, c, lat);                            /* latents: [n_kv][lat] */
-    ef_kv_rows_load(&rows, 0, n_kv, lat, rope, e->k_exp + nope, (int64_t)H * dq); /* k_pe into head 0 */
+    const ef_kv_load_fn load = ef_kv_pick_load();
+    load(&rows, 0, n_kv, 0, lat, c, lat); /* latents: [n_kv][lat] */
+    const ef_tensor WK = f32_weight(wk, lat, (int64_t)H * dq), WV = f32_weight(wv, lat, (int64_t)H * dv);
+    ef_cpu_matmul(pool, &WK, c, n_kv, e->k_exp); /* [n_kv][H][dq], RoPE slots 0 */
+    ef_cpu_matmul(pool, &WV, c, n_kv, e->v_exp); /* [n_kv][H][dv] */
+    load(&rows, 0, n_kv, lat, rope, e->k_exp + nope, (int64_t)H * dq); /* k_pe into head 0 */
     for (int32_t j = 0; j < n_kv; j++) /* the shared RoPE key, copied into every other head */
         for (int32_t h = 1; h < H; h++)
             memcpy(e->k_exp + ((int64_t)j * H + h) * dq + nope, e->k_exp + (int64_t)j * H * dq + nope,
                    sizeof(float) * (size_t)rope);
-    for (int32_t h = 0; h < H; h++) {
-        int transposed;
-        const ef_tensor uk = w_uk(m, l, h, &transposed);
-        if (transposed)
-            ef_cpu_matmul(pool, &uk, c, n_kv, prod); /* legacy rows {lat, nope}: [n_kv][nope] */
-        else
-            ef_cpu_matmul_t(pool, &uk, c, n_kv, prod, e->ext_scratch);
-        scatter(e->k_exp, prod, n_kv, (int64_t)H * dq, (int64_t)h * dq, nope);
-        const ef_tensor uv = w_uv(m, l, h);
-        ef_cpu_matmul(pool, &uv, c, n_kv, prod); /* [n_kv][dv] */
-        scatter(e->v_exp, prod, n_kv, (int64_t)H * dv, (int64_t)h * dv, dv);
-    }
     const void *k_page, *v_page;
     const ef_attn_ext a = {.n_tok = n, .n_past = n_past, .n_head = H, .n_head_kv = H, .dk = dq, .dv = dv,
                            .scale = hp->kq_scale, .window = e->layer_window[il], .n_sinks = e->n_sinks,
@@ -194,6 +229,27 @@ static void attend_expanded(ef_exec *e, ef_pool *pool, int32_t il, const void *c
     ef_cpu_attn_ext(pool, &a, e->q, e->ext_scratch, e->att); /* [n][H][dv] */
 }
 
+/* Whether the expanded path does fewer multiply-adds for this call. Per
+ * visible (query, key) pair and head the absorbed path reads kv_lora+rope
+ * twice (scores, values), the expanded one nope+rope and v; but expanding
+ * costs (nope+rope+v)·kv_lora per cached row and head each call (rows are
+ * re-expanded every call, since the cache may change between calls), and
+ * absorbing costs (nope+v)·kv_lora per query and head. So long prefill
+ * chunks expand; decode (few queries over many rows) stays absorbed. */
+static int expanded_is_cheaper(const ef_exec *e, int32_t il, int32_t n, int32_t n_past) {
+    const ef_hparams *hp = &e->m->hp;
+    const double H = hp->n_head, nope = hp->qk_nope_dim, rope = hp->qk_rope_dim;
+    const double lat = hp->kv_lora_rank, dv = hp->v_head_dim;
+    const int64_t window = e->layer_window[il], ring = e->layer_ring[il];
+    double pairs = 0; /* visible (query, key) pairs of the call */
+    for (int64_t p = n_past; p < (int64_t)n_past + n; p++)
+        pairs += (double)(window > 0 && p + 1 > window + e->n_sinks ? window + e->n_sinks : p + 1);
+    const double n_kv = (double)(ring > 0 && n_past + n > ring ? ring : (int64_t)n_past + n);
+    const double absorbed = pairs * H * 2.0 * (lat + rope) + (double)n * H * (nope + dv) * lat;
+    const double expanded = pairs * H * (nope + rope + dv) + n_kv * H * (nope + rope + dv) * lat;
+    return expanded < absorbed;
+}
+
 ef_status ef_mla_attention(ef_exec *e, ef_pool *pool, int32_t il, int32_t n, int32_t n_past) {
     const ef_model *m = e->m;
     const ef_hparams *hp = &m->hp;
@@ -201,8 +257,9 @@ ef_status ef_mla_attention(ef_exec *e, ef_pool *pool, int32_t il, int32_t n, int
     const int32_t H = hp->n_head, nope = hp->qk_nope_dim, rope = hp->qk_rope_dim;
     const int32_t lat = hp->kv_lora_rank, dq = nope + rope;
 
+    /* AUTO: per call, by cost; never for decode-sized calls (the cache is not re-expanded to decode) */
     int expanded = e->mla_mode == EF_MLA_EXPANDED ||
-                   (e->mla_mode == EF_MLA_AUTO && !hp->mla_split && n > EF_FLASH_DECODE_MAX_TOK);
+                   (e->mla_mode == EF_MLA_AUTO && n > EF_ATTN_EXT_DECODE_MAX_TOK && expanded_is_cheaper(e, il, n, n_past));
     if (expanded) {
         ef_status st = ensure_expanded(e);
         if (st) {

@@ -1,4 +1,5 @@
 /* The cache's lifetime, lock and layout queries. */
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -44,6 +45,22 @@ static ef_status check_type(uint32_t type, int32_t width, int32_t head, const ch
     return EF_OK;
 }
 
+/* Streaming needs every layer to be a ring: then nothing bounds a
+ * sequence's positions but int32, and its token ids need only the ring's
+ * rows (the sinks and the last positions any layer still holds). */
+static void plan_streaming(ef_kv_cache *kv) {
+    int32_t rings = 0;
+    kv->min_body = INT32_MAX;
+    for (int32_t il = 0; il < kv->n_layer; il++) {
+        if (kv->layer_ring[il] <= 0) continue;
+        rings++;
+        if (kv->layer_ring[il] - kv->n_sinks < kv->min_body) kv->min_body = kv->layer_ring[il] - kv->n_sinks;
+    }
+    kv->stream = kv->n_layer > 0 && rings == kv->n_layer;
+    kv->tok_ring = kv->stream ? kv->n_sinks + kv->min_body : 0;
+    kv->tok_rows = kv->stream ? kv->tok_ring : kv->n_ctx;
+}
+
 static ef_status setup(ef_kv_cache *kv, const ef_kv_geometry *g) {
     const ef_hparams *hp = &kv->model->hp;
     const int mla = hp->attn_kind == EF_ATTN_MLA;
@@ -75,12 +92,16 @@ static ef_status setup(ef_kv_cache *kv, const ef_kv_geometry *g) {
     for (int32_t il = 0; il < g->n_layer; il++) {
         kv->layer_ring[il] = g->layer_ring ? g->layer_ring[il] : 0;
         kv->layer_window[il] = g->layer_window ? g->layer_window[il] : 0;
+        if (kv->layer_ring[il] < 0 || (kv->layer_ring[il] > 0 && kv->layer_ring[il] <= kv->n_sinks))
+            return ef_err(EF_ERR_INVALID_ARG, "KV layer %d: a ring of %d rows cannot hold %d sinks and a window",
+                          (int)il, (int)kv->layer_ring[il], (int)kv->n_sinks);
         const int64_t rows = kv->layer_ring[il] > 0 ? kv->layer_ring[il] : g->n_ctx;
         kv->table_off[il] = (int32_t)entries;
         const int64_t pages = (rows + kv->page_rows - 1) / kv->page_rows;
         if (pages > kv->max_layer_pages) kv->max_layer_pages = (int32_t)pages;
         entries += pages;
     }
+    plan_streaming(kv);
     kv->view_k = ef_calloc((size_t)kv->max_layer_pages, sizeof *kv->view_k);
     kv->view_v = ef_calloc((size_t)kv->max_layer_pages, sizeof *kv->view_v);
     kv->stage = ef_calloc((size_t)kv->max_layer_pages, sizeof *kv->stage);
@@ -138,6 +159,8 @@ ef_status ef_kvi_fail(ef_kv_cache *kv, ef_status st) {
 int32_t ef_kvi_n_layer(const ef_kv_cache *kv) { return kv->n_layer; }
 int32_t ef_kvi_n_seq_max(const ef_kv_cache *kv) { return kv->n_seq_max; }
 int32_t ef_kvi_n_ctx(const ef_kv_cache *kv) { return kv->n_ctx; }
+int32_t ef_kvi_streams(const ef_kv_cache *kv) { return kv->stream; }
+int32_t ef_kvi_token_rows(const ef_kv_cache *kv, int32_t n) { return ef_kvq_tok_used(kv, n); }
 
 int64_t ef_kvi_layer_rows(const ef_kv_cache *kv, int32_t il, int32_t n_tokens) {
     const int32_t ring = kv->layer_ring[il];

@@ -3,7 +3,9 @@
  *     one latent row per token, no V); pages are refcounted and shared
  *     copy-on-write between sequences (kv_pages.c);
  *   - per sequence: token ids and, per layer, a page table over the layer's
- *     rows (position = row, or ring row for window layers) (kv_seq.c);
+ *     rows (position = row, or ring row for window layers) (kv_seq.c); when
+ *     every layer is a ring, positions run past n_ctx and the ids are a ring
+ *     too (streaming); removals are all or nothing (kv_remove.c);
  *   - tiers hot → RAM → zstd RAM → disk with byte budgets, LRU by last use
  *     (kv_tiers.c, kv_spill.c); reads decode lower-tier pages into staging
  *     pages held for one eval (kv_io.c), so nothing is promoted by reading;
@@ -63,7 +65,25 @@ void ef_kvi_lock(ef_kv_cache *kv);
 void ef_kvi_unlock(ef_kv_cache *kv);
 
 /* ---- for snapshots (lib/kv/snapshot*.c) and the session ---- */
+/* tokens[n] of seq by position; EF_ERR_UNSUPPORTED once a streaming
+ * sequence has run past its token ring (use ef_kvi_seq_info). */
 ef_status ef_kvi_seq_tokens(const ef_kv_cache *kv, int32_t seq, const int32_t **tokens, int32_t *n);
+/* 1 when every layer is a window ring: sequences may run past n_ctx
+ * (streaming), their token ids kept in a ring of the last positions. */
+int32_t ef_kvi_streams(const ef_kv_cache *kv);
+/* Entries of the token store a sequence of n positions has: n, or the
+ * token ring's rows once a streaming sequence has wrapped it. */
+int32_t ef_kvi_token_rows(const ef_kv_cache *kv, int32_t n);
+/* What a snapshot keeps of a sequence besides its rows. */
+typedef struct ef_kv_seq_info {
+    int32_t n_pos;         /* the sequence's length (next position); past n_ctx only when the cache streams */
+    int32_t lost_end;      /* non-sink positions below it are no longer held (0: only what n_pos implies) */
+    const int32_t *tokens; /* [n_tok] the token store: ef_kvi_token_rows(n_pos) ids; position p at entry
+                              n_sinks + (p − n_sinks) % (n_tok − n_sinks) once n_pos > n_tok, else at p */
+    int32_t n_tok;
+    int32_t extended;      /* 1: lost_end is set or the token store has wrapped; 0: the plain tokens[n_pos] */
+} ef_kv_seq_info;
+ef_status ef_kvi_seq_info(const ef_kv_cache *kv, int32_t seq, ef_kv_seq_info *out);
 int32_t ef_kvi_n_layer(const ef_kv_cache *kv);
 /* Rows a sequence of n_tokens occupies in layer il (ring layers: at most their ring). */
 int64_t ef_kvi_layer_rows(const ef_kv_cache *kv, int32_t il, int32_t n_tokens);
@@ -74,8 +94,9 @@ uint32_t ef_kvi_type(const ef_kv_cache *kv, int32_t which);
 /* Raw row bytes [n][row_bytes] of rows row0.. of (seq, layer il), any tier. */
 ef_status ef_kvi_read_rows(ef_kv_cache *kv, int32_t seq, int32_t il, int32_t which, int64_t row0, int64_t n,
                            void *dst);
-/* Replaces seq: tokens[n], layer_k[il] / layer_v[il] hold ef_kvi_layer_rows(kv, il, n)
- * raw rows (layer_v NULL or its entries NULL for MLA). All-or-nothing. */
+/* Replaces seq: tokens[ef_kvi_token_rows(kv, n)], layer_k[il] / layer_v[il] hold
+ * ef_kvi_layer_rows(kv, il, n) raw rows (layer_v NULL or its entries NULL for MLA).
+ * All-or-nothing. */
 ef_status ef_kvi_seq_import(ef_kv_cache *kv, int32_t seq, const int32_t *tokens, int32_t n,
                             const void *const *layer_k, const void *const *layer_v);
 int32_t ef_kvi_n_seq_max(const ef_kv_cache *kv);
@@ -123,5 +144,8 @@ ef_status ef_kvi_fail(ef_kv_cache *kv, ef_status st);
 /* When set, called before each spill-file write; a non-zero return makes
  * the write fail as if the disk were full (EF_ERR_IO). */
 extern int (*ef_kvi_spill_fail_hook)(void);
+/* When set, called before each spill-file read; a non-zero return makes the
+ * read fail as if the page could not be read back (EF_ERR_IO). */
+extern int (*ef_kvi_spill_read_fail_hook)(void);
 
 #endif

@@ -25,8 +25,10 @@ typedef struct ef_kv_page {
 } ef_kv_page;
 
 typedef struct ef_kv_seq {
-    int32_t n_tokens; /* positions 0..n_tokens-1 are held */
-    int32_t *tokens;  /* [n_ctx] token ids; NULL until first used */
+    int32_t n_tokens; /* its length: positions 0..n_tokens-1 were evaluated (which are still held: ef_kvq_first_held) */
+    int32_t lost_end; /* non-sink positions below it are no longer held by the ring layers (after a rewind or
+                         removal in a wrapped ring); 0: only those the ring has overwritten */
+    int32_t *tokens;  /* [tok_rows] token ids, position p at ef_kvq_tok_index(kv, p); NULL until first used */
     int32_t *table;   /* [table_len] page ids per layer (layer il at table_off[il]), -1 none; NULL until used */
 } ef_kv_seq;
 
@@ -49,6 +51,10 @@ struct ef_kv_cache {
     size_t k_row, v_row;     /* bytes per row */
     size_t page_bytes;       /* page_rows * (k_row + v_row) */
     int32_t rope_ok;
+    int32_t stream;          /* every layer is a ring: positions run past n_ctx with flat memory */
+    int32_t min_body;        /* smallest ring − n_sinks of the ring layers (INT32_MAX: no ring layer) */
+    int32_t tok_ring;        /* streaming: token ids kept in a ring of n_sinks + min_body rows; 0: by position */
+    int32_t tok_rows;        /* entries of a sequence's token store: tok_ring, or n_ctx */
     int32_t *layer_ring;     /* [n_layer] */
     int32_t *layer_window;   /* [n_layer] window of ring layers (0: unknown: the whole ring is pinned) */
     int32_t *table_off;      /* [n_layer] first table entry of each layer */
@@ -120,9 +126,27 @@ void ef_kvs_close(ef_kv_cache *kv);
 ef_status ef_kvq_ensure(ef_kv_cache *kv, int32_t seq);
 /* Drops every page of seq and empties it. */
 void ef_kvq_clear(ef_kv_cache *kv, int32_t seq);
+/* Drops the pages of seq that hold no row of its first n_tokens positions. */
+void ef_kvq_trim_pages(ef_kv_cache *kv, int32_t seq, int32_t n_tokens);
 /* The sequence operations behind ef_kv_seq_* (arguments checked by the caller). */
-ef_status ef_kvq_remove(ef_kv_cache *kv, int32_t seq, int32_t p0, int32_t p1);
 ef_status ef_kvq_copy(ef_kv_cache *kv, int32_t src, int32_t dst);
+/* The first non-sink position the ring layers still hold for q: positions
+ * [n_sinks, first) are gone (overwritten in the ring, or lost by a rewind);
+ * n_sinks when nothing is lost (and always for a cache without ring layers). */
+int32_t ef_kvq_first_held(const ef_kv_cache *kv, const ef_kv_seq *q);
+/* Entry of position p in a sequence's token store. */
+static inline int64_t ef_kvq_tok_index(const ef_kv_cache *kv, int64_t p) {
+    if (kv->tok_ring <= 0 || p < kv->n_sinks) return p;
+    return kv->n_sinks + (p - kv->n_sinks) % (kv->tok_ring - kv->n_sinks);
+}
+/* Token-store entries a sequence of n positions uses. */
+static inline int32_t ef_kvq_tok_used(const ef_kv_cache *kv, int32_t n) {
+    return kv->tok_ring > 0 && n > kv->tok_ring ? kv->tok_ring : n;
+}
+
+/* ---- kv_remove.c ---- */
+/* Removes positions [p0, p1) of seq, all or nothing (arguments checked by the caller). */
+ef_status ef_kvq_remove(ef_kv_cache *kv, int32_t seq, int32_t p0, int32_t p1);
 
 /* Row conversion (kv_rows.c). */
 void ef_kvr_store(uint32_t type, const float *src, int32_t width, void *dst);

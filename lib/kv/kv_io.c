@@ -22,9 +22,25 @@ int32_t ef_kvi_seq_len(const ef_kv_cache *kv, int32_t seq) {
 ef_status ef_kvi_seq_tokens(const ef_kv_cache *kv, int32_t seq, const int32_t **tokens, int32_t *n) {
     if (bad_seq(kv, seq) || !tokens || !n)
         return ef_err(EF_ERR_INVALID_ARG, "sequence %d is not in the KV cache", (int)seq);
+    const ef_kv_seq *q = &kv->seqs[seq];
+    if (ef_kvq_tok_used(kv, q->n_tokens) < q->n_tokens)
+        return ef_err(EF_ERR_UNSUPPORTED, "KV sequence %d has streamed to position %d: only its last %d token ids are kept",
+                      (int)seq, (int)q->n_tokens, (int)kv->tok_ring);
     static const int32_t none = 0;
-    *tokens = kv->seqs[seq].tokens ? kv->seqs[seq].tokens : &none;
-    *n = kv->seqs[seq].n_tokens;
+    *tokens = q->tokens ? q->tokens : &none;
+    *n = q->n_tokens;
+    return EF_OK;
+}
+
+ef_status ef_kvi_seq_info(const ef_kv_cache *kv, int32_t seq, ef_kv_seq_info *out) {
+    if (bad_seq(kv, seq) || !out) return ef_err(EF_ERR_INVALID_ARG, "sequence %d is not in the KV cache", (int)seq);
+    const ef_kv_seq *q = &kv->seqs[seq];
+    static const int32_t none = 0;
+    out->n_pos = q->n_tokens;
+    out->lost_end = q->lost_end;
+    out->tokens = q->tokens ? q->tokens : &none;
+    out->n_tok = ef_kvq_tok_used(kv, q->n_tokens);
+    out->extended = q->lost_end > 0 || out->n_tok < q->n_tokens;
     return EF_OK;
 }
 
@@ -156,9 +172,9 @@ ef_status ef_kvi_seq_commit(ef_kv_cache *kv, int32_t seq, const int32_t *tokens,
     ef_status st = ef_kvq_ensure(kv, seq);
     if (st) return st;
     ef_kv_seq *q = &kv->seqs[seq];
-    if (n > kv->n_ctx - q->n_tokens)
+    if (n > (kv->stream ? INT32_MAX : kv->n_ctx) - q->n_tokens)
         return ef_err(EF_ERR_CONTEXT_FULL, "%d cached + %d new tokens exceed the KV cache's %d positions",
-                      (int)q->n_tokens, (int)n, (int)kv->n_ctx);
+                      (int)q->n_tokens, (int)n, kv->stream ? INT32_MAX : (int)kv->n_ctx);
     const int32_t before = q->n_tokens;
     q->n_tokens += n;
     st = ef_kvt_enforce(kv);
@@ -166,13 +182,14 @@ ef_status ef_kvi_seq_commit(ef_kv_cache *kv, int32_t seq, const int32_t *tokens,
         q->n_tokens = before;
         return st;
     }
-    memcpy(q->tokens + before, tokens, sizeof *tokens * (size_t)n);
+    /* in order, so a streaming ring ends with the last ids of a long call */
+    for (int32_t t = 0; t < n; t++) q->tokens[ef_kvq_tok_index(kv, (int64_t)before + t)] = tokens[t];
     return EF_OK;
 }
 
 ef_status ef_kvi_seq_import(ef_kv_cache *kv, int32_t seq, const int32_t *tokens, int32_t n,
                             const void *const *layer_k, const void *const *layer_v) {
-    if (bad_seq(kv, seq) || n < 0 || n > kv->n_ctx || (n > 0 && (!tokens || !layer_k)))
+    if (bad_seq(kv, seq) || n < 0 || (n > kv->n_ctx && !kv->stream) || (n > 0 && (!tokens || !layer_k)))
         return ef_err(EF_ERR_INVALID_ARG, "cannot import %d tokens into KV sequence %d", (int)n, (int)seq);
     ef_status st = ef_kvq_ensure(kv, seq);
     if (st) return st;
@@ -203,7 +220,7 @@ ef_status ef_kvi_seq_import(ef_kv_cache *kv, int32_t seq, const int32_t *tokens,
     ef_kv_seq *q = &kv->seqs[seq];
     memcpy(q->table, table, sizeof *table * (size_t)kv->table_len);
     ef_free(table);
-    if (n > 0) memcpy(q->tokens, tokens, sizeof *tokens * (size_t)n);
+    if (n > 0) memcpy(q->tokens, tokens, sizeof *tokens * (size_t)ef_kvq_tok_used(kv, n));
     q->n_tokens = n;
     return EF_OK;
 }

@@ -12,6 +12,7 @@
 #include "kv/kv_internal.h"
 
 int (*ef_kvi_spill_fail_hook)(void);
+int (*ef_kvi_spill_read_fail_hook)(void);
 
 ef_status ef_kvs_open(ef_kv_cache *kv) {
     static atomic_int counter; /* distinct names for caches of one process (any thread) */
@@ -70,6 +71,8 @@ ef_status ef_kvs_write(ef_kv_cache *kv, const void *bytes, int64_t *slot) {
 }
 
 ef_status ef_kvs_read(ef_kv_cache *kv, int64_t slot, void *bytes) {
+    if (ef_kvi_spill_read_fail_hook && ef_kvi_spill_read_fail_hook())
+        return ef_err(EF_ERR_IO, "cannot read a KV page back from %s: input/output error (injected)", kv->spill_path);
     if (seek_slot(kv, slot) != 0 || fread(bytes, 1, kv->page_bytes, kv->spill) != kv->page_bytes) {
         ef_status st = ef_err(EF_ERR_IO, "cannot read a KV page back from %s: %s", kv->spill_path,
                               ferror(kv->spill) ? strerror(errno) : "file truncated");

@@ -9,8 +9,8 @@
 /* One staged sequence's new contents. */
 typedef struct staged_seq {
     int32_t *table;  /* [table_len] page ids, -1 none; NULL when seq is not staged */
-    int32_t *tokens; /* [n_tokens] */
-    int32_t n_tokens;
+    int32_t *tokens; /* [n_tok] the token store */
+    int32_t n_tokens, n_tok, lost_end;
 } staged_seq;
 
 struct ef_kv_stage {
@@ -45,10 +45,22 @@ static void unstage(ef_kv_cache *kv, staged_seq *q) {
 
 ef_status ef_kv_stage_seq(ef_kv_stage *st, int32_t seq, const int32_t *tokens, int32_t n,
                           const void *const *layer_k, const void *const *layer_v) {
+    const ef_kv_seq_info info = {n, 0, tokens, n, 0};
+    return ef_kv_stage_seq_info(st, seq, &info, layer_k, layer_v);
+}
+
+ef_status ef_kv_stage_seq_info(ef_kv_stage *st, int32_t seq, const ef_kv_seq_info *info,
+                               const void *const *layer_k, const void *const *layer_v) {
     ef_kv_cache *kv = st ? st->kv : NULL;
-    if (!kv || seq < 0 || seq >= kv->n_seq_max || n < 0 || n > kv->n_ctx || (n > 0 && (!tokens || !layer_k)) ||
-        (n > 0 && kv->v_width && !layer_v))
+    const int32_t n = info ? info->n_pos : -1;
+    const int32_t *tokens = info ? info->tokens : NULL;
+    if (!kv || seq < 0 || seq >= kv->n_seq_max || n < 0 || (n > kv->n_ctx && !kv->stream) ||
+        (n > 0 && (!tokens || !layer_k)) || (n > 0 && kv->v_width && !layer_v))
         return ef_err(EF_ERR_INVALID_ARG, "cannot stage %d tokens for KV sequence %d", (int)n, (int)seq);
+    const int32_t n_tok = ef_kvq_tok_used(kv, n); /* info may give the store, or every id by position */
+    if ((info->n_tok != n_tok && info->n_tok != n) || info->lost_end < 0 || info->lost_end > n)
+        return ef_err(EF_ERR_INVALID_ARG, "KV sequence %d of %d positions cannot keep %d token ids and lost_end %d",
+                      (int)seq, (int)n, (int)info->n_tok, (int)info->lost_end);
     staged_seq *q = &st->seqs[seq];
     if (q->table) return ef_err(EF_ERR_INVALID_ARG, "KV sequence %d is staged twice", (int)seq);
     /* the cache's own per-sequence buffers, so commit need not allocate */
@@ -57,7 +69,7 @@ ef_status ef_kv_stage_seq(ef_kv_stage *st, int32_t seq, const int32_t *tokens, i
     q->table = ef_malloc(sizeof *q->table * (size_t)kv->table_len);
     if (q->table)
         for (int32_t i = 0; i < kv->table_len; i++) q->table[i] = -1; /* before anything can unstage it */
-    q->tokens = ef_malloc(sizeof *q->tokens * (size_t)(n > 0 ? n : 1));
+    q->tokens = ef_malloc(sizeof *q->tokens * (size_t)(n_tok > 0 ? n_tok : 1));
     if (!q->table || !q->tokens) {
         unstage(kv, q);
         return ef_err(EF_ERR_NO_MEMORY, "out of memory staging KV sequence %d", (int)seq);
@@ -79,8 +91,14 @@ ef_status ef_kv_stage_seq(ef_kv_stage *st, int32_t seq, const int32_t *tokens, i
                        (const uint8_t *)layer_v[il] + r0 * (int64_t)kv->v_row, (size_t)take * kv->v_row);
         }
     }
-    if (n > 0) memcpy(q->tokens, tokens, sizeof *tokens * (size_t)n);
+    if (info->n_tok == n_tok) {
+        if (n_tok > 0) memcpy(q->tokens, tokens, sizeof *tokens * (size_t)n_tok);
+    } else { /* by position (a snapshot from before streaming) into a token ring: in order, the last win */
+        for (int32_t p = 0; p < n; p++) q->tokens[ef_kvq_tok_index(kv, p)] = tokens[p];
+    }
     q->n_tokens = n;
+    q->n_tok = n_tok;
+    q->lost_end = info->lost_end;
     return EF_OK;
 }
 
@@ -96,8 +114,9 @@ void ef_kv_stage_commit(ef_kv_stage *st, int32_t clear_others) {
         ef_kvq_clear(kv, seq);
         ef_kv_seq *dst = &kv->seqs[seq]; /* ensured when staged */
         memcpy(dst->table, q->table, sizeof *q->table * (size_t)kv->table_len);
-        if (q->n_tokens > 0) memcpy(dst->tokens, q->tokens, sizeof *q->tokens * (size_t)q->n_tokens);
+        if (q->n_tok > 0) memcpy(dst->tokens, q->tokens, sizeof *q->tokens * (size_t)q->n_tok);
         dst->n_tokens = q->n_tokens;
+        dst->lost_end = q->lost_end;
         for (int32_t i = 0; i < kv->table_len; i++) q->table[i] = -1; /* the pages now belong to seq */
         unstage(kv, q);
     }

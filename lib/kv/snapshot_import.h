@@ -23,6 +23,13 @@ ef_status ef_kv_stage_create(ef_kv_cache *kv, ef_kv_stage **out);
  * EF_ERR_BUDGET. */
 ef_status ef_kv_stage_seq(ef_kv_stage *st, int32_t seq, const int32_t *tokens, int32_t n,
                           const void *const *layer_k, const void *const *layer_v);
+/* The same for a sequence described by info (ef_kvi_seq_info's fields):
+ * n_pos may pass n_ctx when the cache streams, tokens holds
+ * ef_kvi_token_rows(kv, n_pos) ids, lost_end (0..n_pos) is kept. Errors as
+ * above, and EF_ERR_INVALID_ARG for a token count or lost_end that does not
+ * fit n_pos. */
+ef_status ef_kv_stage_seq_info(ef_kv_stage *st, int32_t seq, const ef_kv_seq_info *info,
+                               const void *const *layer_k, const void *const *layer_v);
 /* Makes the staged sequences the cache's; with clear_others, every other
  * sequence is emptied too; then pages move down the tiers as the budgets
  * say (a failed spill only leaves them hot, with a warning). Cannot fail;

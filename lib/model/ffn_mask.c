@@ -3,7 +3,8 @@
  * (whole rows: a plain copy in any type) and the kept columns of ffn_down
  * (inside its rows: dequantized, gathered, requantized in the same type)
  * go into buffers the model owns, so the loaded model is smaller and every
- * matmul of the FFN does less work. */
+ * matmul of the FFN does less work. Each layer keeps its own count (per-layer
+ * n_ff; hp.n_ff becomes the largest). */
 #include <string.h>
 
 #include "base/alloc.h"
@@ -67,6 +68,13 @@ static ef_status keep_columns(ef_model *m, const ef_tensor *w, const uint8_t *ke
     return EF_OK;
 }
 
+/* Neurons a layer's mask row keeps. keep: [n_ff]. */
+static int32_t kept_count(const uint8_t *keep, int32_t n_ff) {
+    int32_t k = 0;
+    for (int32_t j = 0; j < n_ff; j++) k += keep[j] != 0;
+    return k;
+}
+
 ef_status ef_ffn_mask_apply(ef_model *m, ef_sparsity_meta *s) {
     const ef_hparams *hp = &m->hp;
     const int32_t n_ff = hp->n_ff, L = hp->n_layer;
@@ -79,19 +87,16 @@ ef_status ef_ffn_mask_apply(ef_model *m, ef_sparsity_meta *s) {
     const void *data;
     EF_TRY(ef_gguf_get_arr_data(m->gguf, EF_SPARSITY_KEY_KEEP, &data));
     const uint8_t *keep = data; /* [n_layer][n_ff] */
-    int32_t n_kept = -1;
+    int32_t n_max = 0, n_min = n_ff;
     for (int32_t il = 0; il < L; il++) {
         if (m->layers[il].is_moe)
             return ef_err(EF_ERR_UNSUPPORTED, "key '%s': masks of MoE layers are not supported", EF_SPARSITY_KEY_KEEP);
-        int32_t k = 0;
-        for (int32_t j = 0; j < n_ff; j++) k += keep[(int64_t)il * n_ff + j] != 0;
-        if (n_kept >= 0 && k != n_kept)
-            return ef_err(EF_ERR_UNSUPPORTED, "key '%s': layer %d keeps %d neurons, layer 0 keeps %d (must be equal)",
-                          EF_SPARSITY_KEY_KEEP, (int)il, (int)k, (int)n_kept);
-        n_kept = k;
+        const int32_t k = kept_count(keep + (int64_t)il * n_ff, n_ff);
+        if (k == 0) return ef_err(EF_ERR_FORMAT, "key '%s': layer %d keeps no neuron", EF_SPARSITY_KEY_KEEP, (int)il);
+        n_max = k > n_max ? k : n_max;
+        n_min = k < n_min ? k : n_min;
     }
-    if (n_kept <= 0) return ef_err(EF_ERR_FORMAT, "key '%s' keeps no neuron", EF_SPARSITY_KEY_KEEP);
-    if (n_kept == n_ff) return EF_OK;
+    if (n_min == n_ff) return EF_OK; /* keeps everything */
     if (!m->owned_data) {
         m->owned_data = ef_calloc((size_t)m->n_tensors, sizeof *m->owned_data);
         if (!m->owned_data) return ef_err(EF_ERR_NO_MEMORY, "out of memory applying the FFN mask");
@@ -102,13 +107,16 @@ ef_status ef_ffn_mask_apply(ef_model *m, ef_sparsity_meta *s) {
     for (int32_t il = 0; il < L && st == EF_OK; il++) {
         const ef_layer *l = &m->layers[il];
         const uint8_t *kl = keep + (int64_t)il * n_ff;
-        st = keep_rows(m, l->ffn_gate, kl, n_ff, n_kept);
+        const int32_t n_kept = kept_count(kl, n_ff);
+        if (n_kept == n_ff) continue; /* this layer keeps everything: the file's weights as they are */
+        st = keep_columns(m, l->ffn_down, kl, n_ff, n_kept, scratch); /* first: it refuses bad counts */
+        if (st == EF_OK) st = keep_rows(m, l->ffn_gate, kl, n_ff, n_kept);
         if (st == EF_OK) st = keep_rows(m, l->ffn_up, kl, n_ff, n_kept);
-        if (st == EF_OK) st = keep_columns(m, l->ffn_down, kl, n_ff, n_kept, scratch);
+        if (st == EF_ERR_UNSUPPORTED) st = ef_err_prefix(st, "key '%s', layer %d", EF_SPARSITY_KEY_KEEP, (int)il);
     }
     ef_free(scratch);
     if (st != EF_OK) return st;
-    m->hp.n_ff = n_kept;
+    m->hp.n_ff = n_max; /* buffers are sized for the widest layer */
     s->masked = 1;
     return EF_OK;
 }

@@ -13,6 +13,7 @@ static void model_destroy(ef_model *m) {
         for (int64_t i = 0; i < m->n_tensors; i++) ef_free_aligned(m->owned_data[i]);
     ef_free(m->owned_data);
     ef_sparsity_free(m->sparsity);
+    ef_sparsity_layout_free(m);
     ef_free(m->layers);
     ef_free(m->rope_factors);
     ef_free(m->tensors);

@@ -133,8 +133,11 @@ struct ef_model {
     char quant_profile[32];       /* profile applied at load, "" if none */
     _Atomic uint64_t fingerprint; /* ef_model_fingerprint's cache; 0: not computed yet */
     struct ef_sparsity_meta *sparsity; /* sparse-MLP metadata (model/sparsity.h), NULL when none */
+    _Atomic(struct ef_sparse_layout *) sparse_layout; /* ffn_down as neuron rows for sparse decode, built on
+                                                         first use (model/sparsity_layout.c), NULL before */
 };
 typedef struct ef_model ef_model;
+typedef struct ef_sparse_layout ef_sparse_layout;
 struct ef_quant_profile;
 
 /* Binds an opened GGUF (ownership passes to the model, also on failure) into a

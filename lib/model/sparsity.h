@@ -25,7 +25,8 @@ typedef struct ef_sparsity_meta {
     float *thresholds;     /* [n_layer][n_levels] |act(gate)| under which a neuron is skipped */
     float default_level;   /* the calibration target, 0 when none */
     int32_t n_ff_file;     /* n_ff before masking (== hp.n_ff when not masked) */
-    int32_t masked;        /* 1: pruned neurons were dropped at load (hp.n_ff is the kept count) */
+    int32_t masked;        /* 1: pruned neurons were dropped at load (hp.n_ff is the largest kept count;
+                              ef_layer_n_ff each layer's) */
 } ef_sparsity_meta;
 
 /* Reads the keys above into m->sparsity (left NULL when the file has none).
@@ -36,10 +37,27 @@ ef_status ef_sparsity_load(ef_model *m);
 void ef_sparsity_free(ef_sparsity_meta *s);
 
 /* Applies the keep mask (key EF_SPARSITY_KEY_KEEP, u8[n_layer * n_ff]):
- * every layer must keep the same number of neurons, a multiple of
- * ffn_down's block size. The kept rows of ffn_gate/ffn_up and columns of
- * ffn_down are copied into buffers the model owns (ffn_mask.c). */
+ * each layer keeps its own number of neurons (at least one, a multiple of
+ * ffn_down's block size). The kept rows of ffn_gate/ffn_up and columns of
+ * ffn_down are copied into buffers the model owns (ffn_mask.c); hp.n_ff
+ * becomes the largest kept count (what buffers are sized for) and
+ * ef_layer_n_ff gives each layer's. */
 ef_status ef_ffn_mask_apply(ef_model *m, ef_sparsity_meta *s);
+
+/* The hidden size of dense layer l's FFN: hp.n_ff, or fewer where a keep
+ * mask dropped neurons (per layer). */
+static inline int32_t ef_layer_n_ff(const ef_layer *l) { return (int32_t)l->ffn_gate->ne[1]; }
+
+/* ---- the neuron-row layout of ffn_down (sparsity_layout.c) ----
+ * Built for every dense layer by the first sparse session of a model and
+ * shared by all its sessions until the model is freed; thread-safe. */
+struct ef_sparse_down;
+/* *out: [n_layer] layouts (cpu/sparse_ops.h; rows NULL for MoE layers).
+ * EF_ERR_NO_MEMORY / EF_ERR_UNSUPPORTED (a type without dequantizer) leave
+ * nothing built; a later call tries again. */
+ef_status ef_sparsity_layout_get(const ef_model *m, const struct ef_sparse_down **out);
+/* Frees it (the model's destructor). */
+void ef_sparsity_layout_free(ef_model *m);
 
 /* 1 when the model's dense FFN uses ReLU instead of SiLU. */
 int32_t ef_model_ffn_is_relu(const ef_model *m);

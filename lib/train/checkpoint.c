@@ -13,6 +13,7 @@
 
 #define CKPT_MAGIC "EFTRCKPT"
 #define CKPT_VERSION 1u
+#define CKPT_MAX_STEP ((int64_t)1 << 53) /* far beyond any run, far below overflow */
 #define TAG(a, b, c, d) ((uint32_t)(a) | (uint32_t)(b) << 8 | (uint32_t)(c) << 16 | (uint32_t)(d) << 24)
 enum { TAG_HPAR = TAG('H', 'P', 'A', 'R'), TAG_STAT = TAG('S', 'T', 'A', 'T'),
        TAG_PARM = TAG('P', 'A', 'R', 'M'), TAG_ADMM = TAG('A', 'D', 'M', 'M'),
@@ -124,9 +125,17 @@ static ef_status parse(ef_trainer *t, const char *path, const unsigned char *img
     EF_TRY(read_frame(path, img, size, &pos, TAG_ADMM, nb, &mm));
     EF_TRY(read_frame(path, img, size, &pos, TAG_ADMV, nb, &vv));
     EF_TRY(read_frame(path, img, size, &pos, TAG_END, 0, &end));
-    /* all checked: now change the trainer */
     ckpt_stat s;
     memcpy(&s, st, sizeof s);
+    /* The trainer computes step + 1 and keeps counting: a step near
+     * INT64_MAX (or negative) is no trainer's, and would overflow. An
+     * all-zero state is the one xoshiro256** never leaves. */
+    if (s.step < 0 || s.step > CKPT_MAX_STEP)
+        return ef_err(EF_ERR_FORMAT, "checkpoint '%s': step %lld is out of range (0..%lld)", path,
+                      (long long)s.step, (long long)CKPT_MAX_STEP);
+    if ((s.rng[0] | s.rng[1] | s.rng[2] | s.rng[3]) == 0)
+        return ef_err(EF_ERR_FORMAT, "checkpoint '%s': the data order's random state is all zero", path);
+    /* all checked: now change the trainer */
     t->step = s.step;
     memcpy(t->rng.s, s.rng, sizeof s.rng);
     memcpy(t->model.params, pa, (size_t)nb);

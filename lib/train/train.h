@@ -22,13 +22,34 @@ typedef struct ef_train_shape {
     int32_t tied;     /* output projection shares token_embd */
     float norm_eps;   /* RMSNorm epsilon */
     float rope_base;  /* RoPE frequency base */
+    /* The attention variant, as the engine's edgeformer.attention.* keys say
+     * (all 4-byte fields: the checkpoint compares the struct's bytes). */
+    int32_t mla;         /* 1: Multi-head Latent Attention (n_kv unused) */
+    int32_t window;      /* sliding window in tokens; 0: full causal */
+    int32_t swa_pattern; /* 0/1: every layer windowed; p: layer l iff l % p < p - 1 */
+    int32_t sinks;       /* leading positions always visible in a window */
+    int32_t q_lora;      /* MLA query latent; 0: plain attn_q */
+    int32_t kv_lora;     /* MLA key/value latent c_kv */
+    int32_t qk_nope;     /* MLA per-head key part without RoPE */
+    int32_t qk_rope;     /* MLA decoupled RoPE key, shared by all heads */
+    int32_t v_head;      /* MLA value head */
 } ef_train_shape;
 
-/* Where each parameter tensor lives in the flat buffer (offsets in floats). */
+/* Where each parameter tensor lives in the flat buffer (offsets in floats).
+ * MLA (H heads, dq = qk_nope + qk_rope, lat = kv_lora, ql = q_lora): wq is
+ * [L, H·dq, C] (empty with q_lora), wk/wv are empty, wo is [L, C, H·v_head];
+ * GQA: the MLA tensors are empty. */
 typedef struct ef_train_layout {
     size_t tok_embd;      /* [V, C] */
     size_t attn_norm;     /* [L, C] */
     size_t wq;            /* [L, Q, C] */
+    size_t wq_a;          /* [L, ql, C] */
+    size_t q_a_norm;      /* [L, ql] */
+    size_t wq_b;          /* [L, H·dq, ql] */
+    size_t wkv_a;         /* [L, lat + rope, C] attn_kv_a_mqa */
+    size_t kv_a_norm;     /* [L, lat] */
+    size_t wk_b;          /* [L, H, lat, nope]: GGUF {nope, lat, H} */
+    size_t wv_b;          /* [L, H, v, lat]: GGUF {lat, v, H} */
     size_t wk;            /* [L, K, C] */
     size_t wv;            /* [L, K, C] */
     size_t wo;            /* [L, C, Q] */
@@ -45,13 +66,26 @@ int32_t ef_train_head_dim(const ef_train_shape *s);
 ef_status ef_train_shape_check(const ef_train_shape *s);
 void ef_train_layout_make(const ef_train_shape *s, ef_train_layout *lay);
 
+/* The per-token widths of the attention block: Q query (and, for MLA, the
+ * expanded key), K key, Vw value, O context (the input of attn_output);
+ * attention heads of dk (query/key) and dv (value) floats; n_rot RoPE dims. */
+typedef struct ef_train_attn_widths {
+    int32_t Q, K, Vw, O, KV, dk, dv, n_rot;
+} ef_train_attn_widths;
+void ef_train_attn_widths_of(const ef_train_shape *s, ef_train_attn_widths *w);
+/* Layer il's window (0: full causal), as the engine's ef_hparams_layer_is_swa. */
+int32_t ef_train_layer_window(const ef_train_shape *s, int32_t il);
+/* The edgeformer.attention.type the shape exports as. */
+const char *ef_train_attn_type(const ef_train_shape *s);
+
 /* One named tensor of the layout, for export and the tests: GGUF name
  * ("blk.3.attn_q.weight"), offset, ne[0] (contiguous) and ne[1] (1 for
  * vectors). Returns the number of tensors; fills *out when i < that count. */
 typedef struct ef_train_tensor_ref {
     char name[48];
     size_t offset;
-    int64_t ne0, ne1;
+    int64_t ne0, ne1, ne2; /* ne2: 1 except MLA's per-head attn_k_b/attn_v_b */
+    int32_t n_dims;        /* 1 (norm weights), 2 or 3 */
 } ef_train_tensor_ref;
 int32_t ef_train_tensor_count(const ef_train_shape *s);
 void ef_train_tensor_at(const ef_train_shape *s, const ef_train_layout *lay, int32_t i,
@@ -102,15 +136,59 @@ void ef_tr_rope_fwd(float *x, const float *cos_sin, int32_t B, int32_t T, int32_
                     int32_t hd);
 void ef_tr_rope_bwd(float *dx, const float *cos_sin, int32_t B, int32_t T, int32_t n_heads,
                     int32_t hd);
+/* The same on part of each head (MLA's decoupled RoPE): heads of `stride`
+ * floats, dims off..off+n_rot rotated; cos_sin[T, n_rot/2, 2]. */
+void ef_tr_rope_part_fwd(float *x, const float *cos_sin, int32_t B, int32_t T, int32_t n_heads,
+                         int32_t stride, int32_t off, int32_t n_rot);
+void ef_tr_rope_part_bwd(float *dx, const float *cos_sin, int32_t B, int32_t T, int32_t n_heads,
+                         int32_t stride, int32_t off, int32_t n_rot);
 
-/* Causal grouped-query attention. q[B, T, H, hd], k, v[B, T, KV, hd];
- * att[B, H, T, T] (softmax probabilities, upper triangle 0); ctx[B, T, H, hd]. */
+/* Causal attention, grouped-query when KV < H, with an optional sliding
+ * window: query t sees s ≤ t with t − s < window, or s < sinks (the
+ * engine's rule). q[B, T, H, dk], k[B, T, KV, dk], v[B, T, KV, dv];
+ * att[B, H, T, T] (softmax probabilities, 0 where masked); ctx[B, T, H, dv]. */
+typedef struct ef_tr_attn_dims {
+    int32_t B, T, H, KV;
+    int32_t dk, dv;  /* query/key head, value head */
+    float scale;     /* score = scale · q·k */
+    int32_t window;  /* 0: full causal */
+    int32_t sinks;   /* with a window: positions always visible */
+} ef_tr_attn_dims;
 void ef_tr_attention_fwd(ef_pool *pool, float *ctx, float *att, const float *q, const float *k,
-                         const float *v, int32_t B, int32_t T, int32_t H, int32_t KV, int32_t hd);
+                         const float *v, const ef_tr_attn_dims *d);
 /* dq, dk, dv += ...; scratch: [pool size · T] floats. */
 void ef_tr_attention_bwd(ef_pool *pool, float *dq, float *dk, float *dv, const float *dctx,
                          const float *att, const float *q, const float *k, const float *v,
-                         int32_t B, int32_t T, int32_t H, int32_t KV, int32_t hd, float *scratch);
+                         const ef_tr_attn_dims *d, float *scratch);
+
+/* Multi-head Latent Attention's projections (train_mla.c), expanded (no
+ * absorption), as the engine's lib/exec/forward_mla.c defines them. For one
+ * layer il, from xn[N, C] (the attention-norm output):
+ *   q = xn·Wqᵀ, or rmsnorm(xn·Wq_aᵀ)·q_a_norm·Wq_bᵀ          [N, H, dq]
+ *   [lat ‖ k_pe] = xn·Wkv_aᵀ; c_kv = rmsnorm(lat)·kv_a_norm    [N, lat], [N, rope]
+ *   k_h = [c_kv·W_UK_h ‖ rope(k_pe)], v_h = c_kv·W_UV_hᵀ       [N, H, dq], [N, H, v]
+ * with RoPE on the last qk_rope dims of every query head; dq = nope + rope. */
+typedef struct ef_tr_mla_acts {
+    float *qa;     /* [N, ql] xn·Wq_aᵀ (q_lora only) */
+    float *rstdq;  /* [N] */
+    float *qan;    /* [N, ql] its norm's output */
+    float *lat;    /* [N, lat] c_kv before kv_a_norm */
+    float *rstdkv; /* [N] */
+    float *ckv;    /* [N, lat] c_kv */
+} ef_tr_mla_acts;
+size_t ef_tr_mla_scratch_floats(const ef_train_shape *s, int64_t N);
+/* The largest projection backward of MLA, for ef_tr_matmul_work_floats. */
+size_t ef_tr_mla_matmul_work_floats(const ef_train_shape *s, int64_t N);
+/* Fills a (saved activations) and q, k, v. cos_sin[T, qk_rope/2, 2]. */
+void ef_tr_mla_fwd(ef_pool *pool, const ef_train_shape *s, const ef_train_layout *lay,
+                   const float *params, int32_t il, int32_t B, const float *cos_sin,
+                   const float *xn, const ef_tr_mla_acts *a, float *q, float *k, float *v,
+                   float *scratch);
+/* dxn += ..., grads += ...; dq and dk are used as scratch (overwritten). */
+void ef_tr_mla_bwd(ef_pool *pool, const ef_train_shape *s, const ef_train_layout *lay,
+                   const float *params, float *grads, int32_t il, int32_t B,
+                   const float *cos_sin, const float *xn, const ef_tr_mla_acts *a, float *dq,
+                   float *dk, const float *dv, float *dxn, float *scratch, float *mm_work);
 
 /* Softmax cross-entropy: losses[N] = -log softmax(logits[n])[targets[n]];
  * logits[N, V] is overwritten by the probabilities. */
@@ -129,9 +207,10 @@ typedef struct ef_train_model {
     float *grads;        /* [n_floats] */
     float *acts;         /* activations, see train_model.c */
     float *dacts;        /* activation gradients */
-    float *cos_sin;      /* [T, hd/2, 2] */
+    float *cos_sin;      /* [T, n_rot/2, 2] (n_rot: head size, or MLA's qk_rope) */
     float *scratch;      /* [n_threads · T] attention backward */
     float *mm_work;      /* matmul backward scratch, for the largest projection */
+    float *mla_scratch;  /* [ef_tr_mla_scratch_floats] (MLA only) */
     int32_t scratch_threads;
     size_t n_acts, n_dacts;
 } ef_train_model;

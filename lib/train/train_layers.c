@@ -83,6 +83,21 @@ size_t ef_tr_matmul_work_floats(int64_t N, int32_t I, int32_t O) {
            + oc * i; /* tmpw [Oc, I] */
 }
 
+/* dst[c, r] = src[r, c] for r < rows, c < cols (row strides in floats), in
+ * 8×8 tiles: row strides are often powers of two, which map a taller
+ * tile's lines onto one cache set. */
+#define TR_TILE 8
+static void transpose(float *dst, int64_t dst_stride, const float *src, int64_t src_stride,
+                      int64_t rows, int64_t cols) {
+    for (int64_t c0 = 0; c0 < cols; c0 += TR_TILE)
+        for (int64_t r0 = 0; r0 < rows; r0 += TR_TILE) {
+            const int64_t r1 = r0 + TR_TILE < rows ? r0 + TR_TILE : rows;
+            const int64_t c1 = c0 + TR_TILE < cols ? c0 + TR_TILE : cols;
+            for (int64_t c = c0; c < c1; c++)
+                for (int64_t r = r0; r < r1; r++) dst[c * dst_stride + r] = src[r * src_stride + c];
+        }
+}
+
 void ef_tr_matmul_bwd(ef_pool *pool, float *dx, float *dW, const float *dout, const float *x,
                       const float *W, int64_t N, int32_t I, int32_t O, float *work) {
     const int64_t OC = O < MM_CHUNK ? O : MM_CHUNK;
@@ -92,21 +107,22 @@ void ef_tr_matmul_bwd(ef_pool *pool, float *dx, float *dW, const float *dout, co
     float *dT = tmpx + N * I;          /* [Oc, N]: doutᵀ rows o0.. */
     float *xT = dT + OC * N;           /* [I, N] */
     float *tmpw = xT + (int64_t)I * N; /* [Oc, I] */
-    for (int64_t n = 0; n < N; n++)
-        for (int32_t i = 0; i < I; i++) xT[(int64_t)i * N + n] = x[n * I + i];
+    transpose(xT, N, x, I, N, I);
     for (int64_t o0 = 0; o0 < O; o0 += OC) {
         const int64_t oc = o0 + OC <= O ? OC : O - o0;
-        for (int64_t n = 0; n < N; n++)
-            for (int64_t j = 0; j < oc; j++) {
-                const float g = dout[n * O + o0 + j];
-                dc[n * oc + j] = g;
-                dT[j * N + n] = g;
-            }
+        /* one chunk: dout itself; else its columns o0.. */
+        const float *dcols = dc;
+        if (oc == O) {
+            dcols = dout;
+        } else {
+            for (int64_t n = 0; n < N; n++)
+                memcpy(dc + n * oc, dout + n * O + o0, sizeof(float) * (size_t)oc);
+        }
+        transpose(dT, N, dcols, oc, N, oc);
         if (dx) {
-            for (int64_t j = 0; j < oc; j++)
-                for (int32_t i = 0; i < I; i++) wT[(int64_t)i * oc + j] = W[(o0 + j) * I + i];
+            transpose(wT, oc, W + o0 * I, I, oc, I);
             const ef_tensor wt = f32_matrix(wT, oc, I);
-            ef_cpu_matmul(pool, &wt, dc, (int32_t)N, tmpx);
+            ef_cpu_matmul(pool, &wt, dcols, (int32_t)N, tmpx);
             for (int64_t k = 0; k < N * I; k++) dx[k] += tmpx[k];
         }
         const ef_tensor xt = f32_matrix(xT, N, I);

@@ -1,5 +1,6 @@
 /* The whole model's forward and backward: the layer pairs chained over one
  * activation buffer, as in llm.c's gpt2_forward/gpt2_backward. */
+#include <math.h>
 #include <string.h>
 
 #include "base/alloc.h"
@@ -12,9 +13,15 @@ typedef struct acts_view {
     float *xn1;    /* [L, N, C] attention-norm output */
     float *q;      /* [L, N, Q] after RoPE */
     float *k;      /* [L, N, K] after RoPE */
-    float *v;      /* [L, N, K] */
+    float *v;      /* [L, N, Vw] */
     float *att;    /* [L, B, H, T, T] softmax probabilities */
-    float *ctx;    /* [L, N, Q] attention output before Wo */
+    float *ctx;    /* [L, N, O] attention output before Wo */
+    float *qa;     /* [L, N, ql] MLA query latent (q_lora) */
+    float *rstdq;  /* [L, N] */
+    float *qan;    /* [L, N, ql] */
+    float *lat;    /* [L, N, lat] MLA c_kv before its norm */
+    float *rstdkv; /* [L, N] */
+    float *ckv;    /* [L, N, lat] */
     float *xmid;   /* [L, N, C] residual after attention */
     float *rstd2;  /* [L, N] */
     float *xn2;    /* [L, N, C] ffn-norm output */
@@ -33,8 +40,8 @@ typedef struct dacts_view {
     float *dxn;    /* [N, C] gradient of a norm's output */
     float *dq;     /* [N, Q] */
     float *dk;     /* [N, K] */
-    float *dv;     /* [N, K] */
-    float *dctx;   /* [N, Q] */
+    float *dv;     /* [N, Vw] */
+    float *dctx;   /* [N, O] */
     float *dg;     /* [N, F] */
     float *du;     /* [N, F] */
     float *dh;     /* [N, F] */
@@ -42,7 +49,8 @@ typedef struct dacts_view {
 } dacts_view;
 
 typedef struct dims {
-    size_t N, C, Q, K, F, V, L, B, T, H, KV, hd;
+    size_t N, C, Q, K, Vw, O, F, V, L, B, T, H, KV, ql, lat;
+    ef_train_attn_widths w;
 } dims;
 
 static dims dims_of(const ef_train_model *m) {
@@ -50,8 +58,11 @@ static dims dims_of(const ef_train_model *m) {
     dims d;
     d.B = (size_t)m->batch, d.T = (size_t)s->seq, d.N = d.B * d.T;
     d.C = (size_t)s->dim, d.F = (size_t)s->ff, d.V = (size_t)s->n_vocab, d.L = (size_t)s->n_layer;
-    d.H = (size_t)s->n_head, d.KV = (size_t)s->n_kv, d.hd = (size_t)ef_train_head_dim(s);
-    d.Q = d.H * d.hd, d.K = d.KV * d.hd;
+    ef_train_attn_widths_of(s, &d.w);
+    d.H = (size_t)s->n_head, d.KV = (size_t)d.w.KV;
+    d.Q = (size_t)d.w.Q, d.K = (size_t)d.w.K, d.Vw = (size_t)d.w.Vw, d.O = (size_t)d.w.O;
+    d.ql = s->mla && s->q_lora > 0 ? (size_t)s->q_lora : 0;
+    d.lat = s->mla ? (size_t)s->kv_lora : 0;
     return d;
 }
 
@@ -64,9 +75,15 @@ static void acts_map(const dims *d, float *base, acts_view *a) {
     MAP(xn1, d->L * d->N * d->C);
     MAP(q, d->L * d->N * d->Q);
     MAP(k, d->L * d->N * d->K);
-    MAP(v, d->L * d->N * d->K);
+    MAP(v, d->L * d->N * d->Vw);
     MAP(att, d->L * d->B * d->H * d->T * d->T);
-    MAP(ctx, d->L * d->N * d->Q);
+    MAP(ctx, d->L * d->N * d->O);
+    MAP(qa, d->L * d->N * d->ql);
+    MAP(rstdq, d->ql ? d->L * d->N : 0);
+    MAP(qan, d->L * d->N * d->ql);
+    MAP(lat, d->L * d->N * d->lat);
+    MAP(rstdkv, d->lat ? d->L * d->N : 0);
+    MAP(ckv, d->L * d->N * d->lat);
     MAP(xmid, d->L * d->N * d->C);
     MAP(rstd2, d->L * d->N);
     MAP(xn2, d->L * d->N * d->C);
@@ -88,8 +105,8 @@ static void dacts_map(const dims *d, float *base, dacts_view *a) {
     MAP(dxn, d->N * d->C);
     MAP(dq, d->N * d->Q);
     MAP(dk, d->N * d->K);
-    MAP(dv, d->N * d->K);
-    MAP(dctx, d->N * d->Q);
+    MAP(dv, d->N * d->Vw);
+    MAP(dctx, d->N * d->O);
     MAP(dg, d->N * d->F);
     MAP(du, d->N * d->F);
     MAP(dh, d->N * d->F);
@@ -106,6 +123,7 @@ void ef_train_model_free(ef_train_model *m) {
     ef_free(m->cos_sin);
     ef_free(m->scratch);
     ef_free_aligned(m->mm_work);
+    ef_free_aligned(m->mla_scratch);
     memset(m, 0, sizeof *m);
 }
 
@@ -145,18 +163,19 @@ ef_status ef_train_model_create(const ef_train_shape *s, int32_t batch, int32_t 
     m->grads = alloc_floats(m->lay.n_floats, "gradients", &st);
     m->acts = alloc_floats(m->n_acts, "activations", &st);
     m->dacts = alloc_floats(m->n_dacts, "activation gradients", &st);
-    /* the largest projection backward: C→Q, C→K, Q→C, C→F, F→C or C→V */
+    /* the largest projection backward: C→Q, C→K, O→C, C→F, F→C, C→V or MLA's */
     const int32_t io[6][2] = {{(int32_t)d.C, (int32_t)d.Q}, {(int32_t)d.C, (int32_t)d.K},
-                              {(int32_t)d.Q, (int32_t)d.C}, {(int32_t)d.C, (int32_t)d.F},
+                              {(int32_t)d.O, (int32_t)d.C}, {(int32_t)d.C, (int32_t)d.F},
                               {(int32_t)d.F, (int32_t)d.C}, {(int32_t)d.C, (int32_t)d.V}};
-    size_t work = 0;
+    size_t work = s->mla ? ef_tr_mla_matmul_work_floats(s, (int64_t)d.N) : 0;
     for (int i = 0; i < 6; i++) {
         size_t w = ef_tr_matmul_work_floats((int64_t)d.N, io[i][0], io[i][1]);
         if (w > work) work = w;
     }
     m->mm_work = alloc_floats(work, "matmul scratch", &st);
+    if (s->mla) m->mla_scratch = alloc_floats(ef_tr_mla_scratch_floats(s, (int64_t)d.N), "MLA scratch", &st);
     if (st == EF_OK) {
-        m->cos_sin = ef_malloc(sizeof(float) * d.T * d.hd);
+        m->cos_sin = ef_malloc(sizeof(float) * d.T * (size_t)d.w.n_rot);
         m->scratch = ef_malloc(sizeof(float) * d.T * (size_t)n_threads);
         if (!m->cos_sin || !m->scratch) st = ef_err(EF_ERR_NO_MEMORY, "training: out of memory");
     }
@@ -164,8 +183,46 @@ ef_status ef_train_model_create(const ef_train_shape *s, int32_t batch, int32_t 
         ef_train_model_free(m);
         return st;
     }
-    ef_tr_rope_table(m->cos_sin, s->seq, (int32_t)d.hd, s->rope_base);
+    ef_tr_rope_table(m->cos_sin, s->seq, d.w.n_rot, s->rope_base);
     return EF_OK;
+}
+
+/* Layer l's saved MLA activations. */
+static ef_tr_mla_acts mla_acts_of(const acts_view *a, const dims *d, size_t l) {
+    ef_tr_mla_acts m = {.qa = a->qa + l * d->N * d->ql, .rstdq = a->rstdq + (d->ql ? l * d->N : 0),
+                        .qan = a->qan + l * d->N * d->ql, .lat = a->lat + l * d->N * d->lat,
+                        .rstdkv = a->rstdkv + (d->lat ? l * d->N : 0),
+                        .ckv = a->ckv + l * d->N * d->lat};
+    return m;
+}
+
+static ef_tr_attn_dims attn_dims_of(const ef_train_model *m, const dims *d, size_t l) {
+    const ef_tr_attn_dims ad = {.B = (int32_t)d->B, .T = (int32_t)d->T, .H = (int32_t)d->H,
+                                .KV = (int32_t)d->KV, .dk = d->w.dk, .dv = d->w.dv,
+                                .scale = 1.0f / sqrtf((float)d->w.dk),
+                                .window = ef_train_layer_window(&m->shape, (int32_t)l),
+                                .sinks = m->shape.sinks};
+    return ad;
+}
+
+/* q, k, v of layer l from xn1: the GQA projections with RoPE, or MLA's. */
+static void qkv_fwd(ef_train_model *m, ef_pool *pool, const dims *d, const acts_view *a, size_t l,
+                    const float *xn1, float *q, float *k, float *v) {
+    const ef_train_layout *P = &m->lay;
+    const float *p = m->params;
+    const int64_t N = (int64_t)d->N;
+    const int32_t C = (int32_t)d->C, B = (int32_t)d->B, T = (int32_t)d->T;
+    if (m->shape.mla) {
+        const ef_tr_mla_acts ma = mla_acts_of(a, d, l);
+        ef_tr_mla_fwd(pool, &m->shape, P, p, (int32_t)l, B, m->cos_sin, xn1, &ma, q, k, v,
+                      m->mla_scratch);
+        return;
+    }
+    ef_tr_matmul_fwd(pool, q, xn1, p + P->wq + l * d->Q * d->C, N, C, (int32_t)d->Q);
+    ef_tr_matmul_fwd(pool, k, xn1, p + P->wk + l * d->K * d->C, N, C, (int32_t)d->K);
+    ef_tr_matmul_fwd(pool, v, xn1, p + P->wv + l * d->K * d->C, N, C, (int32_t)d->K);
+    ef_tr_rope_fwd(q, m->cos_sin, B, T, (int32_t)d->H, d->w.dk);
+    ef_tr_rope_fwd(k, m->cos_sin, B, T, (int32_t)d->KV, d->w.dk);
 }
 
 float ef_train_model_forward(ef_train_model *m, ef_pool *pool, const int32_t *tokens,
@@ -176,8 +233,7 @@ float ef_train_model_forward(ef_train_model *m, ef_pool *pool, const int32_t *to
     const float eps = m->shape.norm_eps;
     acts_view a;
     acts_map(&d, m->acts, &a);
-    const int32_t B = (int32_t)d.B, T = (int32_t)d.T, C = (int32_t)d.C, F = (int32_t)d.F;
-    const int32_t Q = (int32_t)d.Q, K = (int32_t)d.K, hd = (int32_t)d.hd;
+    const int32_t C = (int32_t)d.C, F = (int32_t)d.F, O = (int32_t)d.O;
     const int64_t N = (int64_t)d.N;
 
     ef_tr_embed_fwd(a.res, tokens, p + P->tok_embd, N, C);
@@ -187,9 +243,9 @@ float ef_train_model_forward(ef_train_model *m, ef_pool *pool, const int32_t *to
         float *xn1 = a.xn1 + l * d.N * d.C;       /* [N, C] */
         float *q = a.q + l * d.N * d.Q;           /* [N, Q] */
         float *k = a.k + l * d.N * d.K;           /* [N, K] */
-        float *v = a.v + l * d.N * d.K;           /* [N, K] */
+        float *v = a.v + l * d.N * d.Vw;          /* [N, Vw] */
         float *att = a.att + l * d.B * d.H * d.T * d.T; /* [B, H, T, T] */
-        float *ctx = a.ctx + l * d.N * d.Q;       /* [N, Q] */
+        float *ctx = a.ctx + l * d.N * d.O;       /* [N, O] */
         float *xmid = a.xmid + l * d.N * d.C;     /* [N, C] */
         float *rstd2 = a.rstd2 + l * d.N;         /* [N] */
         float *xn2 = a.xn2 + l * d.N * d.C;       /* [N, C] */
@@ -199,13 +255,10 @@ float ef_train_model_forward(ef_train_model *m, ef_pool *pool, const int32_t *to
         float *xout = a.res + (l + 1) * d.N * d.C; /* [N, C] */
 
         ef_tr_rmsnorm_fwd(xn1, rstd1, x, p + P->attn_norm + l * d.C, N, C, eps);
-        ef_tr_matmul_fwd(pool, q, xn1, p + P->wq + l * d.Q * d.C, N, C, Q);
-        ef_tr_matmul_fwd(pool, k, xn1, p + P->wk + l * d.K * d.C, N, C, K);
-        ef_tr_matmul_fwd(pool, v, xn1, p + P->wv + l * d.K * d.C, N, C, K);
-        ef_tr_rope_fwd(q, m->cos_sin, B, T, (int32_t)d.H, hd);
-        ef_tr_rope_fwd(k, m->cos_sin, B, T, (int32_t)d.KV, hd);
-        ef_tr_attention_fwd(pool, ctx, att, q, k, v, B, T, (int32_t)d.H, (int32_t)d.KV, hd);
-        ef_tr_matmul_fwd(pool, xmid, ctx, p + P->wo + l * d.C * d.Q, N, Q, C);
+        qkv_fwd(m, pool, &d, &a, l, xn1, q, k, v);
+        const ef_tr_attn_dims ad = attn_dims_of(m, &d, l);
+        ef_tr_attention_fwd(pool, ctx, att, q, k, v, &ad);
+        ef_tr_matmul_fwd(pool, xmid, ctx, p + P->wo + l * d.C * d.O, N, O, C);
         for (size_t i = 0; i < d.N * d.C; i++) xmid[i] += x[i];
 
         ef_tr_rmsnorm_fwd(xn2, rstd2, xmid, p + P->ffn_norm + l * d.C, N, C, eps);
@@ -229,6 +282,32 @@ float ef_train_model_forward(ef_train_model *m, ef_pool *pool, const int32_t *to
     return mean;
 }
 
+/* dxn (zeroed here) += the gradient through layer l's q/k/v projections;
+ * the projection weights' gradients are added. dq, dk are consumed. */
+static void qkv_bwd(ef_train_model *m, ef_pool *pool, const dims *d, const acts_view *a,
+                    const dacts_view *da, size_t l, const float *xn1) {
+    const ef_train_layout *P = &m->lay;
+    const float *p = m->params;
+    float *gr = m->grads;
+    const int64_t N = (int64_t)d->N;
+    const int32_t C = (int32_t)d->C, B = (int32_t)d->B, T = (int32_t)d->T;
+    memset(da->dxn, 0, sizeof(float) * d->N * d->C);
+    if (m->shape.mla) {
+        const ef_tr_mla_acts ma = mla_acts_of(a, d, l);
+        ef_tr_mla_bwd(pool, &m->shape, P, p, gr, (int32_t)l, B, m->cos_sin, xn1, &ma, da->dq,
+                      da->dk, da->dv, da->dxn, m->mla_scratch, m->mm_work);
+        return;
+    }
+    ef_tr_rope_bwd(da->dq, m->cos_sin, B, T, (int32_t)d->H, d->w.dk);
+    ef_tr_rope_bwd(da->dk, m->cos_sin, B, T, (int32_t)d->KV, d->w.dk);
+    ef_tr_matmul_bwd(pool, da->dxn, gr + P->wq + l * d->Q * d->C, da->dq, xn1,
+                     p + P->wq + l * d->Q * d->C, N, C, (int32_t)d->Q, m->mm_work);
+    ef_tr_matmul_bwd(pool, da->dxn, gr + P->wk + l * d->K * d->C, da->dk, xn1,
+                     p + P->wk + l * d->K * d->C, N, C, (int32_t)d->K, m->mm_work);
+    ef_tr_matmul_bwd(pool, da->dxn, gr + P->wv + l * d->K * d->C, da->dv, xn1,
+                     p + P->wv + l * d->K * d->C, N, C, (int32_t)d->K, m->mm_work);
+}
+
 void ef_train_model_backward(ef_train_model *m, ef_pool *pool, const int32_t *tokens,
                              const int32_t *targets, float scale) {
     const dims d = dims_of(m);
@@ -239,8 +318,7 @@ void ef_train_model_backward(ef_train_model *m, ef_pool *pool, const int32_t *to
     dacts_view da;
     acts_map(&d, m->acts, &a);
     dacts_map(&d, m->dacts, &da);
-    const int32_t B = (int32_t)d.B, T = (int32_t)d.T, C = (int32_t)d.C, F = (int32_t)d.F;
-    const int32_t Q = (int32_t)d.Q, K = (int32_t)d.K, hd = (int32_t)d.hd;
+    const int32_t C = (int32_t)d.C, F = (int32_t)d.F, O = (int32_t)d.O;
     const int64_t N = (int64_t)d.N;
     const size_t NC = d.N * d.C;
 
@@ -256,8 +334,8 @@ void ef_train_model_backward(ef_train_model *m, ef_pool *pool, const int32_t *to
     for (size_t l = d.L; l-- > 0;) {
         const float *x = a.res + l * NC;
         const float *rstd1 = a.rstd1 + l * d.N, *xn1 = a.xn1 + l * NC;
-        const float *q = a.q + l * d.N * d.Q, *k = a.k + l * d.N * d.K, *v = a.v + l * d.N * d.K;
-        const float *att = a.att + l * d.B * d.H * d.T * d.T, *ctx = a.ctx + l * d.N * d.Q;
+        const float *q = a.q + l * d.N * d.Q, *k = a.k + l * d.N * d.K, *v = a.v + l * d.N * d.Vw;
+        const float *att = a.att + l * d.B * d.H * d.T * d.T, *ctx = a.ctx + l * d.N * d.O;
         const float *xmid = a.xmid + l * NC, *rstd2 = a.rstd2 + l * d.N, *xn2 = a.xn2 + l * NC;
         const float *g = a.g + l * d.N * d.F, *u = a.u + l * d.N * d.F, *h = a.h + l * d.N * d.F;
 
@@ -277,23 +355,15 @@ void ef_train_model_backward(ef_train_model *m, ef_pool *pool, const int32_t *to
                           p + P->ffn_norm + l * d.C, rstd2, N, C);
 
         /* xmid = x + ctx·Woᵀ: dres flows to x unchanged */
-        memset(da.dctx, 0, sizeof(float) * d.N * d.Q);
-        ef_tr_matmul_bwd(pool, da.dctx, gr + P->wo + l * d.C * d.Q, da.dres, ctx,
-                         p + P->wo + l * d.C * d.Q, N, Q, C, m->mm_work);
+        memset(da.dctx, 0, sizeof(float) * d.N * d.O);
+        ef_tr_matmul_bwd(pool, da.dctx, gr + P->wo + l * d.C * d.O, da.dres, ctx,
+                         p + P->wo + l * d.C * d.O, N, O, C, m->mm_work);
         memset(da.dq, 0, sizeof(float) * d.N * d.Q);
         memset(da.dk, 0, sizeof(float) * d.N * d.K);
-        memset(da.dv, 0, sizeof(float) * d.N * d.K);
-        ef_tr_attention_bwd(pool, da.dq, da.dk, da.dv, da.dctx, att, q, k, v, B, T, (int32_t)d.H,
-                            (int32_t)d.KV, hd, m->scratch);
-        ef_tr_rope_bwd(da.dq, m->cos_sin, B, T, (int32_t)d.H, hd);
-        ef_tr_rope_bwd(da.dk, m->cos_sin, B, T, (int32_t)d.KV, hd);
-        memset(da.dxn, 0, sizeof(float) * NC);
-        ef_tr_matmul_bwd(pool, da.dxn, gr + P->wq + l * d.Q * d.C, da.dq, xn1,
-                         p + P->wq + l * d.Q * d.C, N, C, Q, m->mm_work);
-        ef_tr_matmul_bwd(pool, da.dxn, gr + P->wk + l * d.K * d.C, da.dk, xn1,
-                         p + P->wk + l * d.K * d.C, N, C, K, m->mm_work);
-        ef_tr_matmul_bwd(pool, da.dxn, gr + P->wv + l * d.K * d.C, da.dv, xn1,
-                         p + P->wv + l * d.K * d.C, N, C, K, m->mm_work);
+        memset(da.dv, 0, sizeof(float) * d.N * d.Vw);
+        const ef_tr_attn_dims ad = attn_dims_of(m, &d, l);
+        ef_tr_attention_bwd(pool, da.dq, da.dk, da.dv, da.dctx, att, q, k, v, &ad, m->scratch);
+        qkv_bwd(m, pool, &d, &a, &da, l, xn1);
         ef_tr_rmsnorm_bwd(da.dres, gr + P->attn_norm + l * d.C, da.dxn, x,
                           p + P->attn_norm + l * d.C, rstd1, N, C);
     }

@@ -55,6 +55,14 @@ ef_status ef_train_params_set_int(ef_train_params *p, const char *key, int64_t v
         {"warmup", offsetof(ef_train_params, warmup), 0, 1e9},
         {"threads", offsetof(ef_train_params, threads), 0, 1024},
         {"eval_batches", offsetof(ef_train_params, eval_batches), 1, 1e6},
+        {"window", offsetof(ef_train_params, shape.window), 0, 65536},
+        {"swa_pattern", offsetof(ef_train_params, shape.swa_pattern), 0, 256},
+        {"sinks", offsetof(ef_train_params, shape.sinks), 0, 65536},
+        {"q_lora", offsetof(ef_train_params, shape.q_lora), 0, 16384},
+        {"kv_lora", offsetof(ef_train_params, shape.kv_lora), 0, 16384},
+        {"qk_nope", offsetof(ef_train_params, shape.qk_nope), 0, 1024},
+        {"qk_rope", offsetof(ef_train_params, shape.qk_rope), 0, 1024},
+        {"v_head", offsetof(ef_train_params, shape.v_head), 0, 1024},
     };
     if (strcmp(key, "seed") == 0) {
         p->seed = (uint64_t)value;
@@ -97,8 +105,25 @@ ef_status ef_train_params_set_float(ef_train_params *p, const char *key, double 
     return ef_err(EF_ERR_INVALID_ARG, "unknown real training setting '%s'", key);
 }
 
+/* "attention": the engine's edgeformer.attention.type names. */
+static ef_status set_attention(ef_train_params *p, const char *value) {
+    static const struct { const char *name; int32_t mla, windowed; } types[] = {
+        {"mha", 0, 0}, {"gqa", 0, 0}, {"gqa_window", 0, 1}, {"mla", 1, 0}, {"mla_window", 1, 1}};
+    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
+        if (strcmp(value, types[i].name) == 0) {
+            p->shape.mla = types[i].mla;
+            p->attn_windowed = types[i].windowed;
+            p->attn_set = 1;
+            p->attn_mha = !strcmp(value, "mha");
+            return EF_OK;
+        }
+    return ef_err(EF_ERR_INVALID_ARG, "training setting 'attention' is '%s', expected mha, gqa, "
+                  "gqa_window, mla or mla_window", value);
+}
+
 ef_status ef_train_params_set_str(ef_train_params *p, const char *key, const char *value) {
     if (!p || !key || !value) return ef_err(EF_ERR_INVALID_ARG, "ef_train_params_set_str: NULL argument");
+    if (strcmp(key, "attention") == 0) return set_attention(p, value);
     char **slot = strcmp(key, "data") == 0 ? &p->data
                 : strcmp(key, "text") == 0 ? &p->text
                 : strcmp(key, "vocab") == 0 ? &p->vocab
@@ -125,6 +150,26 @@ void ef_trainer_free(ef_trainer *t) {
     ef_free(t);
 }
 
+/* The attention settings of a new model: the window agrees with the type,
+ * and MLA sizes left at 0 get defaults from the head size hd = dim/heads:
+ * kv_lora dim/2, qk_nope hd, qk_rope hd/2 (even), v_head hd. */
+static ef_status settle_attention(const ef_train_params *p, ef_train_shape *s) {
+    if (p->attn_set && p->attn_windowed && s->window == 0)
+        return ef_err(EF_ERR_INVALID_ARG, "training: attention %s needs the 'window' setting",
+                      s->mla ? "mla_window" : "gqa_window");
+    if (p->attn_set && !p->attn_windowed && s->window > 0)
+        return ef_err(EF_ERR_INVALID_ARG, "training: 'window' needs attention gqa_window or "
+                      "mla_window, not %s", s->mla ? "mla" : "mha/gqa");
+    if (p->attn_mha) s->n_kv = s->n_head;
+    if (!s->mla) return EF_OK;
+    const int32_t hd = s->n_head > 0 ? s->dim / s->n_head : 0;
+    if (s->kv_lora == 0) s->kv_lora = s->dim / 2;
+    if (s->qk_nope == 0) s->qk_nope = hd;
+    if (s->qk_rope == 0) s->qk_rope = hd / 4 * 2 > 2 ? hd / 4 * 2 : 2;
+    if (s->v_head == 0) s->v_head = hd;
+    return EF_OK;
+}
+
 /* init: the model to fine-tune (NULL: random initialisation from the seed). */
 static ef_status trainer_build(ef_trainer *t, const ef_train_params *params, const ef_model *init) {
     char spec[4200];
@@ -138,6 +183,7 @@ static ef_status trainer_build(ef_trainer *t, const ef_train_params *params, con
         return ef_err(EF_ERR_INVALID_ARG, "fine-tuning: the vocabulary has %d tokens, the model %d",
                       (int)ef_vocab_n_tokens(t->vocab), (int)t->p.shape.n_vocab);
     t->p.shape.n_vocab = ef_vocab_n_tokens(t->vocab);
+    if (!init) EF_TRY(settle_attention(&t->p, &t->p.shape));
     EF_TRY(ef_train_shape_check(&t->p.shape));
     EF_TRY(ef_train_data_load(params, t->vocab, &t->data)); /* t->p holds no strings */
     int32_t n_threads = t->p.threads > 0 ? t->p.threads : ef_num_cores();
@@ -185,20 +231,14 @@ ef_status ef_trainer_create(const ef_train_params *params, ef_trainer **out) {
 
 /* Norm weights (vectors) do not decay; matrices and embeddings do. */
 static void apply_adamw(ef_trainer *t, float lr) {
-    const ef_train_layout *L = &t->model.lay;
-    const size_t C = (size_t)t->p.shape.dim, nl = (size_t)t->p.shape.n_layer;
-    const struct { size_t begin, end; int decay; } ranges[] = {
-        {L->tok_embd, L->attn_norm, 1},
-        {L->attn_norm, L->attn_norm + nl * C, 0},
-        {L->wq, L->ffn_norm, 1},
-        {L->ffn_norm, L->ffn_norm + nl * C, 0},
-        {L->w_gate, L->output_norm, 1},
-        {L->output_norm, L->output_norm + C, 0},
-        {L->output_norm + C, L->n_floats, 1}, /* untied output, empty when tied */
-    };
-    for (size_t i = 0; i < sizeof ranges / sizeof ranges[0]; i++)
+    const int32_t n = ef_train_tensor_count(&t->p.shape);
+    for (int32_t i = 0; i < n; i++) {
+        ef_train_tensor_ref r;
+        ef_train_tensor_at(&t->p.shape, &t->model.lay, i, &r);
+        const size_t count = (size_t)(r.ne0 * r.ne1 * r.ne2);
         ef_adamw_update(&t->p.opt, lr, t->step + 1, t->model.params, t->model.grads, t->adam_m,
-                        t->adam_v, ranges[i].begin, ranges[i].end, ranges[i].decay);
+                        t->adam_v, r.offset, r.offset + count, r.n_dims > 1);
+    }
 }
 
 ef_status ef_trainer_step(ef_trainer *t, float *loss) {

@@ -21,6 +21,8 @@ struct ef_train_params {
     double val_fraction;
     char *data, *text, *vocab, *init; /* init: GGUF to fine-tune */
     char *token_cache;                /* folder of the token cache; NULL: none */
+    int32_t attn_set, attn_windowed;  /* "attention" was set; it names a *_window type */
+    int32_t attn_mha;                 /* it is "mha": kv_heads = heads */
 };
 
 /* The token stream and its split. */

@@ -473,6 +473,7 @@ static void check_round_trip(uint32_t type, int32_t width) {
     paged p = paged_copy(&whole, N_ROWS, PAGE_ROWS);
     ef_kv_load_fn loaders[2] = {ef_kv_rows_load, NULL};
     if (ef_cpu_simd_x86(ef_cpu_simd_supported()) && ef_kv_rows_avx2_built()) loaders[1] = ef_kv_rows_load_avx2;
+    if (ef_cpu_simd_arm(ef_cpu_simd_supported()) && ef_kv_rows_neon_built()) loaders[1] = ef_kv_rows_load_neon;
     const int32_t step = type == EF_TYPE_F16 ? 1 : 32;
     float *got = xcalloc((size_t)N_ROWS * width, sizeof(float)); /* [N_ROWS][width] */
     for (int li = 0; li < 2 && loaders[li]; li++) {

@@ -102,11 +102,13 @@ int main(int argc, char **argv) {
     }
     if (r.n_threads < 1) r.n_threads = 1;
     ef_set_log_callback(log_to_stderr, NULL, r.verbose ? EF_LOG_INFO : EF_LOG_WARN);
+    r.n_opts = 0;
     for (int32_t i = 0; i < r.choice.n_opts; i++) {
-        r.opts[i].key = r.choice.keys[i];
-        r.opts[i].value = r.choice.values[i];
+        if (!strchr(r.choice.keys[i], '.')) continue; /* host options (device_resident, …) go to sessions only */
+        r.opts[r.n_opts].key = r.choice.keys[i];
+        r.opts[r.n_opts].value = r.choice.values[i];
+        r.n_opts++;
     }
-    r.n_opts = r.choice.n_opts;
     if (!open_backend(&r.test, name, r.opts, r.n_opts, r.n_threads)) return 2;
     if (!open_backend(&r.ref, "cpu", NULL, 0, r.n_threads)) return 2;
 

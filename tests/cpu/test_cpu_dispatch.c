@@ -1,7 +1,7 @@
 /* Kernel dispatch: cpuid agrees with the compiler's own CPU check, and
  * ef_cpu_matmul follows EF_CPU_SIMD and ef_cpu_simd_force(). ctest runs this
- * program twice: plainly (expects the AVX2 kernels on this machine class)
- * and with EF_CPU_SIMD=0 (expects the reference). */
+ * program three times: plainly (expects the SIMD kernels: AVX2 or better on x86-64, NEON on aarch64),
+ * with EF_CPU_SIMD=0 (expects the reference) and with EF_CPU_SIMD=avx2 (AVX2 on an AVX-512 processor). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -59,6 +59,15 @@ static void test_cpuid_matches_compiler(void **state) {
     const int hw = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
     assert_int_equal(ef_cpu_simd_x86(ef_cpu_simd_supported()), hw && ef_cpu_avx2_kernels_built());
     assert_true(ef_cpu_avx2_kernels_built()); /* the x86-64 build compiles them */
+    /* AVX-512 F/DQ/BW/VL (with OS support, which GCC checks too) and the kernels give the AVX-512 level */
+    const int hw512 = hw && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
+                      __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl");
+    assert_int_equal(ef_cpu_simd_supported() == EF_CPU_SIMD_AVX512, hw512 && ef_cpu_avx512_kernels_built());
+    assert_int_equal(ef_cpu_x86_avx512_vnni(),
+                     ef_cpu_simd_supported() == EF_CPU_SIMD_AVX512 && __builtin_cpu_supports("avx512vnni"));
+#elif defined(__aarch64__)
+    assert_true(ef_cpu_neon_kernels_built()); /* the aarch64 build compiles them */
+    assert_true(ef_cpu_simd_arm(ef_cpu_simd_supported()));
 #else
     assert_int_equal(ef_cpu_simd_supported(), EF_CPU_SIMD_SCALAR);
 #endif
@@ -68,12 +77,16 @@ static void test_dispatch_follows_switches(void **state) {
     (void)state;
     const char *env = getenv("EF_CPU_SIMD");
     const int env_off = env && !strcmp(env, "0");
-    const ef_cpu_simd expect = env_off ? EF_CPU_SIMD_SCALAR : ef_cpu_simd_supported();
+    /* EF_CPU_SIMD=avx2 on an AVX-512 processor keeps the AVX2 kernels; the name
+     * caps the rank, so on an aarch64 processor with dotprod it keeps plain NEON */
+    const int env_avx2 = env && !strcmp(env, "avx2") && ef_cpu_simd_rank(ef_cpu_simd_supported()) == 2;
+    const ef_cpu_simd rank1 = ef_cpu_simd_arm(ef_cpu_simd_supported()) ? EF_CPU_SIMD_NEON : EF_CPU_SIMD_AVX2;
+    const ef_cpu_simd expect = env_off ? EF_CPU_SIMD_SCALAR : env_avx2 ? rank1 : ef_cpu_simd_supported();
     assert_int_equal(ef_cpu_simd_active(), expect);
-    if (ef_cpu_simd_x86(expect)) {
-        assert_string_equal(ef_cpu_simd_name(ef_cpu_simd_active()), ef_cpu_simd_name(ef_cpu_simd_supported()));
+    if (expect != EF_CPU_SIMD_SCALAR) { /* AVX2/AVX-512 or NEON */
+        assert_string_equal(ef_cpu_simd_name(ef_cpu_simd_active()), ef_cpu_simd_name(expect));
         assert_matmul_uses(EF_MATMUL_GEMM, EF_MATMUL_GEMV);
-        /* and the AVX2 result is not the reference's, or this test proves nothing */
+        /* and the SIMD result is not the reference's, or this test proves nothing */
         ef_tensor w = weight();
         float a[N * OUT], b[N * OUT];
         ef_cpu_matmul_with(NULL, EF_MATMUL_GEMM, &w, g_x, N, a);

@@ -1,4 +1,4 @@
-/* The AVX2 matmul kernels (GEMV for one token, packed GEMM for several)
+/* The SIMD matmul kernels (AVX2/AVX-512 or NEON; GEMV for one token, packed GEMM for several)
  * against the scalar reference for F32, F16 and BF16 weights on random data
  * and odd sizes; GEMV and GEMM give identical bits for the same token; 1, 2
  * and 3 threads give identical bits; ef_cpu_matmul follows the dispatch
@@ -76,13 +76,13 @@ static float *random_vec(int64_t n) {
     return x;
 }
 
-static int have_avx2(void) { return ef_cpu_simd_x86(ef_cpu_simd_supported()); }
-/* The AVX2 kernels exist only on x86-64 (arm64 runs the scalar path until the
- * NEON kernels land): elsewhere the tests that compare them are skipped. */
-#if defined(__x86_64__)
-#define REQUIRE_AVX2() assert_true(have_avx2()) /* this machine class has AVX2 */
+static int have_simd(void) { return ef_cpu_simd_supported() != EF_CPU_SIMD_SCALAR; }
+/* GEMV/GEMM run the best supported level: AVX2 (or AVX-512) on x86-64, NEON
+ * on aarch64; elsewhere there is no SIMD kernel and the comparisons are skipped. */
+#if defined(__x86_64__) || defined(__aarch64__)
+#define REQUIRE_SIMD() assert_true(have_simd()) /* this machine class has SIMD kernels */
 #else
-#define REQUIRE_AVX2() do { (void)have_avx2; skip(); } while (0)
+#define REQUIRE_SIMD() do { (void)have_simd; skip(); } while (0)
 #endif
 
 /* Per-type bound on |kernel − reference| relative to Σ|w·x| of the output:
@@ -123,7 +123,7 @@ static const int32_t k_n[] = {1, 2, 3, 4, 7, 100};
 /* GEMV (token by token) and GEMM vs the reference; GEMV ≡ GEMM bitwise. */
 static void test_kernels_vs_reference(void **state) {
     (void)state;
-    REQUIRE_AVX2();
+    REQUIRE_SIMD();
     for (size_t ti = 0; ti < 3; ti++)
         for (size_t ii = 0; ii < sizeof k_in / sizeof k_in[0]; ii++)
             for (size_t oi = 0; oi < sizeof k_out / sizeof k_out[0]; oi++) {
@@ -152,7 +152,7 @@ static void test_kernels_vs_reference(void **state) {
 /* Larger shapes: several token blocks and K chunks (in > 256, n > 96 at in ≤ 682). */
 static void test_gemm_blocks(void **state) {
     (void)state;
-    REQUIRE_AVX2();
+    REQUIRE_SIMD();
     const struct { int64_t in, out; int32_t n; } shapes[] = {{520, 37, 201}, {2050, 9, 40}, {64, 130, 97}};
     for (size_t ti = 0; ti < 3; ti++)
         for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
@@ -177,7 +177,7 @@ static void test_gemm_blocks(void **state) {
 /* 1, 2 and 3 threads: the same bits for every kernel. */
 static void test_threads_identical(void **state) {
     (void)state;
-    REQUIRE_AVX2();
+    REQUIRE_SIMD();
     ef_pool *pools[3] = {NULL, NULL, NULL};
     for (int p = 0; p < 3; p++) assert_int_equal(ef_pool_create(p + 1, &pools[p]), EF_OK);
     const ef_matmul_kernel kernels[] = {EF_MATMUL_REFERENCE, EF_MATMUL_GEMV, EF_MATMUL_GEMM};

@@ -1,25 +1,27 @@
 #!/usr/bin/python3
-"""Writes the seed corpora of the tokenizer, safetensors, hf_json, chat and
-sampler fuzz targets (tests/fuzz/corpus/<target>; the GGUF seeds come from
-make_gguf_seeds.py). Plain Python, deterministic; every seed stays under
-4 KB. Each seed starts with the selector bytes its target documents.
+"""Writes the seed corpora of the tokenizer, safetensors, hf_json, chat,
+sampler and checkpoint fuzz targets (tests/fuzz/corpus/<target>; the GGUF
+seeds come from make_gguf_seeds.py). Plain Python, deterministic; every
+seed stays under 4 KB (8 KB for whole training checkpoints). Each seed
+starts with the selector bytes its target documents.
 
 Run:  python3 tests/fuzz/make_seeds.py
 """
 import json
 import os
 import struct
+import zlib
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
-def write(target, seeds):
+def write(target, seeds, limit=4096):
     out = os.path.join(HERE, "corpus", target)
     os.makedirs(out, exist_ok=True)
     for name, data in sorted(seeds.items()):
         if isinstance(data, str):
             data = data.encode("utf-8")
-        assert len(data) < 4096, (target, name, len(data))
+        assert len(data) < limit, (target, name, len(data))
         with open(os.path.join(out, name), "wb") as f:
             f.write(data)
     print(f"wrote {len(seeds)} seeds to {out}")
@@ -191,12 +193,84 @@ def sampler_seeds():
     }
 
 
+def checkpoint_seeds():
+    # byte 0 bit 0: the target recomputes every frame's CRC-32; bit 1: the
+    # corpus replay fails if the seed is refused (the layout below drifted
+    # from lib/train's: update it). The image is
+    # lib/train/checkpoint.c's: "EFTRCKPT", u32 version 1, frames {u32 tag,
+    # u64 length, payload, u32 CRC-32 of tag+length+payload}: HPAR, STAT,
+    # PARM, ADMM, ADMV, END!. The trainer of fuzz_checkpoint.c: synthetic
+    # 260-token vocabulary, dim 2, 1 layer, 1 head, 1 KV head, ff 2, seq 4,
+    # tied, batch 1, accum 1.
+    V, C, L, H, KV, F, T = 260, 2, 1, 1, 1, 2, 4
+    hd = C // H
+    n_floats = V * C + L * (C + H * hd * C + 2 * KV * hd * C + C * H * hd + C + 3 * F * C) + C
+    assert n_floats == 554
+
+    def hpar(dim=C, batch=1, n=n_floats):
+        # ef_train_shape {n_vocab, dim, n_layer, n_head, n_kv, ff, seq, tied: i32; norm_eps,
+        # rope_base: f32; mla, window, swa_pattern, sinks, q_lora, kv_lora, qk_nope, qk_rope,
+        # v_head: i32 (all 0: plain GQA)}, batch i32, accum i32, 4 bytes of padding, u64 n_floats
+        shape = struct.pack("<8iff9i", V, dim, L, H, KV, F, T, 1, 1e-5, 10000.0, *[0] * 9)
+        return shape + struct.pack("<ii4xQ", batch, 1, n)
+
+    def stat(step=0, rng=(1, 2, 3, 4)):
+        return struct.pack("<q4Q", step, *rng)
+
+    def floats(k, n=n_floats):
+        return struct.pack(f"<{n}f", *[((i * 37 + k * 11) % 101 - 50) / 500.0 for i in range(n)])
+
+    def frame(tag, payload):
+        head = tag + struct.pack("<Q", len(payload))
+        return head + payload + struct.pack("<I", zlib.crc32(head + payload))
+
+    def image(frames, version=1):
+        return b"EFTRCKPT" + struct.pack("<I", version) + b"".join(frame(t, p) for t, p in frames)
+
+    def frames(**kw):
+        return [(b"HPAR", kw.get("hpar", hpar())), (b"STAT", kw.get("stat", stat())),
+                (b"PARM", kw.get("parm", floats(1))), (b"ADMM", floats(2)), (b"ADMV", floats(3, n_floats)),
+                (b"END!", b"")]
+
+    valid = image(frames(stat=stat(7, (0x9E3779B97F4A7C15, 5, 6, 7))))
+    bad_crc = bytearray(valid)
+    bad_crc[200] ^= 0x40
+    fs = frames()
+    seeds = {
+        "valid": b"\2" + valid,
+        "valid_fixcrc": b"\3" + valid,
+        "valid_step0": b"\2" + image(frames()),
+        "bad_magic": b"\0" + b"EFTRCKPX" + valid[8:],
+        "version2": b"\0" + image(frames(), version=2),
+        "bad_crc": b"\0" + bytes(bad_crc),
+        "bad_crc_fixed": b"\1" + bytes(bad_crc),
+        "other_dim": b"\1" + image(frames(hpar=hpar(dim=4))),
+        "other_batch": b"\1" + image(frames(hpar=hpar(batch=2))),
+        "long_parm": b"\1" + image(frames(parm=floats(1, n_floats + 1))),
+        "frames_swapped": b"\1" + image([fs[1], fs[0]] + fs[2:]),
+        "no_end": b"\1" + image(fs[:-1]),
+        "truncated_header": b"\0" + valid[:10],
+        "truncated_in_hpar": b"\0" + valid[:40],
+        "truncated_in_parm": b"\0" + valid[:1000],
+        "truncated_before_crc": b"\0" + valid[:-2],
+        "huge_length": b"\0" + valid[:12] + b"HPAR" + struct.pack("<Q", 2**64 - 1) + valid[24:100],
+        "empty": b"\0",
+        # found by a directed input after 60 s of fuzzing missed it: step
+        # INT64_MAX overflowed step + 1 in the trainer (UBSan); now refused
+        "step_int64_max": b"\0" + image(frames(stat=stat(2**63 - 1))),
+        "step_negative": b"\0" + image(frames(stat=stat(-5))),
+        "rng_all_zero": b"\0" + image(frames(stat=stat(3, (0, 0, 0, 0)))),
+    }
+    return seeds
+
+
 def main():
     write("tokenizer", tokenizer_seeds())
     write("safetensors", safetensors_seeds())
     write("hf_json", hf_json_seeds())
     write("chat", chat_seeds())
     write("sampler", sampler_seeds())
+    write("checkpoint", checkpoint_seeds(), limit=8192)
 
 
 if __name__ == "__main__":

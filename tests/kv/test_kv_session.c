@@ -464,34 +464,7 @@ static void test_quantized_types(void **state) {
 }
 
 /* ---- allocation failures through sessions whose pages travel ---- */
-static long g_countdown = -1, g_failures, g_live;
-static void *counting_malloc(void *user, size_t size) {
-    (void)user;
-    if (g_countdown == 0) {
-        g_failures++;
-        return NULL;
-    }
-    if (g_countdown > 0) g_countdown--;
-    void *p = malloc(size);
-    if (p) g_live++;
-    return p;
-}
-static void *counting_realloc(void *user, void *p, size_t size) {
-    (void)user;
-    if (g_countdown == 0) {
-        g_failures++;
-        return NULL;
-    }
-    if (g_countdown > 0) g_countdown--;
-    void *q = realloc(p, size);
-    if (q && !p) g_live++;
-    return q;
-}
-static void counting_free(void *user, void *p) {
-    (void)user;
-    if (p) g_live--;
-    free(p);
-}
+#include "common/fail_alloc.h" /* g_countdown, g_failures, g_live, counting_malloc, counting_realloc, counting_free */
 
 /* Load, a session with every tier forced, prompt, fork, decode; the first
  * failure, with the context checked to be unchanged by a failed eval. */

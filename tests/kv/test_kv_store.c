@@ -296,34 +296,7 @@ static void test_spill_failure(void **state) {
 }
 
 /* ---- allocation failures ---- */
-static long g_countdown = -1, g_failures, g_live;
-static void *counting_malloc(void *user, size_t size) {
-    (void)user;
-    if (g_countdown == 0) {
-        g_failures++;
-        return NULL;
-    }
-    if (g_countdown > 0) g_countdown--;
-    void *p = malloc(size);
-    if (p) g_live++;
-    return p;
-}
-static void *counting_realloc(void *user, void *p, size_t size) {
-    (void)user;
-    if (g_countdown == 0) {
-        g_failures++;
-        return NULL;
-    }
-    if (g_countdown > 0) g_countdown--;
-    void *q = realloc(p, size);
-    if (q && !p) g_live++;
-    return q;
-}
-static void counting_free(void *user, void *p) {
-    (void)user;
-    if (p) g_live--;
-    free(p);
-}
+#include "common/fail_alloc.h" /* g_countdown, g_failures, g_live, counting_malloc, counting_realloc, counting_free */
 
 /* Offload (commit past the budgets) and restore (views, rewrites), failing
  * the n-th allocation; returns the first failure. */
@@ -364,6 +337,8 @@ static void test_alloc_failures(void **state) {
             points++;
             if (st != EF_ERR_NO_MEMORY) fail_msg("allocation %ld: %s (%s)", n, ef_status_str(st), ef_last_error());
         }
+        print_message("  KV tiers %s spill: %ld allocation points, each failed cleanly\n", spills[s] ? "with" : "without",
+                      points);
         assert_true(points > 20);
     }
 }

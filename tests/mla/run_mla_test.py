@@ -5,6 +5,9 @@ usage: run_mla_test.py --cli EDGEFORMER --dump MLA_DUMP --tmp DIR --name NAME
   torch:    logits and greedy ids against mla_reference.py (F32 cache)
   absorbed: the absorbed and expanded MLA paths agree (logits within tol, same ids)
   chunks:   the prompt in chunks 1+7+56 gives the same bits as in one call
+            (with one MLA path forced: --dump-args "--mla-mode absorbed")
+  chunks_auto: the same with the MLA path chosen per chunk (EF_MLA_AUTO):
+            logits within --tol, the same greedy continuation
   threads:  1 and 2 threads give identical bits
   ring:     window layers with ring buffers (n_batch 8) give the same bits as
             a full cache with the window mask
@@ -42,7 +45,7 @@ def main():
     ap.add_argument("--dump", required=True)
     ap.add_argument("--tmp", required=True)
     ap.add_argument("--name", required=True)
-    ap.add_argument("--mode", choices=["torch", "absorbed", "chunks", "threads", "ring"], required=True)
+    ap.add_argument("--mode", choices=["torch", "absorbed", "chunks", "chunks_auto", "threads", "ring"], required=True)
     ap.add_argument("--tol", type=float, default=1e-4)
     ap.add_argument("--dump-args", default="")
     ap.add_argument("--n-prompt", type=int, default=N_PROMPT)
@@ -72,6 +75,15 @@ def main():
         err = float(np.max(np.abs(la - lb)))
         same_ids = np.array_equal(np.fromfile(a[1], np.int32), np.fromfile(b[1], np.int32))
         print(f"absorbed vs expanded: max abs error {err:.3e} (tol {args.tol:g}), ids {'equal' if same_ids else 'DIFFER'}")
+        return 0 if err <= args.tol and same_ids else 1
+    if args.mode == "chunks_auto":
+        a = dump("whole", [])
+        b = dump("chunks", ["--chunks", "1,7,56"])
+        la, lb = np.fromfile(a[0], np.float32), np.fromfile(b[0], np.float32)
+        err = float(np.max(np.abs(la - lb)))
+        same_ids = np.array_equal(np.fromfile(a[1], np.int32), np.fromfile(b[1], np.int32))
+        print(f"whole vs chunks (auto MLA path): max abs error {err:.3e} (tol {args.tol:g}), "
+              f"ids {'equal' if same_ids else 'DIFFER'}")
         return 0 if err <= args.tol and same_ids else 1
     if args.mode == "ring":
         a = dump("ring", ["--n-batch", "8"])

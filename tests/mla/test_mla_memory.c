@@ -59,11 +59,9 @@ static void test_mla_cache_per_token(void **state) {
     for (int i = 0; i < 2; i++) {
         const uint64_t a = state_bytes(m, 100, 8, types[i]), b = state_bytes(m, 612, 8, types[i]);
         const uint64_t per_token = (uint64_t)(40 + 8) * 3 * elt[i];
-        /* besides the cache, only the flash decode partials scale with n_ctx */
-        const ef_attn_shape shape = {1, 0, hp->n_head, 1, 40 + 8};
-        const uint64_t partials = 4 * (ef_cpu_flash_partial_floats(&shape, 612, EF_FLASH_DECODE_MAX_TOK) -
-                                       ef_cpu_flash_partial_floats(&shape, 100, EF_FLASH_DECODE_MAX_TOK));
-        assert_int_equal(b - a - partials, 512 * per_token);
+        /* nothing but the cache scales with n_ctx (MLA's attention splits decode
+         * over at most a fixed number of key ranges, not per cache chunk) */
+        assert_int_equal(b - a, 512 * per_token);
         ef_mem_account acct = {0};
         ef_exec *e = NULL;
         assert_int_equal(ef_exec_create_kv(m, 64, 8, types[i], &acct, &e), EF_OK);
@@ -101,6 +99,47 @@ static void test_window_layers_stop_growing(void **state) {
     assert_int_equal(ef_exec_kv_bytes_per_token(e), 2 * per_layer);
     ef_exec_free(e, &acct);
     ef_model_release(g);
+}
+
+/* Peak state bytes of an n-token prefill (chunks of 32) in the given MLA
+ * mode; *created: bytes right after creation. */
+static uint64_t prefill_peak(const ef_model *m, int32_t n, int32_t mode, uint64_t *created) {
+    ef_mem_account acct = {0};
+    ef_exec *e = NULL;
+    ef_pool *pool = NULL;
+    assert_int_equal(ef_pool_create(1, &pool), EF_OK);
+    const ef_exec_opts o = {n, 32, EF_TYPE_F16, mode, 0, -1, -1};
+    assert_int_equal(ef_exec_create_opts(m, &o, &acct, &e), EF_OK);
+    *created = acct.used;
+    int32_t *prompt = malloc(sizeof(int32_t) * (size_t)n);
+    float *row = malloc(sizeof(float) * (size_t)m->hp.n_vocab);
+    assert_true(prompt && row);
+    for (int32_t i = 0; i < n; i++) prompt[i] = (int32_t)((i * 2654435761u) % (uint32_t)m->hp.n_vocab);
+    assert_int_equal(ef_exec_forward(e, pool, prompt, n, 0, 0, row, NULL), EF_OK);
+    const uint64_t peak = acct.peak;
+    free(prompt);
+    free(row);
+    ef_exec_free(e, &acct);
+    ef_pool_free(pool);
+    return peak;
+}
+
+/* MLA + window prefill takes the expanded path (cheaper for 32-token chunks
+ * here), whose buffers hold only the ring's rows: the peak does not grow
+ * with the prompt. The absorbed path allocates nothing after creation. */
+static void test_window_prefill_flat(void **state) {
+    (void)state;
+    ef_model *m = make_model("win_prefill", "--arch edgeformer --attn mla_window --window 32 --sinks 4 --preset tiny "
+                                            "--kv-lora 32 --ctx 4096");
+    uint64_t created_a = 0, created_b = 0, created_abs = 0;
+    const uint64_t peak_a = prefill_peak(m, 256, EF_MLA_AUTO, &created_a);
+    const uint64_t peak_b = prefill_peak(m, 1024, EF_MLA_AUTO, &created_b);
+    assert_int_equal(created_a, created_b);
+    assert_true(peak_a > created_a); /* the expansion buffers were made: the expanded path ran */
+    assert_int_equal(peak_a, peak_b);
+    const uint64_t peak_abs = prefill_peak(m, 1024, EF_MLA_ABSORBED, &created_abs);
+    assert_int_equal(peak_abs, created_abs);
+    ef_model_release(m);
 }
 
 static int32_t argmax(const float *row, int32_t n) {
@@ -187,6 +226,7 @@ int main(void) {
         cmocka_unit_test(test_mla_cache_per_token),
         cmocka_unit_test(test_window_layers_stop_growing),
         cmocka_unit_test(test_sinks_stream_past_n_ctx),
+        cmocka_unit_test(test_window_prefill_flat),
         cmocka_unit_test(test_long_prompt_fits_budget),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -4,8 +4,9 @@
 # host (x86-64 Linux) build and must generate the same greedy tokens as the host.
 # The model gets a SentencePiece-style vocabulary (make_spm_model), which needs no
 # PCRE2, so the Windows build (EF_WITH_PCRE2=OFF) can tokenize the prompts too.
-# Both sides run the scalar kernels (EF_CPU_SIMD=0; arm64 has no NEON kernels
-# yet) so they compute the same float sums in the same order: on random weights
+# Both sides run the scalar kernels (EF_CPU_SIMD=0; tests/cpu/test_cpu_neon_greedy.sh
+# runs the arm64 CLI with its NEON kernels) so they compute the same float sums
+# in the same order: on random weights
 # the AVX2 kernels' different summation order can flip near-tied greedy picks.
 set -eu
 export EF_CPU_SIMD=0

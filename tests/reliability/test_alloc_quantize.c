@@ -21,39 +21,8 @@
 #define OUT_DIR EF_TEST_TMP "/rel_alloc_quant"
 #define OUT_PATH OUT_DIR "/q8.gguf"
 
-/* atomics: worker threads free through these too */
-static _Atomic long g_countdown; /* allocations left before the failing one; < 0: never fail */
-static _Atomic long g_failures, g_live;
-
-static void *failing_malloc(void *user, size_t size) {
-    (void)user;
-    if (g_countdown == 0) {
-        g_failures++;
-        return NULL;
-    }
-    if (g_countdown > 0) g_countdown--;
-    void *p = malloc(size);
-    if (p) g_live++;
-    return p;
-}
-
-static void *failing_realloc(void *user, void *ptr, size_t size) {
-    (void)user;
-    if (g_countdown == 0) {
-        g_failures++;
-        return NULL;
-    }
-    if (g_countdown > 0) g_countdown--;
-    void *p = realloc(ptr, size);
-    if (p && !ptr) g_live++;
-    return p;
-}
-
-static void counting_free(void *user, void *ptr) {
-    (void)user;
-    if (ptr) g_live--;
-    free(ptr);
-}
+/* atomic counters: worker threads allocate and free through these too */
+#include "common/fail_alloc.h" /* g_countdown, g_failures, g_live, counting_malloc, counting_realloc, counting_free */
 
 static int files_in(const char *dir) {
     DIR *d = opendir(dir);
@@ -101,10 +70,10 @@ static long every_failure(ef_status (*scenario)(void), int check_dir) {
         g_countdown = n;
         g_failures = 0;
         g_live = 0;
-        assert_int_equal(ef_set_allocator(failing_malloc, failing_realloc, counting_free, NULL), EF_OK);
+        assert_int_equal(ef_set_allocator(counting_malloc, counting_realloc, counting_free, NULL), EF_OK);
         ef_status st = scenario();
         assert_int_equal(ef_set_allocator(NULL, NULL, NULL, NULL), EF_OK);
-        if (g_live != 0) fail_msg("allocation %ld: %ld blocks leaked", n, g_live);
+        if (g_live != 0) fail_msg("allocation %ld: %ld blocks (%ld bytes) leaked", n, (long)g_live, (long)g_live_bytes);
         if (g_failures == 0) {
             if (st != EF_OK) fail_msg("no failure injected, yet %s: %s", ef_status_str(st), ef_last_error());
             break;

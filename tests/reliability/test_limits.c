@@ -6,7 +6,9 @@
  *   - invalid token ids everywhere ids are taken;
  *   - a model file truncated after loading with mmap off (copy-on-load);
  *   - paths that are not regular files (directory, /dev/null, FIFO, empty,
- *     missing, a /proc file that claims size 0). */
+ *     missing, a /proc file that claims size 0), given to every reader that
+ *     takes a path: model load, snapshot restore, training checkpoint
+ *     load, quantization input. */
 #define _GNU_SOURCE /* mkfifo, ftruncate */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -321,7 +323,7 @@ static void expect_load_error(const char *path, ef_status want) {
 
 static void on_alarm(int sig) {
     (void)sig;
-    static const char msg[] = "test_limits: ef_model_load blocked on a FIFO\n";
+    static const char msg[] = "test_limits: a reader blocked on a FIFO\n";
     if (write(2, msg, sizeof msg - 1) < 0) _exit(3);
     _exit(2);
 }
@@ -358,6 +360,79 @@ static void test_paths_that_are_not_files(void **state) {
                      EF_ERR_IO);
 }
 
+/* The other path readers: a session snapshot, a training checkpoint, a
+ * quantizer input. Each refuses `path` with `want` and leaves its handle
+ * as it was. */
+static void expect_readers_error(ef_session *s, ef_trainer *t, const char *path, ef_status want) {
+    const int32_t n_past = ef_session_n_past(s);
+    ef_status st = ef_session_restore(s, EF_SEQ_ALL, path);
+    if (st != want)
+        fail_msg("restore '%s': got %s (%s), want %s", path, ef_status_str(st), ef_last_error(), ef_status_str(want));
+    assert_int_equal(ef_session_n_past(s), n_past);
+    const int64_t step = ef_trainer_step_count(t);
+    st = ef_trainer_load(t, path);
+    if (st != want)
+        fail_msg("trainer load '%s': got %s (%s), want %s", path, ef_status_str(st), ef_last_error(),
+                 ef_status_str(want));
+    assert_int_equal(ef_trainer_step_count(t), step);
+    ef_quant_profile *q = NULL;
+    assert_int_equal(ef_quant_profile_create("balanced", &q), EF_OK);
+    const char *out = EF_TEST_TMP "/rel_limits_q8.gguf";
+    st = ef_quantize_file(path, out, q, NULL, NULL, NULL, NULL);
+    ef_quant_profile_free(q);
+    if (st != want)
+        fail_msg("quantize '%s': got %s (%s), want %s", path, ef_status_str(st), ef_last_error(), ef_status_str(want));
+    assert_int_equal(access(out, F_OK), -1); /* no output for a refused input */
+}
+
+static void test_other_readers_refuse_non_files(void **state) {
+    (void)state;
+    ef_model *m = load(REL_MODEL, 1);
+    ef_session *s = open_session(m, 64, 0, EF_OK);
+    const int32_t prompt[3] = {1, 2, 3};
+    assert_int_equal(ef_session_eval(s, prompt, 3, 0), EF_OK);
+    ef_train_params *tp = NULL;
+    ef_trainer *t = NULL;
+    assert_int_equal(ef_train_params_create(&tp), EF_OK);
+    static const char *const keys[] = {"dim", "layers", "heads", "kv_heads", "ff", "seq", "batch", "threads"};
+    static const int64_t values[] = {8, 1, 2, 1, 8, 4, 1, 1};
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
+        assert_int_equal(ef_train_params_set_int(tp, keys[i], values[i]), EF_OK);
+    assert_int_equal(ef_train_params_set_str(tp, "vocab", "synthetic:260"), EF_OK);
+    assert_int_equal(ef_train_params_set_str(tp, "text", "a short text to train on, long enough for a window or two."),
+                     EF_OK);
+    assert_int_equal(ef_trainer_create(tp, &t), EF_OK);
+    ef_train_params_free(tp);
+
+    expect_readers_error(s, t, EF_TEST_TMP, EF_ERR_IO); /* a directory */
+    expect_readers_error(s, t, "/dev/null", EF_ERR_IO);
+    expect_readers_error(s, t, EF_TEST_TMP "/rel_no_such_file", EF_ERR_IO);
+    expect_readers_error(s, t, "", EF_ERR_IO);
+    const char *empty = EF_TEST_TMP "/rel_empty_input";
+    FILE *f = fopen(empty, "wb");
+    assert_non_null(f);
+    fclose(f);
+    expect_readers_error(s, t, empty, EF_ERR_FORMAT);
+    unlink(empty);
+    const char *fifo = EF_TEST_TMP "/rel_fifo_input";
+    unlink(fifo);
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    signal(SIGALRM, on_alarm);
+    alarm(20);
+    expect_readers_error(s, t, fifo, EF_ERR_IO);
+    alarm(0);
+    signal(SIGALRM, SIG_DFL);
+    unlink(fifo);
+
+    /* both handles still work */
+    assert_int_equal(ef_session_eval(s, prompt, 1, 0), EF_OK);
+    float loss = 0;
+    assert_int_equal(ef_trainer_step(t, &loss), EF_OK);
+    ef_trainer_free(t);
+    ef_session_free(s);
+    ef_model_free(m);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_full_context),
@@ -366,6 +441,7 @@ int main(void) {
         cmocka_unit_test(test_invalid_token_ids),
         cmocka_unit_test(test_file_truncated_after_load),
         cmocka_unit_test(test_paths_that_are_not_files),
+        cmocka_unit_test(test_other_readers_refuse_non_files),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

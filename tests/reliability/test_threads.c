@@ -1,13 +1,21 @@
 /* Thread safety as the public header states it, run in every build and in
  * the ThreadSanitizer build (scripts/ci-reliability.sh):
+ *   - backend discovery started by several threads at once (it "runs
+ *     once, on the first call to any backend function");
  *   - models loaded on several threads at once, their log lines arriving
  *     through the callback from those threads;
  *   - many sessions on one shared model from many threads (tokenize, chat
  *     template, model queries, generate, reset), with greedy results equal
  *     on every thread, and the caller's model reference dropped while the
- *     sessions still run (the last session frees the model);
- *   - ef_session_cancel() from another thread while sessions generate.
- * Each session computes with 2 threads, so the pools' workers run too. */
+ *     sessions still run (the last session frees the model); each thread's
+ *     failing calls leave their message in its own ef_last_error() slot;
+ *   - sessions on one shared KV cache (one sequence each) generating from
+ *     their own threads: "their forward passes take turns";
+ *   - ef_session_cancel() from another thread while sessions generate, and
+ *     from the token callback.
+ * Each session computes with 2 threads, so the pools' workers run too.
+ * The server's concurrency (slots, watchdog, streams) is tested by
+ * tests/server/server_tsan_test.py, also in the ThreadSanitizer build. */
 #define _POSIX_C_SOURCE 200809L /* pthread_barrier_t, nanosleep */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -28,6 +36,9 @@
 #define N_ROUNDS 3
 #define N_GEN 8
 #define N_CANCEL 4
+#define N_DISCOVER 4
+#define N_SHARED 4      /* sessions on one KV cache */
+#define N_SHARED_GEN 24 /* tokens each generates: several 16-token pages */
 
 /* ---- log callback: counts lines and the threads they came from ---- */
 
@@ -72,6 +83,28 @@ static ef_session *new_session(ef_model *m, int32_t n_ctx) {
     return s;
 }
 
+/* ---- 0. backend discovery from many threads (the process's first backend call) ---- */
+
+static void *count_backends(void *arg) {
+    *(int32_t *)arg = ef_backend_count();
+    return NULL;
+}
+
+static void test_backend_discovery_from_threads(void **state) {
+    (void)state;
+    pthread_t th[N_DISCOVER];
+    int32_t count[N_DISCOVER];
+    for (int i = 0; i < N_DISCOVER; i++) assert_int_equal(pthread_create(&th[i], NULL, count_backends, &count[i]), 0);
+    for (int i = 0; i < N_DISCOVER; i++) pthread_join(th[i], NULL);
+    for (int i = 0; i < N_DISCOVER; i++) {
+        assert_true(count[i] >= 1); /* cpu at least */
+        assert_int_equal(count[i], count[0]);
+    }
+    const ef_backend *b = NULL;
+    assert_int_equal(ef_backend_get(0, &b), EF_OK);
+    assert_string_equal(ef_backend_name(b), "cpu");
+}
+
 /* ---- 1. concurrent loads ---- */
 
 static void *load_one(void *arg) {
@@ -102,6 +135,7 @@ static void test_concurrent_loads_log_from_threads(void **state) {
 
 typedef struct worker {
     ef_model *model;
+    int index;
     pthread_barrier_t *created; /* all sessions exist before main drops its reference */
     ef_status status;
     int32_t out[N_ROUNDS][N_GEN];
@@ -142,6 +176,12 @@ static void query_model(worker *w) {
     char meta[128];
     fail_at(w, ef_model_meta_get(m, "general.architecture", meta, sizeof meta, &need), "meta");
     if (ef_model_n_layer(m) <= 0 || ef_model_tensor_count(m) <= 0) fail_at(w, EF_ERR_INTERNAL, "model queries");
+    /* A failing call on the shared model: its message is this thread's,
+     * whatever the other threads fail with meanwhile. */
+    char key[48];
+    snprintf(key, sizeof key, "missing.key.of.thread.%d", w->index);
+    if (ef_model_meta_get(m, key, meta, sizeof meta, &need) != EF_ERR_NOT_FOUND || !strstr(ef_last_error(), key))
+        fail_at(w, EF_ERR_INTERNAL, "thread-local error message");
 }
 
 static void *run_worker(void *arg) {
@@ -175,6 +215,7 @@ static void test_many_sessions_on_one_model(void **state) {
     for (int i = 0; i < N_WORKERS; i++) {
         memset(&w[i], 0, sizeof w[i]);
         w[i].model = m;
+        w[i].index = i;
         w[i].created = &created;
         assert_int_equal(pthread_create(&th[i], NULL, run_worker, &w[i]), 0);
     }
@@ -194,7 +235,100 @@ static void test_many_sessions_on_one_model(void **state) {
     assert_true(atomic_load(&g_log_lines_off_main) >= N_WORKERS); /* one fallback warning each */
 }
 
-/* ---- 3. cancellation from another thread ---- */
+/* ---- 3. sessions sharing one KV cache, each on its own thread ---- */
+
+static const char shared_prompt[] = "Once upon a time a cat lived by the sea in a small old house";
+
+typedef struct shared_job {
+    ef_session *s;
+    ef_status status;
+    int32_t out[1 + N_SHARED_GEN]; /* count, then the tokens */
+} shared_job;
+
+static int32_t record_shared(void *user, int32_t token, const char *text, size_t len) {
+    (void)text;
+    (void)len;
+    int32_t *out = user; /* out[0] is the count, then the tokens */
+    if (out[0] < N_SHARED_GEN) out[1 + out[0]++] = token;
+    return 0;
+}
+
+static void *run_shared(void *arg) {
+    shared_job *j = arg;
+    j->status = ef_session_generate(j->s, shared_prompt, strlen(shared_prompt), N_SHARED_GEN, record_shared, j->out);
+    return NULL;
+}
+
+static void test_shared_kv_cache_from_threads(void **state) {
+    (void)state;
+    ef_model *m = NULL;
+    assert_int_equal(ef_model_load(REL_MODEL, NULL, &m), EF_OK);
+    /* the reference: a session with its own cache */
+    ef_session *ref = new_session(m, 128);
+    assert_non_null(ref);
+    int32_t want[1 + N_SHARED_GEN] = {0};
+    assert_int_equal(ef_session_generate(ref, shared_prompt, strlen(shared_prompt), N_SHARED_GEN, record_shared, want),
+                     EF_OK);
+    assert_true(want[0] > 0);
+    ef_session_free(ref);
+
+    /* small pages and a 1-byte budget for the hot and RAM tiers: pages move
+     * to the zstd tier and back under the cache's lock while the sessions run */
+    ef_kv_params *kp = NULL;
+    assert_int_equal(ef_kv_params_create(&kp), EF_OK);
+    assert_int_equal(ef_kv_params_set_n_seq_max(kp, N_SHARED), EF_OK);
+    assert_int_equal(ef_kv_params_set_n_ctx(kp, 128), EF_OK);
+    assert_int_equal(ef_kv_params_set_page_size(kp, 16), EF_OK);
+    assert_int_equal(ef_kv_params_set_tier_budget(kp, EF_KV_TIER_HOT, 1), EF_OK);
+    assert_int_equal(ef_kv_params_set_tier_budget(kp, EF_KV_TIER_RAM, 1), EF_OK);
+    ef_kv_cache *kv = NULL;
+    assert_int_equal(ef_kv_cache_create(m, kp, &kv), EF_OK);
+    ef_kv_params_free(kp);
+    static shared_job jobs[N_SHARED];
+    pthread_t th[N_SHARED];
+    for (int32_t i = 0; i < N_SHARED; i++) {
+        memset(&jobs[i], 0, sizeof jobs[i]);
+        ef_session_params *sp = NULL;
+        assert_int_equal(ef_session_params_create(&sp), EF_OK);
+        assert_int_equal(ef_session_params_set_kv_cache(sp, kv), EF_OK);
+        assert_int_equal(ef_session_params_set_seq(sp, i), EF_OK);
+        assert_int_equal(ef_session_params_set_threads(sp, 2), EF_OK);
+        assert_int_equal(ef_session_create(m, sp, &jobs[i].s), EF_OK);
+        ef_session_params_free(sp);
+        ef_sampler_params *smp = NULL;
+        assert_int_equal(ef_sampler_params_create(&smp), EF_OK);
+        assert_int_equal(ef_sampler_params_set_temperature(smp, 0.0f), EF_OK);
+        assert_int_equal(ef_session_set_sampler(jobs[i].s, smp), EF_OK);
+        ef_sampler_params_free(smp);
+    }
+    ef_kv_cache_free(kv); /* the sessions keep theirs */
+    ef_model_free(m);     /* and the model */
+    for (int i = 0; i < N_SHARED; i++) assert_int_equal(pthread_create(&th[i], NULL, run_shared, &jobs[i]), 0);
+    for (int i = 0; i < N_SHARED; i++) pthread_join(th[i], NULL);
+    for (int i = 0; i < N_SHARED; i++) {
+        if (jobs[i].status != EF_OK) fail_msg("shared-cache session %d: %s", i, ef_session_errmsg(jobs[i].s));
+        /* each sequence is its own conversation: the same greedy tokens as alone */
+        assert_int_equal(jobs[i].out[0], want[0]);
+        assert_memory_equal(jobs[i].out + 1, want + 1, (size_t)want[0] * sizeof(int32_t));
+    }
+    /* every sequence's tokens are in the one cache, and pages did travel */
+    ef_kv_cache *shared = ef_session_kv_cache(jobs[0].s);
+    double tokens = 0, offloads = 0, restores = 0;
+    assert_int_equal(ef_kv_cache_stat(shared, EF_KV_STAT_TOKENS, 0, &tokens), EF_OK);
+    assert_true(tokens >= N_SHARED * (double)(want[0] + 1));
+    for (int32_t tier = EF_KV_TIER_RAM; tier <= EF_KV_TIER_ZSTD; tier++) {
+        double v = 0;
+        assert_int_equal(ef_kv_cache_stat(shared, EF_KV_STAT_OFFLOADS, tier, &v), EF_OK);
+        offloads += v;
+        assert_int_equal(ef_kv_cache_stat(shared, EF_KV_STAT_RESTORES, tier, &v), EF_OK);
+        restores += v;
+    }
+    print_message("shared cache: %.0f tokens, %.0f page offloads, %.0f restores\n", tokens, offloads, restores);
+    assert_true(offloads > 0 && restores > 0);
+    for (int i = 0; i < N_SHARED; i++) ef_session_free(jobs[i].s); /* the last frees the cache and the model */
+}
+
+/* ---- 4. cancellation from another thread, and from the token callback ---- */
 
 typedef struct gen_job {
     ef_session *s;
@@ -262,11 +396,49 @@ static void test_cancel_from_another_thread(void **state) {
     ef_model_free(m);
 }
 
+typedef struct cancel_at {
+    ef_session *s;
+    int32_t seen, at;
+} cancel_at;
+
+static int32_t cancel_in_callback(void *user, int32_t token, const char *text, size_t len) {
+    (void)token;
+    (void)text;
+    (void)len;
+    cancel_at *c = user;
+    if (++c->seen == c->at) ef_session_cancel(c->s);
+    return 0; /* keep going: the cancel flag alone must stop it */
+}
+
+static void test_cancel_from_token_callback(void **state) {
+    (void)state;
+    ef_model *m = NULL;
+    assert_int_equal(ef_model_load(REL_MODEL, NULL, &m), EF_OK);
+    ef_session *s = new_session(m, 128);
+    assert_non_null(s);
+    cancel_at c = {s, 0, 3};
+    assert_int_equal(ef_session_generate(s, "x", 1, 100, cancel_in_callback, &c), EF_ERR_CANCELLED);
+    double reason = 0, generated = 0;
+    assert_int_equal(ef_session_stat(s, EF_STAT_STOP_REASON, &reason), EF_OK);
+    assert_true(reason == EF_STOP_CANCELLED);
+    assert_int_equal(ef_session_stat(s, EF_STAT_GEN_TOKENS, &generated), EF_OK);
+    assert_true(generated >= 3 && generated < 100);
+    assert_int_equal(c.seen, (int32_t)generated);
+    /* the next call clears the flag */
+    c.at = -1;
+    assert_int_equal(ef_session_generate(s, "y", 1, 2, cancel_in_callback, &c), EF_OK);
+    ef_session_free(s);
+    ef_model_free(m);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_backend_discovery_from_threads), /* first: nothing has discovered yet */
         cmocka_unit_test(test_concurrent_loads_log_from_threads),
         cmocka_unit_test(test_many_sessions_on_one_model),
+        cmocka_unit_test(test_shared_kv_cache_from_threads),
         cmocka_unit_test(test_cancel_from_another_thread),
+        cmocka_unit_test(test_cancel_from_token_callback),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -25,36 +25,7 @@
 
 /* ---- a counting, failing allocator ---- */
 
-static long g_countdown = -1; /* allocations left before failures start; <0: never */
-static long g_failures, g_live;
-
-static void *t_malloc(void *user, size_t size) {
-    (void)user;
-    if (g_countdown == 0) {
-        g_failures++;
-        return NULL;
-    }
-    if (g_countdown > 0) g_countdown--;
-    void *p = malloc(size);
-    if (p) g_live++;
-    return p;
-}
-static void *t_realloc(void *user, void *p, size_t size) {
-    (void)user;
-    if (g_countdown == 0) {
-        g_failures++;
-        return NULL;
-    }
-    if (g_countdown > 0) g_countdown--;
-    void *q = realloc(p, size);
-    if (q && !p) g_live++;
-    return q;
-}
-static void t_free(void *user, void *p) {
-    (void)user;
-    if (p) g_live--;
-    free(p);
-}
+#include "common/fail_alloc.h" /* g_countdown, g_failures, g_live, counting_malloc, counting_realloc, counting_free */
 
 /* ---- helpers ---- */
 
@@ -521,7 +492,7 @@ static void test_multi_sequence(void **state) {
         g_countdown = k;
         g_failures = 0;
         g_live = 0;
-        assert_int_equal(ef_set_allocator(t_malloc, t_realloc, t_free, NULL), EF_OK);
+        assert_int_equal(ef_set_allocator(counting_malloc, counting_realloc, counting_free, NULL), EF_OK);
         ef_status st = ef_session_restore_buffer(s, EF_SEQ_ALL, all, n_all);
         assert_int_equal(ef_set_allocator(NULL, NULL, NULL, NULL), EF_OK);
         if (g_failures == 0) {
@@ -538,6 +509,7 @@ static void test_multi_sequence(void **state) {
         free(now);
         assert_true(k < 10000);
     }
+    print_message("  restore of two sequences: %ld allocation points, each failed cleanly\n", points);
     assert_true(points >= 5);
     free(orig2.logits);
     free(back2.logits);
@@ -599,7 +571,7 @@ static void test_allocation_failures(void **state) {
             g_countdown = k;
             g_failures = 0;
             g_live = 0;
-            assert_int_equal(ef_set_allocator(t_malloc, t_realloc, t_free, NULL), EF_OK);
+            assert_int_equal(ef_set_allocator(counting_malloc, counting_realloc, counting_free, NULL), EF_OK);
             ef_status st;
             uint8_t *out = malloc(nb);
             size_t got = 0;
@@ -632,6 +604,7 @@ static void test_allocation_failures(void **state) {
     uint8_t *after = save_buf(s, EF_SEQ_ALL, &na);
     assert_int_equal(na, n);
     assert_memory_equal(after, snap, n);
+    print_message("  save to buffer, save to file, restore: %ld allocation points, each failed cleanly\n", points);
     assert_true(points >= 6);
     free(after);
     free(snap);

@@ -1,5 +1,6 @@
 /* The sparse FFN kernels (backends/cpu/sparse_ops.h) for F32, F16, Q8_0 and
- * Q4_0 weights, scalar reference and AVX2, against a dense computation in
+ * Q4_0 weights, scalar reference, AVX2 and AVX-512 (where the processor has
+ * them), against a dense computation in
  * double precision with the same neuron mask applied; and the neuron-row
  * layout of ffn_down against the original. */
 #include <math.h>
@@ -81,11 +82,11 @@ static void test_rows(void **state) {
             for (int64_t i = 0; i < in; i++) s += (double)w.deq[idx[k] * in + i] * x[i];
             ref[k] = (float)s;
         }
-        for (int avx2 = 0; avx2 <= 1; avx2++) {
-            if (avx2 && !ef_cpu_sparse_avx2_ok(k_types[ti])) continue;
+        for (int impl = EF_SPARSE_REF; impl <= EF_SPARSE_AVX512; impl++) {
+            if (!ef_cpu_sparse_impl_ok(impl, k_types[ti])) continue;
             for (int p = 0; p < 2; p++) {
                 memset(y, 0, sizeof y);
-                ef_cpu_sparse_rows_with(p ? pool2 : NULL, avx2, &w.t, x, idx, n_idx, y);
+                ef_cpu_sparse_rows_with(p ? pool2 : NULL, impl, &w.t, x, idx, n_idx, y);
                 for (int32_t k = 0; k < n_idx; k++) assert_float_equal(y[k], ref[k], 1e-4f * (1.0f + fabsf(ref[k])));
             }
         }
@@ -95,53 +96,75 @@ static void test_rows(void **state) {
 }
 
 /* The neuron-row layout of ffn_down holds the original's columns exactly;
- * accum through it: y = Σ_k a[k] · down[:, idx[k]]. */
+ * accum through it: y = Σ_k a[k] · down[:, idx[k]], summed in parts (about
+ * 280 active neurons: 5 parts) whose bits do not depend on the thread count. */
 static void test_accum_neuron_rows(void **state) {
     (void)state;
-    ef_pool *pool2 = NULL;
+    ef_pool *pool2 = NULL, *pool3 = NULL;
     assert_int_equal(ef_pool_create(2, &pool2), EF_OK);
-    const int64_t n_ff = 128, n_embd = 160; /* down: {n_ff, n_embd}; neuron rows of n_embd (5 groups of 32) */
+    assert_int_equal(ef_pool_create(3, &pool3), EF_OK);
+    enum { N_FF = 512, N_EMBD = 160 }; /* down: {n_ff, n_embd}; neuron rows of n_embd (5 groups of 32) */
+    float *scratch = malloc(sizeof(float) * (size_t)ef_cpu_sparse_accum_scratch(N_EMBD));
     for (size_t ti = 0; ti < sizeof k_types / sizeof k_types[0]; ti++) {
         const uint32_t type = k_types[ti];
         weight down;
-        make_weight(&down, type, n_ff, n_embd);
+        make_weight(&down, type, N_FF, N_EMBD);
         assert_int_equal(ef_cpu_sparse_down_type(&down.t), type); /* each keeps its own codes */
         const uint64_t bytes = ef_cpu_sparse_down_bytes(&down.t);
         void *buf = malloc((size_t)bytes);
         ef_sparse_down d;
         assert_int_equal(ef_cpu_sparse_down_build(&down.t, buf, &d), EF_OK);
         /* every neuron's column, read back through the scalar kernel with one active neuron */
-        float col[160];
-        for (int32_t j = 0; j < n_ff; j++) {
+        float col[N_EMBD];
+        for (int32_t j = 0; j < N_FF; j++) {
             const float one = 1.0f;
-            ef_cpu_sparse_accum_with(NULL, 0, &d, &j, &one, 1, col);
-            for (int64_t o = 0; o < n_embd; o++) assert_true(col[o] == down.deq[o * n_ff + j]);
+            ef_cpu_sparse_accum_with(NULL, 0, &d, &j, &one, 1, col, scratch);
+            for (int64_t o = 0; o < N_EMBD; o++) assert_true(col[o] == down.deq[o * N_FF + j]);
         }
-        float a[128], y[160];
-        double ref[160];
-        int32_t idx[128];
-        const int32_t n_idx = make_mask((int32_t)n_ff, idx);
+        float a[N_FF], y[N_EMBD], y1[N_EMBD];
+        double ref[N_EMBD];
+        int32_t idx[N_FF];
+        const int32_t n_idx = make_mask(N_FF, idx);
+        /* the parts: several, ascending, covering the list, whole blocks of 32 for the quantized types */
+        int32_t bounds[EF_SPARSE_MAX_PARTS + 1];
+        const int32_t n_parts = ef_cpu_sparse_parts(&d, idx, n_idx, bounds);
+        assert_true(n_parts >= 4 && n_parts <= EF_SPARSE_MAX_PARTS);
+        assert_int_equal(bounds[0], 0);
+        assert_int_equal(bounds[n_parts], n_idx);
+        for (int32_t p = 1; p < n_parts; p++) {
+            assert_true(bounds[p] > bounds[p - 1]);
+            if (type == EF_TYPE_Q8_0 || type == EF_TYPE_Q4_0) assert_true(idx[bounds[p]] / 32 != idx[bounds[p] - 1] / 32);
+        }
         for (int32_t k = 0; k < n_idx; k++) a[k] = frand();
-        for (int64_t o = 0; o < n_embd; o++) { /* reference over the original weight */
+        for (int64_t o = 0; o < N_EMBD; o++) { /* reference over the original weight */
             ref[o] = 0;
-            for (int32_t k = 0; k < n_idx; k++) ref[o] += (double)a[k] * down.deq[o * n_ff + idx[k]];
+            for (int32_t k = 0; k < n_idx; k++) ref[o] += (double)a[k] * down.deq[o * N_FF + idx[k]];
         }
-        for (int avx2 = 0; avx2 <= 1; avx2++) {
-            if (avx2 && !ef_cpu_sparse_avx2_ok(type)) continue;
-            for (int p = 0; p < 2; p++) {
-                for (int64_t o = 0; o < n_embd; o++) y[o] = 1e30f; /* must be overwritten */
-                ef_cpu_sparse_accum_with(p ? pool2 : NULL, avx2, &d, idx, a, n_idx, y);
-                for (int64_t o = 0; o < n_embd; o++)
+        float y_avx2[N_EMBD];
+        for (int impl = EF_SPARSE_REF; impl <= EF_SPARSE_AVX512; impl++) {
+            if (!ef_cpu_sparse_impl_ok(impl, type)) continue;
+            for (int p = 0; p < 3; p++) {
+                for (int64_t o = 0; o < N_EMBD; o++) y[o] = 1e30f; /* must be overwritten */
+                ef_cpu_sparse_accum_with(p == 0 ? NULL : p == 1 ? pool2 : pool3, impl, &d, idx, a, n_idx, y, scratch);
+                for (int64_t o = 0; o < N_EMBD; o++)
                     assert_float_equal(y[o], ref[o], 1e-4f * (1.0f + fabsf((float)ref[o])));
+                if (p == 0) memcpy(y1, y, sizeof y);
+                else assert_memory_equal(y, y1, sizeof y); /* 2 and 3 threads: the same bits as 1 */
             }
+            /* AVX-512 sums each output in the AVX2 kernel's order: the same bits */
+            if (impl == EF_SPARSE_AVX2) memcpy(y_avx2, y1, sizeof y1);
+            if (impl == EF_SPARSE_AVX512 && ef_cpu_sparse_impl_ok(EF_SPARSE_AVX2, type))
+                assert_memory_equal(y1, y_avx2, sizeof y1);
             /* no active neuron: zeros */
-            ef_cpu_sparse_accum_with(pool2, avx2, &d, idx, a, 0, y);
-            for (int64_t o = 0; o < n_embd; o++) assert_true(y[o] == 0.0f);
+            ef_cpu_sparse_accum_with(pool2, impl, &d, idx, a, 0, y, scratch);
+            for (int64_t o = 0; o < N_EMBD; o++) assert_true(y[o] == 0.0f);
         }
         free(buf);
         free_weight(&down);
     }
+    free(scratch);
     ef_pool_free(pool2);
+    ef_pool_free(pool3);
 }
 
 /* The whole sparse FFN of one token, composed from the kernels, against a
@@ -174,7 +197,9 @@ static void test_masked_ffn_matches_dense_reference(void **state) {
         assert_true(n_idx > 10 && n_idx < n_ff - 10);
         ef_cpu_sparse_rows(NULL, &up.t, x, idx, n_idx, h);
         for (int32_t k = 0; k < n_idx; k++) h[k] *= act[idx[k]];
-        ef_cpu_sparse_accum(NULL, &d, idx, h, n_idx, y);
+        float scratch[7 * 64]; /* [ef_cpu_sparse_accum_scratch(n_embd)] */
+        assert_true(ef_cpu_sparse_accum_scratch(n_embd) <= 7 * 64);
+        ef_cpu_sparse_accum(NULL, &d, idx, h, n_idx, y, scratch);
         /* reference: dense FFN in double with the masked neurons' products zeroed */
         double ref[64] = {0};
         for (int64_t j = 0; j < n_ff; j++) {
@@ -195,22 +220,71 @@ static void test_masked_ffn_matches_dense_reference(void **state) {
     }
 }
 
+/* The fused gate pass: the same active list and the same bits as the gate
+ * rows, activation, compaction and up rows done one after the other with
+ * the same implementation; 1 and 2 threads alike; SiLU and ReLU. */
+static void test_fused_gate_up(void **state) {
+    (void)state;
+    ef_pool *pool2 = NULL;
+    assert_int_equal(ef_pool_create(2, &pool2), EF_OK);
+    enum { IN = 64, N_FF = 300 }; /* 300: four whole chunks of 64 and a short one */
+    for (size_t ti = 0; ti < sizeof k_types / sizeof k_types[0]; ti++) {
+        weight gate, up;
+        make_weight(&gate, k_types[ti], IN, N_FF);
+        make_weight(&up, k_types[ti], IN, N_FF);
+        float x[IN];
+        for (int i = 0; i < IN; i++) x[i] = frand();
+        for (int relu = 0; relu <= 1; relu++)
+            for (int impl = EF_SPARSE_REF; impl <= EF_SPARSE_AVX512; impl++) {
+                if (!ef_cpu_sparse_impl_ok(impl, k_types[ti])) continue;
+                /* one step after the other */
+                int32_t all[N_FF], idx_ref[N_FF], n_ref = 0;
+                float act_ref[N_FF], h_ref[N_FF];
+                for (int j = 0; j < N_FF; j++) all[j] = j;
+                ef_cpu_sparse_rows_with(NULL, impl, &gate.t, x, all, N_FF, act_ref);
+                const float thr = relu ? 0.05f : 0.1f;
+                for (int j = 0; j < N_FF; j++) {
+                    const float g = act_ref[j];
+                    act_ref[j] = relu ? (g > 0.0f ? g : 0.0f) : g / (1.0f + expf(-g));
+                    if (relu ? act_ref[j] > thr : fabsf(act_ref[j]) >= thr) idx_ref[n_ref++] = j;
+                }
+                assert_true(n_ref > 20 && n_ref < N_FF - 20);
+                ef_cpu_sparse_rows_with(NULL, impl, &up.t, x, idx_ref, n_ref, h_ref);
+                for (int k = 0; k < n_ref; k++) h_ref[k] *= act_ref[idx_ref[k]];
+                /* fused, 1 and 2 threads */
+                const ef_sparse_gate_up g = {.gate = &gate.t, .up = &up.t, .x = x, .thr = thr, .relu = relu};
+                for (int p = 0; p < 2; p++) {
+                    float act[N_FF], h[N_FF];
+                    int32_t idx[N_FF], count[N_FF / EF_SPARSE_GATE_CHUNK + 1];
+                    const int32_t n = ef_cpu_sparse_gate_up(p ? pool2 : NULL, impl, &g, act, idx, h, count);
+                    assert_int_equal(n, n_ref);
+                    assert_memory_equal(idx, idx_ref, sizeof(int32_t) * (size_t)n);
+                    assert_memory_equal(h, h_ref, sizeof(float) * (size_t)n);
+                    assert_memory_equal(act, act_ref, sizeof act);
+                }
+            }
+        free_weight(&gate);
+        free_weight(&up);
+    }
+    ef_pool_free(pool2);
+}
+
 /* Other types and widths fall back to F16 neuron rows. */
 static void test_fallback_layout(void **state) {
     (void)state;
     weight w;
-    make_weight(&w, EF_TYPE_Q8_0, 64, 48); /* n_out 48: not whole groups of 32 */
+    make_weight(&w, EF_TYPE_Q8_0, 64, 40); /* n_out 40: not whole groups of 32 (and an 8-wide SIMD tail) */
     assert_int_equal(ef_cpu_sparse_down_type(&w.t), EF_TYPE_F16);
     void *buf = malloc((size_t)ef_cpu_sparse_down_bytes(&w.t));
     ef_sparse_down d;
     assert_int_equal(ef_cpu_sparse_down_build(&w.t, buf, &d), EF_OK);
-    float col[48];
+    float col[40], scratch[7 * 40];
     const float one = 1.0f;
     const int32_t j = 5;
-    for (int avx2 = 0; avx2 <= 1; avx2++) {
-        if (avx2 && !ef_cpu_sparse_avx2_ok(EF_TYPE_F16)) continue;
-        ef_cpu_sparse_accum_with(NULL, avx2, &d, &j, &one, 1, col);
-        for (int o = 0; o < 48; o++) assert_float_equal(col[o], w.deq[o * 64 + j], 1e-3f * (1 + fabsf(col[o])));
+    for (int impl = EF_SPARSE_REF; impl <= EF_SPARSE_AVX512; impl++) {
+        if (!ef_cpu_sparse_impl_ok(impl, EF_TYPE_F16)) continue;
+        ef_cpu_sparse_accum_with(NULL, impl, &d, &j, &one, 1, col, scratch);
+        for (int o = 0; o < 40; o++) assert_float_equal(col[o], w.deq[o * 64 + j], 1e-3f * (1 + fabsf(col[o])));
     }
     free(buf);
     free_weight(&w);
@@ -223,6 +297,7 @@ int main(void) {
         cmocka_unit_test(test_rows),
         cmocka_unit_test(test_accum_neuron_rows),
         cmocka_unit_test(test_masked_ffn_matches_dense_reference),
+        cmocka_unit_test(test_fused_gate_up),
         cmocka_unit_test(test_fallback_layout),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -299,6 +299,93 @@ static void test_static_mask(void **state) {
     ef_model_free(masked), ef_model_free(ref), ef_model_free(full);
 }
 
+/* Writes src with a keep mask: layer il keeps the neurons j with
+ * (j * 7 + il) % 160 < keep_per_layer[il] (scattered, a different set and
+ * count per layer). The fixtures have 2 layers of 160 neurons. */
+static void write_per_layer_mask(const char *src, const char *dst, const int32_t keep_per_layer[2]) {
+    ef_gguf *g = NULL;
+    assert_int_equal(ef_gguf_open(src, 1, &g), EF_OK);
+    ef_gguf_writer *w = NULL;
+    assert_int_equal(ef_gguf_writer_create(&w), EF_OK);
+    for (int64_t i = 0; i < ef_gguf_n_kv(g); i++) assert_int_equal(ef_gguf_writer_copy_kv(w, g, i), EF_OK);
+    uint8_t keep[2 * 160]; /* [n_layer][n_ff] */
+    for (int il = 0; il < 2; il++)
+        for (int j = 0; j < 160; j++) keep[il * 160 + j] = (j * 7 + il) % 160 < keep_per_layer[il];
+    assert_int_equal(ef_gguf_writer_set_arr(w, EF_SPARSITY_KEY_KEEP, EF_GGUF_U8, keep, 2 * 160), EF_OK);
+    for (int64_t i = 0; i < ef_gguf_n_tensors(g); i++) {
+        const ef_gguf_tensor *t = ef_gguf_tensor_at(g, i);
+        assert_int_equal(ef_gguf_writer_add_tensor(w, t->name, t->type, t->n_dims, t->ne, t->data, t->nbytes), EF_OK);
+    }
+    assert_int_equal(ef_gguf_writer_write(w, dst), EF_OK);
+    ef_gguf_writer_free(w);
+    ef_gguf_close(g);
+}
+
+/* Masks keeping a different count per layer (per-layer n_ff): each layer
+ * has its own FFN width, and prefill, dense decode and sparse decode at
+ * threshold 0 all give the logits of the zeroed dense model. A count that
+ * is not whole blocks of a quantized ffn_down is refused. */
+static void check_per_layer_mask(const char *src, const char *name, double tol) {
+    char path_buf[512], ref_buf[512], ref_name[64];
+    snprintf(ref_name, sizeof ref_name, "%s_reference", name);
+    const char *path = tmp_path(path_buf, name), *ref_path = tmp_path(ref_buf, ref_name);
+    const int32_t keep[2] = {64, 128};
+    write_per_layer_mask(src, path, keep);
+    write_zeroed_reference(path, ref_path);
+    ef_model *masked = load(path), *ref = load(ref_path);
+    assert_int_equal(ef_model_sparsity(masked, NULL), EF_SPARSITY_MASKED);
+    assert_int_equal(masked->hp.n_ff, 128); /* the widest layer */
+    assert_int_equal(ef_layer_n_ff(&masked->layers[0]), 64);
+    assert_int_equal(ef_layer_n_ff(&masked->layers[1]), 128);
+    assert_int_equal(masked->layers[0].ffn_down->ne[0], 64);
+    assert_true(ef_model_size_bytes(masked) < ef_model_size_bytes(ref));
+    const int32_t n_vocab = ef_model_n_vocab(masked);
+    int32_t t[N_TOK];
+    tokens_of(t, N_TOK, n_vocab, 29);
+    /* prefill, all logits */
+    ef_session *a = session(masked, 0.0f, EF_OK), *b = session(ref, 0.0f, EF_OK);
+    assert_int_equal(ef_session_eval(a, t, N_TOK, EF_EVAL_ALL_LOGITS), EF_OK);
+    assert_int_equal(ef_session_eval(b, t, N_TOK, EF_EVAL_ALL_LOGITS), EF_OK);
+    double d = 0;
+    for (int32_t i = 0; i < N_TOK; i++) {
+        const float *la, *lb;
+        assert_int_equal(ef_session_logits(a, i, &la), EF_OK);
+        assert_int_equal(ef_session_logits(b, i, &lb), EF_OK);
+        d = fmax(d, max_abs_diff(la, lb, (size_t)n_vocab));
+    }
+    /* decode, dense and through the sparse path with every threshold 0 */
+    ef_session *sp = session(masked, 0.0f, EF_OK);
+    const float zeros[16] = {0};
+    assert_int_equal(ef_exec_set_sparsity(sp->exec, 0.0f, zeros), EF_OK);
+    assert_int_equal(ef_session_reset(a), EF_OK);
+    assert_int_equal(ef_session_reset(b), EF_OK);
+    float *la = decode_logits(a, t, N_TOK, n_vocab), *lb = decode_logits(b, t, N_TOK, n_vocab);
+    float *ls = decode_logits(sp, t, N_TOK, n_vocab);
+    const size_t off = (size_t)4 * n_vocab, n = (size_t)(N_TOK - 4) * n_vocab;
+    const double d_dec = max_abs_diff(la + off, lb + off, n), d_sparse = max_abs_diff(ls + off, lb + off, n);
+    print_message("%s: per-layer mask (64, 128 of 160) vs zeroed reference: prefill %.2e, decode %.2e, "
+                  "sparse decode %.2e\n", name, d, d_dec, d_sparse);
+    assert_true(d <= tol && d_dec <= tol && d_sparse <= tol);
+    free(la), free(lb), free(ls);
+    ef_session_free(a), ef_session_free(b), ef_session_free(sp);
+    ef_model_free(masked), ef_model_free(ref);
+}
+
+static void test_per_layer_mask(void **state) {
+    (void)state;
+    check_per_layer_mask(SP_SILU, "per_layer_f32", 1e-4);
+    /* Q8_0: ffn_down's kept columns are requantized, the reference keeps the file's blocks */
+    check_per_layer_mask(SP_Q8, "per_layer_q8", 0.05);
+    /* 40 neurons in a layer is not whole Q8_0 blocks: refused, naming the layer */
+    char buf[512];
+    const char *odd = tmp_path(buf, "per_layer_odd");
+    const int32_t keep[2] = {64, 40};
+    write_per_layer_mask(SP_Q8, odd, keep);
+    ef_model *m = NULL;
+    assert_int_equal(ef_model_load(odd, NULL, &m), EF_ERR_UNSUPPORTED);
+    assert_non_null(strstr(ef_last_error(), "layer 1"));
+}
+
 /* Pruning from data: the written mask keeps the same multiple of 32 neurons
  * in every layer, the copy loads smaller, and equals the zeroed dense model. */
 static void test_prune_from_data(void **state) {
@@ -367,9 +454,9 @@ static ef_status set_short_thresholds(ef_gguf_writer *w) {
 static ef_status set_bad_activation(ef_gguf_writer *w) {
     return ef_gguf_writer_set_str(w, EF_SPARSITY_KEY_ACTIVATION, "gelu");
 }
-static ef_status set_uneven_mask(ef_gguf_writer *w) {
+static ef_status set_empty_layer_mask(ef_gguf_writer *w) { /* layer 1 keeps nothing */
     uint8_t keep[2 * 160];
-    for (int i = 0; i < 2 * 160; i++) keep[i] = i < 160 ? (i < 64) : (i < 160 + 96);
+    for (int i = 0; i < 2 * 160; i++) keep[i] = i < 160 ? (i < 64) : 0;
     return ef_gguf_writer_set_arr(w, EF_SPARSITY_KEY_KEEP, EF_GGUF_U8, keep, 2 * 160);
 }
 
@@ -378,7 +465,7 @@ static void test_malformed_metadata(void **state) {
     expect_bad(set_descending_levels, EF_ERR_FORMAT);
     expect_bad(set_short_thresholds, EF_ERR_FORMAT);
     expect_bad(set_bad_activation, EF_ERR_FORMAT);
-    expect_bad(set_uneven_mask, EF_ERR_UNSUPPORTED);
+    expect_bad(set_empty_layer_mask, EF_ERR_FORMAT);
 }
 
 /* The threshold interpolation between grid levels. */
@@ -403,6 +490,7 @@ int main(void) {
         cmocka_unit_test(test_calibration_levels),
         cmocka_unit_test(test_relu_exact),
         cmocka_unit_test(test_static_mask),
+        cmocka_unit_test(test_per_layer_mask),
         cmocka_unit_test(test_prune_from_data),
         cmocka_unit_test(test_malformed_metadata),
         cmocka_unit_test(test_threshold_interpolation),

@@ -27,6 +27,7 @@ test "$(wc -l < "$dir/log.csv")" -eq 4  # one more evaluation, appended
 test -s "$dir/out.txt"
 # a damaged checkpoint is refused with a message naming the problem
 head -c 100 "$dir/ck" > "$dir/bad"
+# shellcheck disable=SC2086
 if "$cli" train $common --steps 15 --resume "$dir/bad" -o "$dir/x.gguf" 2> "$dir/err.txt"; then
     echo "a truncated checkpoint was accepted" >&2
     exit 1
@@ -38,4 +39,17 @@ grep -q "truncated" "$dir/err.txt"
     --warmup 1 --threads 2 --eval-every 3 --eval-batches 1 --no-progress -o "$dir/tuned.gguf"
 "$cli" run -m "$dir/tuned.gguf" -p "The quick" -n 4 --temp 0 > "$dir/tuned.txt"
 test -s "$dir/tuned.txt"
+# MLA with a window: train, then `edgeformer run` decodes it (absorbed, ring cache)
+"$cli" train --data "$dir/text.txt" --vocab synthetic:300 --dim 32 --layers 2 --heads 4 \
+    --attn mla_window --window 6 --sinks 1 --kv-lora 16 --q-lora 12 --ff 64 --seq 16 --batch 2 \
+    --steps 4 --warmup 1 --threads 2 --eval-every 4 --eval-batches 1 --no-progress \
+    -o "$dir/mla.gguf"
+"$cli" run -m "$dir/mla.gguf" -p "The quick" -n 24 --temp 0 > "$dir/mla.txt"
+test -s "$dir/mla.txt"
+if "$cli" train --data "$dir/text.txt" --vocab synthetic:300 --attn gqa_window --steps 1 \
+    --no-progress -o "$dir/x.gguf" 2> "$dir/err.txt"; then
+    echo "gqa_window without --window was accepted" >&2
+    exit 1
+fi
+grep -q "needs the 'window' setting" "$dir/err.txt"
 echo "cli train: ok"

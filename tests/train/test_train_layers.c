@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
@@ -198,59 +199,214 @@ static void test_rope(void **state) {
     free(c.x), free(c.R);
 }
 
-/* ---------------- causal GQA attention ---------------- */
-typedef struct { double *q, *k, *v, *R; int B, T, H, KV, hd; } att_ctx;
+/* ---------------- causal attention: GQA, MLA head sizes, window ---------------- */
+typedef struct { double *q, *k, *v, *R; ef_tr_attn_dims d; } att_ctx;
+static int att_visible(const ef_tr_attn_dims *d, int t, int u) {
+    return u <= t && (d->window == 0 || t - u < d->window || u < d->sinks);
+}
 static double att_loss(void *vc) {
     att_ctx *c = vc;
+    const ef_tr_attn_dims *d = &c->d;
     double L = 0, s[16];
-    const int g = c->H / c->KV;
-    for (int b = 0; b < c->B; b++)
-        for (int h = 0; h < c->H; h++)
-            for (int t = 0; t < c->T; t++) {
-                const double *q = c->q + ((b * c->T + t) * c->H + h) * c->hd;
+    const int g = d->H / d->KV, dk = d->dk, dv = d->dv;
+    for (int b = 0; b < d->B; b++)
+        for (int h = 0; h < d->H; h++)
+            for (int t = 0; t < d->T; t++) {
+                const double *q = c->q + ((b * d->T + t) * d->H + h) * dk;
                 double mx = -1e300, sum = 0;
                 for (int u = 0; u <= t; u++) {
-                    const double *k = c->k + ((b * c->T + u) * c->KV + h / g) * c->hd;
-                    double d = 0;
-                    for (int i = 0; i < c->hd; i++) d += q[i] * k[i];
-                    s[u] = d / sqrt((double)c->hd);
+                    if (!att_visible(d, t, u)) continue;
+                    const double *k = c->k + ((b * d->T + u) * d->KV + h / g) * dk;
+                    double dot = 0;
+                    for (int i = 0; i < dk; i++) dot += q[i] * k[i];
+                    s[u] = dot * d->scale;
                     if (s[u] > mx) mx = s[u];
                 }
-                for (int u = 0; u <= t; u++) sum += (s[u] = exp(s[u] - mx));
-                for (int i = 0; i < c->hd; i++) {
+                for (int u = 0; u <= t; u++)
+                    if (att_visible(d, t, u)) sum += (s[u] = exp(s[u] - mx));
+                for (int i = 0; i < dv; i++) {
                     double y = 0;
                     for (int u = 0; u <= t; u++)
-                        y += s[u] / sum * c->v[((b * c->T + u) * c->KV + h / g) * c->hd + i];
-                    L += c->R[((b * c->T + t) * c->H + h) * c->hd + i] * y;
+                        if (att_visible(d, t, u))
+                            y += s[u] / sum * c->v[((b * d->T + u) * d->KV + h / g) * dv + i];
+                    L += c->R[((b * d->T + t) * d->H + h) * dv + i] * y;
                 }
             }
     return L;
 }
-static void check_attention(int H, int KV) {
-    enum { B = 2, T = 5, hd = 4 };
-    const int nq = B * T * H * hd, nk = B * T * KV * hd;
-    float *q = malloc(sizeof(float) * nq), *k = malloc(sizeof(float) * nk), *v = malloc(sizeof(float) * nk);
-    float *R = malloc(sizeof(float) * nq), *ctx = malloc(sizeof(float) * nq);
-    float *att = malloc(sizeof(float) * B * H * T * T), scratch[2 * T];
-    float *dq = calloc(nq, sizeof(float)), *dk = calloc(nk, sizeof(float)), *dv = calloc(nk, sizeof(float));
-    fill(q, nq, 1.5f), fill(k, nk, 1.5f), fill(v, nk, 1.0f), fill(R, nq, 1.0f);
+static void check_attention(const char *name, int H, int KV, int dk, int dv, int T, int window,
+                            int sinks) {
+    const int B = 2;
+    const ef_tr_attn_dims d = {.B = B, .T = T, .H = H, .KV = KV, .dk = dk, .dv = dv,
+                               .scale = 1.0f / sqrtf((float)dk), .window = window, .sinks = sinks};
+    const int nq = B * T * H * dk, nk = B * T * KV * dk, nv = B * T * KV * dv, no = B * T * H * dv;
+    float *q = malloc(sizeof(float) * nq), *k = malloc(sizeof(float) * nk), *v = malloc(sizeof(float) * nv);
+    float *R = malloc(sizeof(float) * no), *ctx = malloc(sizeof(float) * no);
+    float *att = malloc(sizeof(float) * B * H * T * T), *scratch = malloc(sizeof(float) * 2 * T);
+    float *dq = calloc(nq, sizeof(float)), *dk_ = calloc(nk, sizeof(float)), *dv_ = calloc(nv, sizeof(float));
+    fill(q, nq, 1.5f), fill(k, nk, 1.5f), fill(v, nv, 1.0f), fill(R, no, 1.0f);
     ef_pool *pool;
     assert_int_equal(ef_pool_create(2, &pool), EF_OK);
-    ef_tr_attention_fwd(pool, ctx, att, q, k, v, B, T, H, KV, hd);
-    ef_tr_attention_bwd(pool, dq, dk, dv, R, att, q, k, v, B, T, H, KV, hd, scratch);
+    ef_tr_attention_fwd(pool, ctx, att, q, k, v, &d);
+    ef_tr_attention_bwd(pool, dq, dk_, dv_, R, att, q, k, v, &d, scratch);
     ef_pool_free(pool);
-    att_ctx c = {to_double(q, nq), to_double(k, nk), to_double(v, nk), to_double(R, nq), B, T, H, KV, hd};
+    /* masked probabilities are exactly 0, the visible ones sum to 1 */
+    for (int bh = 0; bh < B * H; bh++)
+        for (int t = 0; t < T; t++) {
+            double sum = 0;
+            for (int u = 0; u < T; u++) {
+                const float pr = att[((int64_t)bh * T + t) * T + u];
+                if (!att_visible(&d, t, u)) assert_true(pr == 0.0f);
+                sum += pr;
+            }
+            assert_true(fabs(sum - 1.0) < 1e-5);
+        }
+    att_ctx c = {to_double(q, nq), to_double(k, nk), to_double(v, nv), to_double(R, no), d};
     double Ly = 0;
-    for (int i = 0; i < nq; i++) Ly += (double)R[i] * ctx[i];
+    for (int i = 0; i < no; i++) Ly += (double)R[i] * ctx[i];
     assert_true(fabs(Ly - att_loss(&c)) < 1e-4);
-    fd_check(KV == H ? "attention(MHA) dq" : "attention(GQA) dq", att_loss, &c, c.q, nq, dq);
-    fd_check(KV == H ? "attention(MHA) dk" : "attention(GQA) dk", att_loss, &c, c.k, nk, dk);
-    fd_check(KV == H ? "attention(MHA) dv" : "attention(GQA) dv", att_loss, &c, c.v, nk, dv);
+    char what[64];
+    snprintf(what, sizeof what, "attention(%s) dq", name);
+    fd_check(what, att_loss, &c, c.q, nq, dq);
+    snprintf(what, sizeof what, "attention(%s) dk", name);
+    fd_check(what, att_loss, &c, c.k, nk, dk_);
+    snprintf(what, sizeof what, "attention(%s) dv", name);
+    fd_check(what, att_loss, &c, c.v, nv, dv_);
     free(c.q), free(c.k), free(c.v), free(c.R);
-    free(q), free(k), free(v), free(R), free(ctx), free(att), free(dq), free(dk), free(dv);
+    free(q), free(k), free(v), free(R), free(ctx), free(att), free(scratch), free(dq), free(dk_),
+        free(dv_);
 }
-static void test_attention_mha(void **state) { (void)state; check_attention(2, 2); }
-static void test_attention_gqa(void **state) { (void)state; check_attention(4, 2); }
+static void test_attention_mha(void **state) { (void)state; check_attention("MHA", 2, 2, 4, 4, 5, 0, 0); }
+static void test_attention_gqa(void **state) { (void)state; check_attention("GQA", 4, 2, 4, 4, 5, 0, 0); }
+/* MLA's expanded heads: key 6 (nope + rope), value 3 */
+static void test_attention_dk_dv(void **state) { (void)state; check_attention("dk!=dv", 2, 2, 6, 3, 5, 0, 0); }
+static void test_attention_window(void **state) {
+    (void)state;
+    check_attention("window 3", 4, 2, 4, 4, 9, 3, 0);
+    check_attention("window 3+2 sinks", 2, 1, 4, 4, 9, 3, 2);
+    check_attention("window 1+1 sink", 2, 2, 4, 4, 6, 1, 1);
+}
+
+/* ---------------- MLA projections (train_mla.c) ----------------
+ * L = Σ Rq·q + Rk·k + Rv·v of ef_tr_mla_fwd's outputs, against a double
+ * forward written from the equations in train.h. */
+typedef struct {
+    ef_train_shape s;
+    ef_train_layout lay;
+    double *p, *xn, *Rq, *Rk, *Rv;
+    int B;
+} mla_ctx;
+static void dmatvec(double *y, const double *W, const double *x, int O, int I) {
+    for (int o = 0; o < O; o++) {
+        y[o] = 0;
+        for (int i = 0; i < I; i++) y[o] += W[o * I + i] * x[i];
+    }
+}
+static void drmsnorm(double *x, const double *w, int n, double eps) {
+    double ss = 0;
+    for (int i = 0; i < n; i++) ss += x[i] * x[i];
+    const double r = 1.0 / sqrt(ss / n + eps);
+    for (int i = 0; i < n; i++) x[i] *= r * w[i];
+}
+static void drope(double *x, int t, int n_rot, double base) {
+    for (int i = 0; i < n_rot / 2; i++) {
+        const double th = t * pow(base, -2.0 * i / n_rot), x0 = x[2 * i], x1 = x[2 * i + 1];
+        x[2 * i] = x0 * cos(th) - x1 * sin(th);
+        x[2 * i + 1] = x0 * sin(th) + x1 * cos(th);
+    }
+}
+static double mla_loss(void *vc) {
+    mla_ctx *c = vc;
+    const ef_train_shape *s = &c->s;
+    const int C = s->dim, H = s->n_head, ql = s->q_lora, lat = s->kv_lora, rope = s->qk_rope;
+    const int nope = s->qk_nope, vh = s->v_head, dq = nope + rope, T = s->seq;
+    const double eps = s->norm_eps;
+    double qa[64], q[256], kva[64], k[256], v[256], L = 0;
+    for (int n = 0; n < c->B * T; n++) {
+        const double *x = c->xn + n * C;
+        const int t = n % T;
+        if (ql > 0) {
+            dmatvec(qa, c->p + c->lay.wq_a, x, ql, C);
+            drmsnorm(qa, c->p + c->lay.q_a_norm, ql, eps);
+            dmatvec(q, c->p + c->lay.wq_b, qa, H * dq, ql);
+        } else {
+            dmatvec(q, c->p + c->lay.wq, x, H * dq, C);
+        }
+        dmatvec(kva, c->p + c->lay.wkv_a, x, lat + rope, C);
+        drmsnorm(kva, c->p + c->lay.kv_a_norm, lat, eps); /* c_kv in place */
+        drope(kva + lat, t, rope, s->rope_base);
+        for (int h = 0; h < H; h++) {
+            drope(q + h * dq + nope, t, rope, s->rope_base);
+            const double *wkb = c->p + c->lay.wk_b + (size_t)h * lat * nope; /* [lat, nope] */
+            const double *wvb = c->p + c->lay.wv_b + (size_t)h * vh * lat;   /* [vh, lat] */
+            for (int i = 0; i < nope; i++) {
+                k[h * dq + i] = 0;
+                for (int r = 0; r < lat; r++) k[h * dq + i] += kva[r] * wkb[r * nope + i];
+            }
+            for (int i = 0; i < rope; i++) k[h * dq + nope + i] = kva[lat + i];
+            dmatvec(v + h * vh, wvb, kva, vh, lat);
+        }
+        for (int i = 0; i < H * dq; i++) L += c->Rq[n * H * dq + i] * q[i] + c->Rk[n * H * dq + i] * k[i];
+        for (int i = 0; i < H * vh; i++) L += c->Rv[n * H * vh + i] * v[i];
+    }
+    return L;
+}
+static void check_mla(int q_lora) {
+    const ef_train_shape s = {.n_vocab = 4, .dim = 8, .n_layer = 1, .n_head = 2, .n_kv = 2, .ff = 4,
+                              .seq = 4, .norm_eps = 1e-5f, .rope_base = 10000.0f, .mla = 1,
+                              .q_lora = q_lora, .kv_lora = 6, .qk_nope = 4, .qk_rope = 4, .v_head = 3};
+    assert_int_equal(ef_train_shape_check(&s), EF_OK);
+    enum { B = 2 };
+    const int N = B * s.seq, C = s.dim, H = s.n_head, dq = s.qk_nope + s.qk_rope;
+    const int nq = N * H * dq, nv = N * H * s.v_head;
+    mla_ctx c = {.s = s, .B = B};
+    ef_train_layout_make(&s, &c.lay);
+    float *p = malloc(sizeof(float) * c.lay.n_floats), *g = calloc(c.lay.n_floats, sizeof(float));
+    float *xn = malloc(sizeof(float) * N * C), *dxn = calloc((size_t)N * C, sizeof(float));
+    float *Rq = malloc(sizeof(float) * nq), *Rk = malloc(sizeof(float) * nq), *Rv = malloc(sizeof(float) * nv);
+    float *q = malloc(sizeof(float) * nq), *k = malloc(sizeof(float) * nq), *v = malloc(sizeof(float) * nv);
+    float *dq_ = malloc(sizeof(float) * nq), *dk_ = malloc(sizeof(float) * nq);
+    float *acts = malloc(sizeof(float) * (size_t)N * (2 * (q_lora + s.kv_lora) + 2));
+    float *scratch = malloc(sizeof(float) * ef_tr_mla_scratch_floats(&s, N));
+    float *work = malloc(sizeof(float) * ef_tr_mla_matmul_work_floats(&s, N));
+    float *cs = malloc(sizeof(float) * s.seq * s.qk_rope);
+    fill(p, c.lay.n_floats, 0.5f), fill(xn, (size_t)N * C, 1.0f);
+    fill(Rq, nq, 1.0f), fill(Rk, nq, 1.0f), fill(Rv, nv, 1.0f);
+    ef_tr_rope_table(cs, s.seq, s.qk_rope, s.rope_base);
+    const ef_tr_mla_acts a = {.qa = acts, .rstdq = acts + N * q_lora, .qan = acts + N * (q_lora + 1),
+                              .lat = acts + N * (2 * q_lora + 1),
+                              .rstdkv = acts + N * (2 * q_lora + 1 + s.kv_lora),
+                              .ckv = acts + N * (2 * q_lora + 2 + s.kv_lora)};
+    ef_pool *pool;
+    assert_int_equal(ef_pool_create(2, &pool), EF_OK);
+    ef_tr_mla_fwd(pool, &s, &c.lay, p, 0, B, cs, xn, &a, q, k, v, scratch);
+    memcpy(dq_, Rq, sizeof(float) * nq), memcpy(dk_, Rk, sizeof(float) * nq);
+    ef_tr_mla_bwd(pool, &s, &c.lay, p, g, 0, B, cs, xn, &a, dq_, dk_, Rv, dxn, scratch, work);
+    ef_pool_free(pool);
+    c.p = to_double(p, c.lay.n_floats), c.xn = to_double(xn, (size_t)N * C);
+    c.Rq = to_double(Rq, nq), c.Rk = to_double(Rk, nq), c.Rv = to_double(Rv, nv);
+    double Ly = 0;
+    for (int i = 0; i < nq; i++) Ly += (double)Rq[i] * q[i] + (double)Rk[i] * k[i];
+    for (int i = 0; i < nv; i++) Ly += (double)Rv[i] * v[i];
+    print_message("MLA q_lora=%d forward: %.6f vs double %.6f\n", q_lora, Ly, mla_loss(&c));
+    assert_true(fabs(Ly - mla_loss(&c)) < 1e-4 * fmax(1.0, fabs(Ly)));
+    fd_check("mla dxn", mla_loss, &c, c.xn, (size_t)N * C, dxn);
+    const int32_t n_t = ef_train_tensor_count(&s);
+    for (int32_t i = 0; i < n_t; i++) {
+        ef_train_tensor_ref r;
+        ef_train_tensor_at(&s, &c.lay, i, &r);
+        if (!strstr(r.name, "attn_") || strstr(r.name, "attn_norm") || strstr(r.name, "attn_output"))
+            continue; /* only the MLA projections */
+        char what[96];
+        snprintf(what, sizeof what, "mla d%.40s", r.name + 6);
+        fd_check(what, mla_loss, &c, c.p + r.offset, (size_t)(r.ne0 * r.ne1 * r.ne2), g + r.offset);
+    }
+    free(c.p), free(c.xn), free(c.Rq), free(c.Rk), free(c.Rv);
+    free(p), free(g), free(xn), free(dxn), free(Rq), free(Rk), free(Rv), free(q), free(k), free(v);
+    free(dq_), free(dk_), free(acts), free(scratch), free(work), free(cs);
+}
+static void test_mla(void **state) { (void)state; check_mla(0); }
+static void test_mla_q_lora(void **state) { (void)state; check_mla(5); }
 
 /* ---------------- cross-entropy ---------------- */
 typedef struct { double *x; const int32_t *tgt; int N, V; double scale; } ce_ctx;
@@ -288,7 +444,9 @@ int main(void) {
         cmocka_unit_test(test_rmsnorm),       cmocka_unit_test(test_matmul),
         cmocka_unit_test(test_swiglu),        cmocka_unit_test(test_embedding),
         cmocka_unit_test(test_rope),          cmocka_unit_test(test_attention_mha),
-        cmocka_unit_test(test_attention_gqa), cmocka_unit_test(test_crossentropy),
+        cmocka_unit_test(test_attention_gqa), cmocka_unit_test(test_attention_dk_dv),
+        cmocka_unit_test(test_attention_window), cmocka_unit_test(test_mla),
+        cmocka_unit_test(test_mla_q_lora),    cmocka_unit_test(test_crossentropy),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -15,11 +15,11 @@
 
 #define TMP(name) EF_TEST_TMP "/train_" name
 
-/* A short run on a tiny repeated text drives the loss far below chance. */
-static void test_learns(void **state) {
-    (void)state;
+/* A short run on a tiny repeated text drives the loss far below chance
+ * (GQA; MLA with a window, whose 6-token window still sees enough context). */
+static void check_learns(const char *extra) {
     ef_trainer *t;
-    assert_int_equal(make_test_trainer(32, 2, 4, 2, 64, 16, 4, 1, 200, 2, 8, &t), EF_OK);
+    assert_int_equal(make_test_trainer_ex(32, 2, 4, 2, 64, 16, 4, 1, 200, 2, 8, extra, &t), EF_OK);
     float first = 0, loss = 0, val0, val1;
     assert_int_equal(ef_trainer_evaluate(t, &val0), EF_OK);
     for (int i = 0; i < 200; i++) {
@@ -27,12 +27,17 @@ static void test_learns(void **state) {
         if (i == 0) first = loss;
     }
     assert_int_equal(ef_trainer_evaluate(t, &val1), EF_OK);
-    print_message("loss %.3f -> %.3f (chance %.3f), validation %.3f -> %.3f\n", first, loss,
-                  log(300.0), val0, val1);
+    print_message("%s: loss %.3f -> %.3f (chance %.3f), validation %.3f -> %.3f\n",
+                  extra ? extra : "gqa", first, loss, log(300.0), val0, val1);
     assert_true(first > 5.0f);  /* starts near chance, ln 300 = 5.7 */
     assert_true(loss < 0.5f);   /* the fixed bound */
     assert_true(val1 < 0.5f);
     ef_trainer_free(t);
+}
+static void test_learns(void **state) {
+    (void)state;
+    check_learns(NULL);
+    check_learns("attention=mla_window,window=6,sinks=1,kv_lora=16");
 }
 
 static void run_steps(ef_trainer *t, int n, float *losses) {
@@ -132,11 +137,37 @@ static void test_bad_checkpoints(void **state) {
     ef_trainer_free(t);
 }
 
-/* Exported GGUF → engine logits == trainer logits, for MHA/GQA, tied/untied. */
-static void check_export(int heads, int kv, int tied) {
+/* The engine's logits of tokens[T] — in one call, or token by token with a
+ * one-token batch (a window then lives in a ring cache) — against ref[T, V]. */
+static double engine_error(const ef_model *m, const int32_t *tokens, int T, const float *ref,
+                           int32_t V, int one_by_one) {
+    ef_exec *e;
+    ef_mem_account acct = {0};
+    assert_int_equal(ef_exec_create(m, T, one_by_one ? 1 : T, &acct, &e), EF_OK);
+    float *logits = malloc(sizeof(float) * T * V);
+    if (one_by_one)
+        for (int t = 0; t < T; t++)
+            assert_int_equal(ef_exec_forward(e, NULL, tokens + t, 1, t, 0, logits + (size_t)t * V, NULL),
+                             EF_OK);
+    else
+        assert_int_equal(ef_exec_forward(e, NULL, tokens, T, 0, 1, logits, NULL), EF_OK);
+    double max_err = 0, max_ref = 0;
+    for (int i = 0; i < T * V; i++) {
+        max_err = fmax(max_err, fabs((double)logits[i] - ref[i]));
+        max_ref = fmax(max_ref, fabs((double)ref[i]));
+    }
+    assert_true(max_ref > 0.1);
+    free(logits);
+    ef_exec_free(e, &acct);
+    return max_err;
+}
+
+/* Exported GGUF → engine logits == trainer logits, for MHA/GQA, tied/untied,
+ * windows and MLA (extra: trainer settings, see train_test_util.h). */
+static void check_export_ex(int heads, int kv, int tied, const char *extra, const char *attn_type) {
     enum { T = 12 };
     ef_trainer *t;
-    assert_int_equal(make_test_trainer(32, 2, heads, kv, 48, T, 1, tied, 3, 2, 4, &t), EF_OK);
+    assert_int_equal(make_test_trainer_ex(32, 2, heads, kv, 48, T, 1, tied, 3, 2, 4, extra, &t), EF_OK);
     float loss;
     for (int i = 0; i < 3; i++) assert_int_equal(ef_trainer_step(t, &loss), EF_OK);
     assert_int_equal(ef_trainer_export(t, TMP("export.gguf")), EF_OK);
@@ -148,32 +179,61 @@ static void check_export(int heads, int kv, int tied) {
 
     ef_gguf *g;
     ef_model *m;
-    ef_exec *e;
     assert_int_equal(ef_gguf_open(TMP("export.gguf"), 1, &g), EF_OK);
     assert_int_equal(ef_model_from_gguf(g, &m), EF_OK);
     assert_string_equal(m->arch_name, "edgeformer");
-    ef_mem_account acct = {0};
-    assert_int_equal(ef_exec_create(m, T, T, &acct, &e), EF_OK);
-    float *logits = malloc(sizeof(float) * T * V);
-    assert_int_equal(ef_exec_forward(e, NULL, t->inputs, T, 0, 1, logits, NULL), EF_OK);
-    double max_err = 0, max_ref = 0;
-    for (int i = 0; i < T * V; i++) {
-        max_err = fmax(max_err, fabs((double)logits[i] - ref[i]));
-        max_ref = fmax(max_ref, fabs((double)ref[i]));
+    const char *type;
+    uint64_t len;
+    assert_int_equal(ef_gguf_get_str(m->gguf, "edgeformer.attention.type", &type, &len), EF_OK);
+    assert_int_equal(len, strlen(attn_type));
+    assert_memory_equal(type, attn_type, len);
+    assert_int_equal(m->hp.attn_kind == EF_ATTN_MLA, t->p.shape.mla);
+    assert_int_equal(m->hp.n_swa, t->p.shape.window);
+    if (t->model.shape.window > 0) { /* the mask must matter here, or this checks nothing */
+        float *windowed = malloc(sizeof(float) * T * V);
+        memcpy(windowed, ref, sizeof(float) * T * V);
+        t->model.shape.window = 0;
+        ef_train_model_forward(&t->model, t->pool, t->inputs, NULL, &ref);
+        double diff = 0;
+        for (int i = 0; i < T * V; i++) diff = fmax(diff, fabs((double)ref[i] - windowed[i]));
+        print_message("  without the window the logits move by %.3e\n", diff);
+        assert_true(diff > 1e-3);
+        t->model.shape.window = t->p.shape.window;
+        ef_train_model_forward(&t->model, t->pool, t->inputs, NULL, &ref);
+        assert_memory_equal(ref, windowed, sizeof(float) * T * V);
+        free(windowed);
     }
-    print_message("export H=%d KV=%d tied=%d: max |logit| %.3f, max error %.2e\n", heads, kv, tied,
-                  max_ref, max_err);
-    assert_true(max_ref > 0.1);
-    assert_true(max_err <= 1e-4);
-    free(logits);
-    ef_exec_free(e, &acct);
+    const double batch_err = engine_error(m, t->inputs, T, ref, V, 0);
+    const double decode_err = engine_error(m, t->inputs, T, ref, V, 1);
+    print_message("export %s H=%d KV=%d tied=%d %s: max error %.2e (one call), %.2e (token by token)\n",
+                  attn_type, heads, kv, tied, extra ? extra : "", batch_err, decode_err);
+    assert_true(batch_err <= 1e-4);
+    assert_true(decode_err <= 1e-4);
     ef_model_release(m);
     ef_trainer_free(t);
 }
-static void test_export_gqa_tied(void **state) { (void)state; check_export(4, 2, 1); }
-static void test_export_mha_untied(void **state) { (void)state; check_export(4, 4, 0); }
+static void test_export_gqa_tied(void **state) { (void)state; check_export_ex(4, 2, 1, NULL, "gqa"); }
+static void test_export_mha_untied(void **state) { (void)state; check_export_ex(4, 4, 0, NULL, "mha"); }
+/* windows of 3 (+1 sink) over 12 tokens; pattern 2: layer 0 windowed, layer 1 full */
+static void test_export_gqa_window(void **state) {
+    (void)state;
+    check_export_ex(4, 2, 1, "attention=gqa_window,window=3,sinks=1", "gqa_window");
+    check_export_ex(4, 4, 0, "attention=gqa_window,window=4,swa_pattern=2", "gqa_window");
+}
+#define MLA_DIMS "kv_lora=12,qk_nope=8,qk_rope=4,v_head=6"
+static void test_export_mla(void **state) {
+    (void)state;
+    check_export_ex(4, 4, 1, "attention=mla," MLA_DIMS, "mla");
+    check_export_ex(4, 4, 0, "attention=mla,q_lora=10," MLA_DIMS, "mla");
+    check_export_ex(4, 4, 1, "attention=mla", "mla"); /* default sizes from dim and heads */
+}
+static void test_export_mla_window(void **state) {
+    (void)state;
+    check_export_ex(4, 4, 1, "attention=mla_window,window=3,sinks=2," MLA_DIMS, "mla_window");
+}
 
-/* An "edgeformer" file of another attention type is refused clearly. */
+/* An "edgeformer" file declaring MLA without its latent sizes is refused
+ * clearly (the trainer's own MLA exports carry them: test_export_mla). */
 static void test_unsupported_attention(void **state) {
     (void)state;
     ef_gguf *g;
@@ -196,12 +256,12 @@ static void test_unsupported_attention(void **state) {
     print_message("%s\n", ef_last_error());
 }
 
-/* Fine-tuning starts exactly from an exported model: same weights, same logits. */
-static void test_finetune_from_export(void **state) {
-    (void)state;
+/* Fine-tuning starts exactly from an exported model: same weights, same
+ * shape (attention variant included). */
+static void check_finetune_from_export(const char *extra) {
     ef_trainer *a, *b;
     float loss;
-    assert_int_equal(make_test_trainer(32, 2, 4, 2, 48, 12, 1, 0, 3, 2, 4, &a), EF_OK);
+    assert_int_equal(make_test_trainer_ex(32, 2, 4, 2, 48, 12, 1, 0, 3, 2, 4, extra, &a), EF_OK);
     for (int i = 0; i < 3; i++) assert_int_equal(ef_trainer_step(a, &loss), EF_OK);
     assert_int_equal(ef_trainer_export(a, TMP("base.gguf")), EF_OK);
 
@@ -215,8 +275,17 @@ static void test_finetune_from_export(void **state) {
     assert_int_equal(ef_trainer_create(p, &b), EF_OK);
     ef_train_params_free(p);
     assert_int_equal(b->p.shape.dim, 32);
-    assert_int_equal(b->p.shape.n_kv, 2);
+    if (!a->p.shape.mla) assert_int_equal(b->p.shape.n_kv, 2);
     assert_int_equal(b->p.shape.tied, 0);
+    assert_int_equal(b->p.shape.mla, a->p.shape.mla);
+    assert_int_equal(b->p.shape.window, a->p.shape.window);
+    assert_int_equal(b->p.shape.sinks, a->p.shape.sinks);
+    assert_int_equal(b->p.shape.swa_pattern, a->p.shape.swa_pattern);
+    assert_int_equal(b->p.shape.q_lora, a->p.shape.q_lora);
+    assert_int_equal(b->p.shape.kv_lora, a->p.shape.kv_lora);
+    assert_int_equal(b->p.shape.qk_nope, a->p.shape.qk_nope);
+    assert_int_equal(b->p.shape.qk_rope, a->p.shape.qk_rope);
+    assert_int_equal(b->p.shape.v_head, a->p.shape.v_head);
     assert_int_equal(b->model.lay.n_floats, a->model.lay.n_floats);
     assert_memory_equal(a->model.params, b->model.params, sizeof(float) * a->model.lay.n_floats);
     assert_int_equal(ef_trainer_step(b, &loss), EF_OK);
@@ -224,20 +293,30 @@ static void test_finetune_from_export(void **state) {
     ef_trainer_free(a);
     ef_trainer_free(b);
 }
-
-/* Same bits with 1 and 2 threads. */
-static void test_threads_deterministic(void **state) {
+static void test_finetune_from_export(void **state) {
     (void)state;
+    check_finetune_from_export(NULL);
+    check_finetune_from_export("attention=gqa_window,window=5,sinks=1,swa_pattern=2");
+    check_finetune_from_export("attention=mla_window,window=4,q_lora=10," MLA_DIMS);
+}
+
+/* Same bits with 1 and 2 threads (GQA, and MLA with a window). */
+static void check_threads_deterministic(const char *extra) {
     float l1[3], l2[3];
     ef_trainer *a, *b;
-    assert_int_equal(make_test_trainer(32, 1, 4, 2, 64, 16, 3, 1, 3, 1, 4, &a), EF_OK);
-    assert_int_equal(make_test_trainer(32, 1, 4, 2, 64, 16, 3, 1, 3, 2, 4, &b), EF_OK);
+    assert_int_equal(make_test_trainer_ex(32, 1, 4, 2, 64, 16, 3, 1, 3, 1, 4, extra, &a), EF_OK);
+    assert_int_equal(make_test_trainer_ex(32, 1, 4, 2, 64, 16, 3, 1, 3, 2, 4, extra, &b), EF_OK);
     run_steps(a, 3, l1);
     run_steps(b, 3, l2);
     assert_memory_equal(l1, l2, sizeof l1);
     assert_memory_equal(a->model.params, b->model.params, sizeof(float) * a->model.lay.n_floats);
     ef_trainer_free(a);
     ef_trainer_free(b);
+}
+static void test_threads_deterministic(void **state) {
+    (void)state;
+    check_threads_deterministic(NULL);
+    check_threads_deterministic("attention=mla_window,window=5,sinks=1,q_lora=10," MLA_DIMS);
 }
 
 int main(void) {
@@ -247,7 +326,10 @@ int main(void) {
         cmocka_unit_test(test_bad_checkpoints),
         cmocka_unit_test(test_export_gqa_tied),
         cmocka_unit_test(test_export_mha_untied),
-        cmocka_unit_test(test_unsupported_attention),
+        cmocka_unit_test(test_unsupported_attention), /* reads the MHA export */
+        cmocka_unit_test(test_export_gqa_window),
+        cmocka_unit_test(test_export_mla),
+        cmocka_unit_test(test_export_mla_window),
         cmocka_unit_test(test_threads_deterministic),
         cmocka_unit_test(test_finetune_from_export),
     };

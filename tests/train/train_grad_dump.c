@@ -2,7 +2,8 @@
  * writes OUT/model.gguf (the exported parameters), OUT/tokens.bin and
  * OUT/targets.bin (int32 [B, T]), OUT/grads.gguf (d mean-loss / d param,
  * same tensor names, F32) and OUT/loss.txt.
- * usage: train_grad_dump OUTDIR HEADS KV_HEADS TIED */
+ * usage: train_grad_dump OUTDIR HEADS KV_HEADS TIED [SETTINGS]
+ * SETTINGS: "key=value,..." trainer settings (attention, window, kv_lora...) */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,13 +25,15 @@ static int write_ints(const char *dir, const char *name, const int32_t *v, size_
 }
 
 int main(int argc, char **argv) {
-    if (argc != 5) {
-        fprintf(stderr, "usage: train_grad_dump OUTDIR HEADS KV_HEADS TIED\n");
+    if (argc != 5 && argc != 6) {
+        fprintf(stderr, "usage: train_grad_dump OUTDIR HEADS KV_HEADS TIED [SETTINGS]\n");
         return 2;
     }
     const char *dir = argv[1];
     ef_trainer *t;
-    if (make_test_trainer(32, 2, atoi(argv[2]), atoi(argv[3]), 48, 8, 2, atoi(argv[4]), 4, 2, 4, &t))
+    /* seq 12 so that a window of a few tokens masks something */
+    if (make_test_trainer_ex(32, 2, atoi(argv[2]), atoi(argv[3]), 48, 12, 2, atoi(argv[4]), 4, 2, 4,
+                             argc == 6 ? argv[5] : NULL, &t))
         return fail("create");
     /* a few steps first, so the weights are not at their symmetric start */
     float loss;
@@ -53,10 +56,10 @@ int main(int argc, char **argv) {
     for (int32_t i = 0; i < ef_train_tensor_count(&t->p.shape); i++) {
         ef_train_tensor_ref r;
         ef_train_tensor_at(&t->p.shape, &t->model.lay, i, &r);
-        const int64_t ne[2] = {r.ne0, r.ne1};
-        if (ef_gguf_writer_add_tensor(w, r.name, EF_TYPE_F32, r.ne1 == 1 ? 1 : 2, ne,
+        const int64_t ne[3] = {r.ne0, r.ne1, r.ne2};
+        if (ef_gguf_writer_add_tensor(w, r.name, EF_TYPE_F32, r.n_dims, ne,
                                       t->model.grads + r.offset,
-                                      (uint64_t)(r.ne0 * r.ne1) * sizeof(float)))
+                                      (uint64_t)(r.ne0 * r.ne1 * r.ne2) * sizeof(float)))
             return fail("add gradient");
     }
     snprintf(path, sizeof path, "%s/grads.gguf", dir);

@@ -3,9 +3,10 @@
  * h / (n_head / n_head_kv) over cache rows 0 .. n_past + t.
  * q, out: [n_tok][n_head][head_dim] F32; k, v: [n_ctx][n_head_kv][head_dim]
  * F32 or F16 (kv_f16). Range (n_head * EF_WG, n_tok): one group per
- * (head, token). Per tile of EF_WG cache rows each item scores one row,
- * then every item folds the tile into the head_dim outputs it owns
- * (d = lid + k * EF_WG). */
+ * (head, token). Per tile of EF_WG cache rows each item scores one row
+ * and, once the tile's max is known, takes the exp of its own score; then
+ * every item folds the tile into the head_dim outputs it owns
+ * (d = lid + k * EF_WG, which stop at the first d ≥ head_dim). */
 #define ACC_PER_ITEM (EF_MAX_HEAD_DIM / EF_WG)
 
 inline float kv_at(global const uchar *base, size_t idx, int kv_f16) {
@@ -17,6 +18,7 @@ kernel void flash_attn(global const uchar *qb, ulong q_off, global const uchar *
                        int n_head, int n_head_kv, int head_dim, float scale) {
     local float qs[EF_MAX_HEAD_DIM]; /* [head_dim] this query */
     local float sc[EF_WG];           /* [EF_WG] scores of the tile */
+    local float pe[EF_WG];           /* [EF_WG] exp(score - tile max) */
     const int h = get_group_id(0), t = get_global_id(1), lid = get_local_id(0);
     const int kvh = h / (n_head / n_head_kv);
     const size_t kv_row = (size_t)n_head_kv * head_dim;
@@ -44,20 +46,23 @@ kernel void flash_attn(global const uchar *qb, ulong q_off, global const uchar *
         const int cnt = min(EF_WG, n_kv - p0);
         float tmax = m;
         for (int j = 0; j < cnt; j++) tmax = fmax(tmax, sc[j]);
+        pe[lid] = lid < cnt ? exp(s - tmax) : 0.0f; /* one exp per row, not one per row and item */
+        barrier(CLK_LOCAL_MEM_FENCE);
         const float corr = exp(m - tmax); /* 0 on the first tile (m = -inf) */
         l *= corr;
-        for (int j = 0; j < ACC_PER_ITEM; j++) acc[j] *= corr;
+        for (int a = 0; a < ACC_PER_ITEM && lid + a * EF_WG < head_dim; a++) acc[a] *= corr;
         for (int j = 0; j < cnt; j++) {
-            const float pj = exp(sc[j] - tmax);
+            const float pj = pe[j];
             l += pj;
             const size_t base = (size_t)(p0 + j) * kv_row + (size_t)kvh * head_dim;
             for (int a = 0; a < ACC_PER_ITEM; a++) {
                 const int d = lid + a * EF_WG;
-                if (d < head_dim) acc[a] += pj * kv_at(v, base + d, kv_f16);
+                if (d >= head_dim) break;
+                acc[a] += pj * kv_at(v, base + d, kv_f16);
             }
         }
         m = tmax;
-        barrier(CLK_LOCAL_MEM_FENCE); /* sc is rewritten by the next tile */
+        barrier(CLK_LOCAL_MEM_FENCE); /* sc and pe are rewritten by the next tile */
     }
     global float *o = (global float *)(ob + o_off) + ((size_t)t * n_head + h) * head_dim; /* [head_dim] */
     for (int a = 0; a < ACC_PER_ITEM; a++) {

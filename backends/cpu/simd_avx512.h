@@ -1,0 +1,117 @@
+/* Inline AVX-512 helpers shared by gemv_avx512.c, gemm_avx512.c and the
+ * quantized row kernels: loading 16 weights of a row as F32 (F16 with
+ * vcvtph2ps, BF16 with a 16-bit shift, in registers; a Q8_0/Q4_0 block 32
+ * at a time), masked zero-padded tails, and the one horizontal sum the
+ * kernels use so GEMV and GEMM agree bit for bit. Include only from files
+ * compiled with the AVX-512 flags (*_avx512.c). */
+#ifndef EF_BACKENDS_CPU_SIMD_AVX512_H
+#define EF_BACKENDS_CPU_SIMD_AVX512_H
+
+#include <immintrin.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "quant/types.h"
+
+#define EF_AVX512_INLINE static inline __attribute__((always_inline))
+
+/* An F16 value stored at p (any alignment) as F32. */
+EF_AVX512_INLINE float ef_avx512_load_f16(const uint8_t *p) {
+    uint16_t h;
+    memcpy(&h, p, 2);
+    return _cvtsh_ss(h);
+}
+
+/* [16] F32: lanes 0..7 = s[0], lanes 8..15 = s[1], from the first two lanes of s. */
+EF_AVX512_INLINE __m512 ef_avx512_spread2(__m128 s) {
+    const __m512i idx = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
+    return _mm512_permutexvar_ps(idx, _mm512_castps128_ps512(s));
+}
+
+/* [16] F32 per-block factors of two consecutive 32-element blocks: the F16
+ * scales at w0 and w1 times the activation scales da[0], da[1], each spread
+ * over the 8 lanes of its block's int32 sums (ef_avx512_dot_s8). */
+EF_AVX512_INLINE __m512 ef_avx512_block_scales2(const uint8_t *w0, const uint8_t *w1, const float *da) {
+    uint16_t h0, h1;
+    memcpy(&h0, w0, 2), memcpy(&h1, w1, 2);
+    const __m128 dw = _mm_cvtph_ps(_mm_insert_epi16(_mm_cvtsi32_si128(h0), h1, 1)); /* [2] */
+    const __m128 dx = _mm_castpd_ps(_mm_load_sd((const double *)(const void *)da));  /* [2] */
+    return ef_avx512_spread2(_mm_mul_ps(dw, dx));
+}
+
+/* Lane mask of the first len (0..16) lanes. */
+EF_AVX512_INLINE __mmask16 ef_avx512_first16(int64_t len) { return (__mmask16)((1u << len) - 1u); }
+
+/* 16 weights from element k of a row of `type` (F32, F16 or BF16). */
+EF_AVX512_INLINE __m512 ef_avx512_load_w16(uint32_t type, const void *row, int64_t k) {
+    if (type == EF_TYPE_F32) return _mm512_loadu_ps((const float *)row + k);
+    const __m256i h = _mm256_loadu_si256((const __m256i *)((const uint16_t *)row + k)); /* [16] u16 */
+    if (type == EF_TYPE_F16) return _mm512_cvtph_ps(h);
+    /* BF16 is the top half of an F32. */
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+}
+
+/* The last len (< 16) weights from element k, lanes ≥ len zero; the masked
+ * load never touches memory past the row. */
+EF_AVX512_INLINE __m512 ef_avx512_load_w_tail(uint32_t type, const void *row, int64_t k, int64_t len) {
+    const __mmask16 m = ef_avx512_first16(len);
+    if (type == EF_TYPE_F32) return _mm512_maskz_loadu_ps(m, (const float *)row + k);
+    const __m256i h = _mm256_maskz_loadu_epi16(m, (const uint16_t *)row + k); /* [16] u16, 0 is +0.0 */
+    if (type == EF_TYPE_F16) return _mm512_cvtph_ps(h);
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+}
+
+/* 1 for the quantized types the dense kernels also take (weight-only):
+ * Q8_0 and Q4_0, whose weights d·q are exact in F32 (an F16 scale times a
+ * code of at most 8 bits), so the dense order holds for them unchanged. */
+EF_AVX512_INLINE int ef_avx512_dense_q(uint32_t type) { return type == EF_TYPE_Q8_0 || type == EF_TYPE_Q4_0; }
+
+/* The 32 weights (exact F32) of the Q8_0 or Q4_0 block holding element k
+ * (k a multiple of 32): w0 = elements 0..15, w1 = 16..31. Q8_0: f16 d,
+ * i8 q[32]; Q4_0: f16 d, u8 qs[16] with element j in the low nibble of
+ * qs[j] and j+16 in the high one, minus 8. */
+EF_AVX512_INLINE void ef_avx512_load_q32(uint32_t type, const void *row, int64_t k, __m512 *w0, __m512 *w1) {
+    __m128i q0, q1; /* [16] int8 codes of elements 0..15, 16..31 */
+    const uint8_t *blk;
+    if (type == EF_TYPE_Q8_0) {
+        blk = (const uint8_t *)row + k / 32 * 34;
+        q0 = _mm_loadu_si128((const __m128i *)(blk + 2));
+        q1 = _mm_loadu_si128((const __m128i *)(blk + 18));
+    } else {
+        blk = (const uint8_t *)row + k / 32 * 18;
+        const __m128i v = _mm_loadu_si128((const __m128i *)(blk + 2)); /* [16] u8 */
+        const __m128i m4 = _mm_set1_epi8(0x0F), eight = _mm_set1_epi8(8);
+        q0 = _mm_sub_epi8(_mm_and_si128(v, m4), eight);
+        q1 = _mm_sub_epi8(_mm_and_si128(_mm_srli_epi16(v, 4), m4), eight);
+    }
+    const __m512 d = _mm512_set1_ps(ef_avx512_load_f16(blk));
+    *w0 = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(q0)), d);
+    *w1 = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(q1)), d);
+}
+
+/* The sum of 16 lanes, always in this order: (lo 8 + hi 8), then halves
+ * pairwise down to one lane. */
+EF_AVX512_INLINE float ef_avx512_hsum(__m512 v) {
+    const __m256 h = _mm256_add_ps(_mm512_castps512_ps256(v), _mm512_extractf32x8_ps(v, 1)); /* [8] */
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));           /* [4] */
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));                                                  /* [2] */
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));                                                   /* [1] */
+    return _mm_cvtss_f32(s);
+}
+
+/* Σ w·a of each 4 consecutive int8 pairs (64 of each → [16] int32), as
+ * |w| · (a with w's sign), the unsigned×signed form both instructions take
+ * (|w| ≤ 128, |a| ≤ 127: no pair sum saturates). vnni 1: vpdpbusd, else
+ * vpmaddubsw + vpmaddwd; the results are the same integers. */
+EF_AVX512_INLINE __m512i ef_avx512_dot_s8(__m512i w, __m512i a, int vnni) {
+    const __m512i aw = _mm512_mask_sub_epi8(a, _mm512_movepi8_mask(w), _mm512_setzero_si512(), a); /* [64] */
+    const __m512i uw = _mm512_abs_epi8(w);                                                         /* [64] */
+#if defined(__AVX512VNNI__)
+    if (vnni) return _mm512_dpbusd_epi32(_mm512_setzero_si512(), uw, aw);
+#else
+    (void)vnni;
+#endif
+    return _mm512_madd_epi16(_mm512_maddubs_epi16(uw, aw), _mm512_set1_epi16(1));
+}
+
+#endif
