@@ -4,7 +4,8 @@
  * Scores: 4 query rows × 16 keys per register block, keys read from the
  * transposed tile (8 keys per load), query elements broadcast — no
  * horizontal sums. Fold: the softmax weights 8 at a time with a vector
- * exp, then acc += Σ p·v for 4 rows × 16 value dims per register block.
+ * exp (exp8: ≤ 3e-7 relative to expf, exact 0 for masked lanes), then
+ * acc += Σ p·v for 4 rows × 16 value dims per register block.
  * Every score lane and every acc lane is one chain of FMAs in a fixed order
  * (d for scores, i for values), whichever block a row falls in, so a row's
  * bits do not depend on the other rows of its task. */
@@ -83,26 +84,42 @@ void ef_attn_ext_scores_avx2(const ef_attn_ext_rows *rows, const ef_attn_ext_til
 
 /* ---- fold ---- */
 
-/* e^x for 8 lanes: x = n·ln2 + f with |f| ≤ ln2/2, e^f by its degree-6
- * Taylor polynomial (error below 2e-7 relative), 2^n built in the exponent
- * bits. Lanes below −87 (−inf included) give exactly 0. */
+/* e^x for 8 lanes x ≤ 0 (scores minus their max; −inf for masked ones).
+ * x = n·ln2 + f with n = round(x·log2e), |f| ≤ ln2/2: the rounding comes
+ * from adding 1.5·2²³ (+127, the exponent bias) inside one FMA, whose low
+ * mantissa bits are then n + 127, shifted into an exponent field as 2ⁿ;
+ * e^f is a degree-5 polynomial with constant term 1, its coefficients a
+ * minimax fit of the relative error on [−ln2/2, ln2/2] (9.2e-8 in exact
+ * arithmetic; with float rounding the result is within 3e-7 relative of
+ * expf, checked by test_attn_ext). x ≤ −87.7 (−inf included) clamps to
+ * n = −127, whose exponent field is 0: the lane is exactly 0, so masked
+ * positions add nothing. */
 EF_AVX2_INLINE __m256 exp8(__m256 x) {
-    const __m256 lo = _mm256_set1_ps(-87.0f);
-    const __m256 zero_lanes = _mm256_cmp_ps(x, lo, _CMP_LT_OQ);
-    x = _mm256_min_ps(_mm256_max_ps(x, lo), _mm256_set1_ps(88.0f));
-    const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504f)),
-                                     _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m256 f = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x); /* ln2 in two parts: exact n·hi */
+    x = _mm256_max_ps(x, _mm256_set1_ps(-88.0f));
+    const __m256 shift = _mm256_set1_ps(12582912.0f + 127.0f); /* 1.5·2²³ + bias */
+    const __m256 t = _mm256_fmadd_ps(x, _mm256_set1_ps(1.44269504f), shift); /* low bits: n + 127 */
+    const __m256 n = _mm256_sub_ps(t, shift);
+    __m256 f = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x); /* ln2 in two parts: n·hi exact */
     f = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), f);
-    __m256 p = _mm256_set1_ps(1.0f / 720.0f);
-    p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(1.0f / 120.0f));
-    p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(1.0f / 24.0f));
-    p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(1.0f / 6.0f));
-    p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(0.5f));
+    __m256 p = _mm256_set1_ps(8.290315047e-03f);
+    p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(4.189793020e-02f));
+    p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(1.666763574e-01f));
+    p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(4.999915063e-01f));
+    p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(9.999997020e-01f));
     p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(1.0f));
-    p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(1.0f));
-    const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
-    return _mm256_andnot_ps(zero_lanes, _mm256_mul_ps(p, _mm256_castsi256_ps(e)));
+    const __m256i two_n = _mm256_slli_epi32(_mm256_castps_si256(t), 23); /* (n + 127) << 23 = 2ⁿ */
+    return _mm256_mul_ps(p, _mm256_castsi256_ps(two_n));
+}
+
+void ef_attn_ext_exp_avx2(const float *x, float *y, int32_t n) {
+    int32_t i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, exp8(_mm256_loadu_ps(x + i)));
+    if (i < n) { /* the tail through a padded block */
+        float in[8], out[8];
+        for (int32_t k = 0; k < 8; k++) in[k] = i + k < n ? x[i + k] : 0.0f;
+        _mm256_storeu_ps(out, exp8(_mm256_loadu_ps(in)));
+        for (int32_t k = 0; i + k < n; k++) y[i + k] = out[k];
+    }
 }
 
 /* Row r's online-softmax step: s[TILE] becomes the weights p, l and m are
@@ -216,5 +233,7 @@ void ef_attn_ext_fold_avx2(const ef_attn_ext_rows *rows, const ef_attn_ext_tile 
                            int32_t i0, int32_t i1, float *s) {
     (void)rows, (void)tile, (void)live, (void)i0, (void)i1, (void)s;
 }
+
+void ef_attn_ext_exp_avx2(const float *x, float *y, int32_t n) { (void)x, (void)y, (void)n; }
 
 #endif

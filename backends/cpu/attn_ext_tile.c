@@ -1,6 +1,7 @@
 /* The tiled ef_cpu_attn_ext driver (see attn_ext_tile.h): work split, tile
  * loading through ring-mapped and paged rows, the window/sink/causal mask,
- * split-key decode with an ordered combine; and the scalar reference pair
+ * the chunk states and their ordered merge (prefill: in the task; decode:
+ * chunks in parallel, merged after); and the scalar reference pair
  * of tile kernels the SIMD pairs are checked against. */
 #include "cpu/attn_ext_tile.h"
 
@@ -65,6 +66,8 @@ ef_attn_ext_kernels ef_attn_ext_pick_kernels(void) {
 
 /* ---- geometry ---- */
 
+enum { TILES_PER_CHUNK = EF_ATTN_EXT_CHUNK / EF_ATTN_EXT_TILE };
+
 static int32_t group_of(const ef_attn_ext *a) { return a->n_head / a->n_head_kv; }
 
 /* Query tokens per prefill task. */
@@ -75,6 +78,12 @@ static int32_t rows_cap(const ef_attn_ext *a) {
     return max32(q_tokens(a), EF_ATTN_EXT_DECODE_MAX_TOK) * group_of(a);
 }
 
+/* Query tokens the kernels take at a time within a task. */
+static int32_t sub_tokens(const ef_attn_ext *a) { return max32(1, EF_ATTN_EXT_SUB_ROWS / group_of(a)); }
+
+/* Most rows the kernels take at a time: the scores buffer's rows. */
+static int32_t sub_cap(const ef_attn_ext *a) { return min32(sub_tokens(a) * group_of(a), rows_cap(a)); }
+
 /* K and V heads are the very same elements (MLA absorbed: V is K's latent
  * row), so one load serves both. */
 static int same_heads(const ef_attn_ext *a) {
@@ -82,11 +91,14 @@ static int same_heads(const ef_attn_ext *a) {
            a->k.page_rows == a->v.page_rows && a->k.row_bytes == a->v.row_bytes;
 }
 
-/* Split-key decode partials per worker: every (KV head, split) slot once,
- * since one worker may run them all. */
+/* Floats of one decode partial: a chunk's (acc, m, l) for every row. */
+static int64_t slot_floats(const ef_attn_ext *a) {
+    return (int64_t)EF_ATTN_EXT_DECODE_MAX_TOK * group_of(a) * (round8(a->dv) + 2);
+}
+
+/* Decode partials per worker: SPLITS chunks of every KV head per wave. */
 static int64_t partial_floats(const ef_attn_ext *a) {
-    return (int64_t)a->n_head_kv * EF_ATTN_EXT_SPLITS * EF_ATTN_EXT_DECODE_MAX_TOK * group_of(a) *
-           (round8(a->dv) + 2);
+    return (int64_t)a->n_head_kv * EF_ATTN_EXT_SPLITS * slot_floats(a);
 }
 
 /* One worker's scratch, carved from its block. */
@@ -94,45 +106,51 @@ typedef struct {
     float *k_rows;  /* [TILE][round8(dk)] keys as loaded (and the values when shared) */
     float *kt;      /* [dk][TILE] keys transposed */
     float *v_rows;  /* [TILE][dv_pad] values as loaded */
-    float *s;       /* [rows_cap][TILE] scores, then weights */
-    float *acc;     /* [rows_cap][dv_pad] prefill accumulators */
-    float *m, *l;   /* [rows_cap] prefill softmax state */
-    uint8_t *live;  /* [rows_cap] rows that see the current tile */
-    float *partial; /* [n_head_kv*SPLITS][DECODE_MAX_TOK*group][dv_pad + 2] decode slots */
+    float *s;       /* [sub_cap][TILE] scores, then weights, of the rows the kernels have */
+    float *acc;     /* [rows_cap][dv_pad] prefill: the current chunk's accumulators */
+    float *m, *l;   /* [rows_cap] prefill: the current chunk's softmax state */
+    float *M, *L;   /* [rows_cap] prefill: the running state merged over the chunks so far (its acc is out) */
+    float *run_ml;  /* [2][DECODE_MAX_TOK*n_head] decode (worker 0's only): running M, L per output row */
+    uint8_t *live;  /* [sub_cap] rows that see the current tile */
+    float *partial; /* [n_head_kv*SPLITS][slot_floats] decode: this worker's chunk partials of a wave */
 } worker_scratch;
 
 int64_t ef_cpu_attn_ext_tiled_scratch_floats(const ef_attn_ext *a) {
-    const int64_t dkp = round8(a->dk), dvp = round8(a->dv), rows = rows_cap(a);
-    const int64_t n = EF_ATTN_EXT_TILE * (dkp + a->dk + dvp) + rows * (EF_ATTN_EXT_TILE + dvp + 2) +
-                      (rows + 3) / 4 + partial_floats(a);
+    const int64_t dkp = round8(a->dk), dvp = round8(a->dv), rows = rows_cap(a), sub = sub_cap(a);
+    const int64_t n = EF_ATTN_EXT_TILE * (dkp + a->dk + dvp) + sub * EF_ATTN_EXT_TILE + rows * (dvp + 4) +
+                      2 * (int64_t)EF_ATTN_EXT_DECODE_MAX_TOK * a->n_head + (sub + 3) / 4 + partial_floats(a);
     return (n + 15) & ~(int64_t)15; /* each worker's block on its own cache line */
 }
 
 static worker_scratch scratch_of(const ef_attn_ext *a, float *scratch, int32_t ith) {
-    const int64_t dkp = round8(a->dk), dvp = round8(a->dv), rows = rows_cap(a);
+    const int64_t dkp = round8(a->dk), dvp = round8(a->dv), rows = rows_cap(a), sub = sub_cap(a);
     float *p = scratch + (int64_t)ith * ef_cpu_attn_ext_scratch_floats(a);
     worker_scratch w;
     w.k_rows = p, p += EF_ATTN_EXT_TILE * dkp;
     w.kt = p, p += EF_ATTN_EXT_TILE * (int64_t)a->dk;
     w.v_rows = p, p += EF_ATTN_EXT_TILE * dvp;
-    w.s = p, p += rows * EF_ATTN_EXT_TILE;
+    w.s = p, p += sub * EF_ATTN_EXT_TILE;
     w.acc = p, p += rows * dvp;
     w.m = p, p += rows;
     w.l = p, p += rows;
-    w.live = (uint8_t *)p, p += (rows + 3) / 4;
+    w.M = p, p += rows;
+    w.L = p, p += rows;
+    w.run_ml = p, p += 2 * (int64_t)EF_ATTN_EXT_DECODE_MAX_TOK * a->n_head;
+    w.live = (uint8_t *)p, p += (sub + 3) / 4;
     w.partial = p;
     return w;
 }
 
-/* The key tiles a set of query positions [pos_a, pos_b] needs, in order:
- * the sink tiles [0, n_sink_tiles), then the window's tiles
- * [win_t0, win_t1). */
+/* The key tiles a set of query positions [pos_a, pos_b] needs: the sink
+ * tiles [0, n_sink_tiles), then the window's tiles [win_t0, win_t1); and
+ * the chunks holding them, [0, n_sink_chunks) then [win_c0, win_c1). */
 typedef struct {
     int32_t n_sink_tiles, win_t0, win_t1;
+    int32_t n_sink_chunks, win_c0, win_c1;
 } tile_span;
 
 static tile_span span_of(const ef_attn_ext *a, int64_t pos_a, int64_t pos_b) {
-    tile_span sp = {0, 0, (int32_t)(pos_b / EF_ATTN_EXT_TILE) + 1};
+    tile_span sp = {0, 0, (int32_t)(pos_b / EF_ATTN_EXT_TILE) + 1, 0, 0, 0};
     if (a->window > 0) {
         const int64_t first = pos_a - a->window + 1; /* the earliest window position any row sees */
         if (first > 0) sp.win_t0 = (int32_t)(first / EF_ATTN_EXT_TILE);
@@ -142,13 +160,21 @@ static tile_span span_of(const ef_attn_ext *a, int64_t pos_a, int64_t pos_b) {
         }
         if (sp.win_t0 < sp.n_sink_tiles) sp.win_t0 = sp.n_sink_tiles; /* each tile once */
     }
+    sp.n_sink_chunks = (sp.n_sink_tiles + TILES_PER_CHUNK - 1) / TILES_PER_CHUNK;
+    sp.win_c0 = max32(sp.win_t0 / TILES_PER_CHUNK, sp.n_sink_chunks); /* a chunk shared with the sinks: once */
+    sp.win_c1 = max32(sp.win_c0, (sp.win_t1 + TILES_PER_CHUNK - 1) / TILES_PER_CHUNK);
     return sp;
 }
 
-static int32_t span_count(const tile_span *sp) { return sp->n_sink_tiles + max32(0, sp->win_t1 - sp->win_t0); }
+static int32_t chunk_count(const tile_span *sp) { return sp->n_sink_chunks + (sp->win_c1 - sp->win_c0); }
 
-static int32_t span_tile(const tile_span *sp, int32_t k) {
-    return k < sp->n_sink_tiles ? k : sp->win_t0 + (k - sp->n_sink_tiles);
+/* The k-th chunk of the span, k < chunk_count. */
+static int32_t span_chunk(const tile_span *sp, int32_t k) {
+    return k < sp->n_sink_chunks ? k : sp->win_c0 + (k - sp->n_sink_chunks);
+}
+
+static int tile_in_span(const tile_span *sp, int32_t t) {
+    return t < sp->n_sink_tiles || (t >= sp->win_t0 && t < sp->win_t1);
 }
 
 /* ---- tile loading ---- */
@@ -171,20 +197,13 @@ static ef_attn_ext_tile load_tile(const ef_attn_ext *a, ef_kv_load_fn load, cons
                                   int64_t p0, int32_t n) {
     const int32_t dk = a->dk, dkp = round8(dk), dvp = round8(a->dv);
     const int32_t cols = min32((n + 15) & ~15, EF_ATTN_EXT_TILE); /* the scores kernels read this far */
-    if (a->k.type == EF_TYPE_F32 && !same_heads(a)) {
-        /* F32 keys: transposed straight from the cache rows, no copy between */
-        for (int32_t i = 0; i < n; i++) {
-            const float *k = (const float *)ef_kv_row(&a->k, ef_attn_ring_row(p0 + i, a->ring_rows, a->n_sinks)) +
-                             (int64_t)g * dk; /* [dk] */
-            for (int32_t d = 0; d < dk; d++) w->kt[(int64_t)d * EF_ATTN_EXT_TILE + i] = k[d];
-        }
-    } else {
-        load_positions(load, a, &a->k, p0, n, g * dk, dk, w->k_rows, dkp); /* [n][dkp] */
-        for (int32_t i = 0; i < n; i++) {
-            const float *k = w->k_rows + (int64_t)i * dkp; /* [dkp] */
-            for (int32_t d = 0; d < dk; d++) w->kt[(int64_t)d * EF_ATTN_EXT_TILE + i] = k[d];
-            for (int32_t d = dk; d < dkp; d++) w->k_rows[(int64_t)i * dkp + d] = 0.0f;
-        }
+    /* rows first, then the transpose from them: measured faster than
+     * transposing straight from strided F32 cache rows */
+    load_positions(load, a, &a->k, p0, n, g * dk, dk, w->k_rows, dkp); /* [n][dkp] */
+    for (int32_t i = 0; i < n; i++) {
+        const float *k = w->k_rows + (int64_t)i * dkp; /* [dkp] */
+        for (int32_t d = 0; d < dk; d++) w->kt[(int64_t)d * EF_ATTN_EXT_TILE + i] = k[d];
+        for (int32_t d = dk; d < dkp; d++) w->k_rows[(int64_t)i * dkp + d] = 0.0f;
     }
     for (int32_t d = 0; d < dk; d++)
         for (int32_t i = n; i < cols; i++) w->kt[(int64_t)d * EF_ATTN_EXT_TILE + i] = 0.0f;
@@ -229,7 +248,7 @@ static void mask_rows(const ef_attn_ext *a, const ef_attn_ext_rows *rows, int64_
     }
 }
 
-/* ---- prefill: one task per (query block, KV head) ---- */
+/* ---- chunks: the unit prefill and decode share ---- */
 
 typedef struct {
     const ef_attn_ext *a;
@@ -239,23 +258,10 @@ typedef struct {
     float *scratch;
     float *out;
     int32_t q_tokens, n_blocks;
-    int32_t nth; /* decode: workers of the fold pass, for the slot layout */
+    int32_t nth;          /* decode: workers of the fold pass, for the slot layout */
+    tile_span sp;         /* decode: the span of the call's tokens */
+    int32_t k0, k1;       /* decode: this wave's chunks, [k0, k1) of the span's chunk_count */
 } ext_job;
-
-static void fold_tiles(const ext_job *j, const worker_scratch *w, const ef_attn_ext_rows *rows, int32_t g,
-                       int64_t pos0, const tile_span *sp, int32_t k0, int32_t k1) {
-    const ef_attn_ext *a = j->a;
-    const int64_t last = pos0 + (rows->n_rows - 1) / rows->group; /* the task's last query position */
-    for (int32_t k = k0; k < k1; k++) {
-        const int64_t p0 = (int64_t)span_tile(sp, k) * EF_ATTN_EXT_TILE;
-        const int32_t n = (int32_t)(last + 1 - p0 < EF_ATTN_EXT_TILE ? last + 1 - p0 : EF_ATTN_EXT_TILE);
-        const ef_attn_ext_tile tile = load_tile(a, j->load, w, g, p0, n);
-        j->kern->scores(rows, &tile, w->s);
-        int32_t i0, i1;
-        mask_rows(a, rows, pos0, p0, n, w->s, w->live, &i0, &i1);
-        if (i0 < i1) j->kern->fold(rows, &tile, w->live, i0, i1, w->s);
-    }
-}
 
 static void reset_rows(const ef_attn_ext_rows *rows) {
     for (int32_t r = 0; r < rows->n_rows; r++) {
@@ -263,6 +269,92 @@ static void reset_rows(const ef_attn_ext_rows *rows) {
         rows->l[r] = 0.0f;
         memset(rows->acc + (int64_t)r * rows->dv_pad, 0, sizeof(float) * (size_t)rows->dv_pad);
     }
+}
+
+/* The tokens [*t_lo, *t_hi) of a task (token 0 at pos0, nt tokens) that
+ * see anything of the n positions from p0: the causal edge cuts the
+ * earlier ones, the window's edge the later ones (unless p0 holds sinks). */
+static void seeing_tokens(const ef_attn_ext *a, int64_t pos0, int32_t nt, int64_t p0, int32_t n, int32_t *t_lo,
+                          int32_t *t_hi) {
+    *t_lo = (int32_t)(p0 - pos0 > 0 ? (p0 - pos0 < nt ? p0 - pos0 : nt) : 0);
+    *t_hi = nt;
+    if (a->window > 0 && p0 >= a->n_sinks) {
+        const int64_t end = p0 + n + a->window - 1 - pos0; /* tokens from here on have left the tile behind */
+        *t_hi = (int32_t)(end < nt ? (end > *t_lo ? end : *t_lo) : nt);
+    }
+}
+
+/* Tokens [t_lo, t_hi) of a task's rows: the same rows, the kernels see
+ * fewer of them. */
+static ef_attn_ext_rows rows_of_tokens(const ef_attn_ext_rows *rows, int32_t t_lo, int32_t t_hi) {
+    ef_attn_ext_rows sub = *rows;
+    const int64_t r0 = (int64_t)t_lo * rows->group;
+    sub.n_rows = (t_hi - t_lo) * rows->group;
+    sub.q += t_lo * rows->q_tstride;
+    sub.acc += r0 * rows->dv_pad;
+    sub.m += r0;
+    sub.l += r0;
+    return sub;
+}
+
+/* Chunk c of KV head g, from a fresh state: its tiles in the span, in
+ * order. A row's state depends only on the tiles it sees, so the chunk's
+ * result for a row is the same whichever rows share the task. */
+static void fold_chunk(const ext_job *j, const worker_scratch *w, const ef_attn_ext_rows *rows, int32_t g,
+                       int64_t pos0, const tile_span *sp, int32_t c) {
+    const ef_attn_ext *a = j->a;
+    const int32_t nt = rows->n_rows / rows->group;
+    const int64_t last = pos0 + nt - 1; /* the task's last query position */
+    reset_rows(rows);
+    for (int32_t t = c * TILES_PER_CHUNK; t < (c + 1) * TILES_PER_CHUNK; t++) {
+        if (!tile_in_span(sp, t)) continue;
+        const int64_t p0 = (int64_t)t * EF_ATTN_EXT_TILE;
+        const int32_t n = (int32_t)(last + 1 - p0 < EF_ATTN_EXT_TILE ? last + 1 - p0 : EF_ATTN_EXT_TILE);
+        int32_t t_lo, t_hi;
+        seeing_tokens(a, pos0, nt, p0, n, &t_lo, &t_hi);
+        if (t_lo >= t_hi) continue;
+        const ef_attn_ext_tile tile = load_tile(a, j->load, w, g, p0, n);
+        /* a few rows at a time, so their scores stay in L1 beside the tile */
+        for (int32_t tb = t_lo; tb < t_hi; tb += sub_tokens(a)) {
+            const ef_attn_ext_rows sub = rows_of_tokens(rows, tb, min32(tb + sub_tokens(a), t_hi));
+            j->kern->scores(&sub, &tile, w->s);
+            int32_t i0, i1;
+            mask_rows(a, &sub, pos0 + tb, p0, n, w->s, w->live, &i0, &i1);
+            if (i0 < i1) j->kern->fold(&sub, &tile, w->live, i0, i1, w->s);
+        }
+    }
+}
+
+/* Merges one chunk's state of a row (acc[n], m, l) into the running one
+ * (run[n], *M, *L). Prefill and decode both merge through here, chunk by
+ * chunk in order, which is what makes their bits the same. */
+static void merge_chunk(float *run, float *M, float *L, const float *acc, float m, float l, int32_t n) {
+    if (l == 0.0f) return; /* the row saw nothing of the chunk */
+    if (m <= *M) { /* the running max stays: its factor is exp(0) = 1 */
+        const float cb = expf(m - *M);
+        for (int32_t d = 0; d < n; d++) run[d] += acc[d] * cb;
+        *L += l * cb;
+    } else { /* the chunk's max takes over; ca = 0 on the first merge */
+        const float ca = expf(*M - m);
+        for (int32_t d = 0; d < n; d++) run[d] = run[d] * ca + acc[d];
+        *L = *L * ca + l;
+        *M = m;
+    }
+}
+
+/* out[n] = run[n] / L. */
+static void finish_row(float *run, float L, int32_t n) {
+    const float inv = 1.0f / L;
+    for (int32_t d = 0; d < n; d++) run[d] *= inv;
+}
+
+/* ---- prefill: one task per (query block, KV head) ---- */
+
+/* Row r of a prefill task whose first query row is h0 (token t0, head
+ * g*group): out's row of token t0 + r/group, head g*group + r%group. */
+static float *out_row(const ext_job *j, int64_t h0, int32_t r) {
+    const int32_t group = group_of(j->a);
+    return j->out + (h0 + (int64_t)(r / group) * j->a->n_head + r % group) * j->a->dv; /* [dv] */
 }
 
 static void prefill_task(const ext_job *j, const worker_scratch *w, int32_t block, int32_t g) {
@@ -273,34 +365,39 @@ static void prefill_task(const ext_job *j, const worker_scratch *w, int32_t bloc
     const int64_t h0 = (int64_t)t0 * a->n_head + (int64_t)g * group; /* first query row (token t0, head g*group) */
     const ef_attn_ext_rows rows = {nt * group, group, a->dk, dvp, a->scale, j->q + h0 * a->dk, q_tstride,
                                    w->acc, w->m, w->l};
-    reset_rows(&rows);
-    const tile_span sp = span_of(a, pos0, pos0 + nt - 1);
-    fold_tiles(j, w, &rows, g, pos0, &sp, 0, span_count(&sp));
+    /* the running state: acc straight in out, M and L in scratch */
     for (int32_t r = 0; r < rows.n_rows; r++) {
-        float *o = j->out + (h0 + (int64_t)(r / group) * a->n_head + r % group) * a->dv; /* [dv] */
-        const float inv = 1.0f / rows.l[r];
-        for (int32_t d = 0; d < a->dv; d++) o[d] = rows.acc[(int64_t)r * dvp + d] * inv;
+        memset(out_row(j, h0, r), 0, sizeof(float) * (size_t)a->dv);
+        w->M[r] = -INFINITY;
+        w->L[r] = 0.0f;
     }
+    const tile_span sp = span_of(a, pos0, pos0 + nt - 1);
+    for (int32_t k = 0; k < chunk_count(&sp); k++) {
+        fold_chunk(j, w, &rows, g, pos0, &sp, span_chunk(&sp, k));
+        for (int32_t r = 0; r < rows.n_rows; r++)
+            merge_chunk(out_row(j, h0, r), &w->M[r], &w->L[r], w->acc + (int64_t)r * dvp, w->m[r], w->l[r], a->dv);
+    }
+    for (int32_t r = 0; r < rows.n_rows; r++) finish_row(out_row(j, h0, r), w->L[r], a->dv);
 }
 
 static void prefill_worker(void *ctx, int32_t ith, int32_t nth) {
     const ext_job *j = ctx;
     const worker_scratch w = scratch_of(j->a, j->scratch, ith);
     const int32_t n_tasks = j->n_blocks * j->a->n_head_kv;
+    /* block-major: the KV heads of one block read the same cache rows
+     * (measured faster than head-major, whose neighbouring blocks share keys) */
     for (int32_t i = ith; i < n_tasks; i += nth) prefill_task(j, &w, i / j->a->n_head_kv, i % j->a->n_head_kv);
 }
 
-/* ---- decode: one task per (KV head, split of the visible tiles) ---- */
+/* ---- decode: waves of (KV head, chunk) tasks, merged in chunk order ---- */
 
-static int32_t n_splits(const tile_span *sp) { return min32(EF_ATTN_EXT_SPLITS, max32(1, span_count(sp))); }
-
-/* Task i's partial rows (max, sum, acc) live in worker i % nth, slot i / nth. */
+/* Task i of the current wave (KV head i / n, its chunk k0 + i % n for the
+ * wave's n chunks): its partial rows live in worker i % nth, slot i / nth. */
 static ef_attn_ext_rows decode_slot(const ext_job *j, int32_t task) {
     const ef_attn_ext *a = j->a;
     const int32_t group = group_of(a), dvp = round8(a->dv), n_rows = a->n_tok * group;
     const worker_scratch w = scratch_of(a, j->scratch, task % j->nth);
-    const int64_t slot_floats = (int64_t)EF_ATTN_EXT_DECODE_MAX_TOK * group * (dvp + 2);
-    float *p = w.partial + (int64_t)(task / j->nth) * slot_floats; /* [n_rows][dvp] acc, [n_rows] m, l */
+    float *p = w.partial + (int64_t)(task / j->nth) * slot_floats(a); /* [n_rows][dvp] acc, [n_rows] m, l */
     const ef_attn_ext_rows rows = {n_rows, group, a->dk, dvp, a->scale, NULL, (int64_t)a->n_head * a->dk,
                                    p, p + (int64_t)n_rows * dvp, p + (int64_t)n_rows * (dvp + 1)};
     return rows;
@@ -310,56 +407,56 @@ static void decode_worker(void *ctx, int32_t ith, int32_t nth) {
     const ext_job *j = ctx;
     const ef_attn_ext *a = j->a;
     const worker_scratch w = scratch_of(a, j->scratch, ith);
-    const tile_span sp = span_of(a, a->n_past, (int64_t)a->n_past + a->n_tok - 1);
-    const int32_t S = n_splits(&sp), n_vis = span_count(&sp), group = group_of(a);
-    for (int32_t i = ith; i < a->n_head_kv * S; i += nth) {
-        const int32_t g = i / S, s = i % S;
+    const int32_t n = j->k1 - j->k0, group = group_of(a);
+    for (int32_t i = ith; i < a->n_head_kv * n; i += nth) {
+        const int32_t g = i / n;
         ef_attn_ext_rows rows = decode_slot(j, i);
         rows.q = j->q + (int64_t)g * group * a->dk;
-        reset_rows(&rows);
-        fold_tiles(j, &w, &rows, g, a->n_past, &sp, (int32_t)((int64_t)s * n_vis / S),
-                   (int32_t)((int64_t)(s + 1) * n_vis / S));
+        fold_chunk(j, &w, &rows, g, a->n_past, &j->sp, span_chunk(&j->sp, j->k0 + i % n));
     }
 }
 
-/* One worker per output row (token, head): the splits' states merged in
- * order 0, 1, ..., then divided. */
+/* One worker per output row (token, head): the wave's chunks merged into
+ * the running state in order; after the last wave, divided. */
 static void decode_reduce(void *ctx, int32_t ith, int32_t nth) {
     const ext_job *j = ctx;
     const ef_attn_ext *a = j->a;
-    const tile_span sp = span_of(a, a->n_past, (int64_t)a->n_past + a->n_tok - 1);
-    const int32_t S = n_splits(&sp), group = group_of(a), dvp = round8(a->dv);
+    const int32_t n = j->k1 - j->k0, group = group_of(a), dvp = round8(a->dv);
+    const int64_t n_out = (int64_t)a->n_tok * a->n_head;
+    float *run_m = scratch_of(a, j->scratch, 0).run_ml, *run_l = run_m + n_out; /* [n_out] each */
     int64_t r0, r1;
-    ef_split_range((int64_t)a->n_tok * a->n_head, ith, nth, &r0, &r1);
+    ef_split_range(n_out, ith, nth, &r0, &r1);
     for (int64_t o = r0; o < r1; o++) { /* o = t*n_head + h, out's row layout */
         const int32_t t = (int32_t)(o / a->n_head), h = (int32_t)(o % a->n_head);
         const int32_t g = h / group, r = t * group + h % group; /* row r of KV head g's tasks */
         float *out = j->out + o * a->dv; /* [dv] running acc, then the result */
-        float M = -INFINITY, L = 0.0f;
-        memset(out, 0, sizeof(float) * (size_t)a->dv);
-        for (int32_t s = 0; s < S; s++) {
-            const ef_attn_ext_rows part = decode_slot(j, g * S + s);
-            const float m = part.m[r], l = part.l[r];
-            if (l == 0.0f) continue; /* the split saw nothing this row may see */
-            const float *acc = part.acc + (int64_t)r * dvp;
-            const float M_new = m > M ? m : M, ca = expf(M - M_new), cb = expf(m - M_new);
-            for (int32_t d = 0; d < a->dv; d++) out[d] = out[d] * ca + acc[d] * cb;
-            L = L * ca + l * cb;
-            M = M_new;
+        if (j->k0 == 0) {
+            memset(out, 0, sizeof(float) * (size_t)a->dv);
+            run_m[o] = -INFINITY;
+            run_l[o] = 0.0f;
         }
-        const float inv = 1.0f / L;
-        for (int32_t d = 0; d < a->dv; d++) out[d] *= inv;
+        for (int32_t k = 0; k < n; k++) {
+            const ef_attn_ext_rows part = decode_slot(j, g * n + k);
+            merge_chunk(out, &run_m[o], &run_l[o], part.acc + (int64_t)r * dvp, part.m[r], part.l[r], a->dv);
+        }
+        if (j->k1 == chunk_count(&j->sp)) finish_row(out, run_l[o], a->dv);
     }
 }
 
 void ef_cpu_attn_ext_tiled(ef_pool *pool, const ef_attn_ext *a, const ef_attn_ext_kernels *kern, const float *q,
                            float *scratch, float *out) {
-    const int32_t qt = q_tokens(a);
-    ext_job job = {a, kern, ef_kv_pick_load(), q, scratch, out, qt, (a->n_tok + qt - 1) / qt, ef_pool_size(pool)};
-    if (a->n_tok <= EF_ATTN_EXT_DECODE_MAX_TOK) {
+    const int32_t qt = q_tokens(a), nth = ef_pool_size(pool);
+    ext_job job = {a, kern, ef_kv_pick_load(), q, scratch, out, qt, (a->n_tok + qt - 1) / qt, nth,
+                   span_of(a, a->n_past, (int64_t)a->n_past + a->n_tok - 1), 0, 0};
+    if (a->n_tok > EF_ATTN_EXT_DECODE_MAX_TOK) {
+        ef_pool_run(pool, prefill_worker, &job);
+        return;
+    }
+    /* a wave: SPLITS chunks per worker of every KV head, as the partial slots hold */
+    const int32_t n_chunks = chunk_count(&job.sp), per_wave = EF_ATTN_EXT_SPLITS * nth;
+    for (job.k0 = 0; job.k0 < n_chunks; job.k0 = job.k1) {
+        job.k1 = min32(n_chunks, job.k0 + per_wave);
         ef_pool_run(pool, decode_worker, &job);
         ef_pool_run(pool, decode_reduce, &job);
-    } else {
-        ef_pool_run(pool, prefill_worker, &job);
     }
 }

@@ -3,17 +3,21 @@
  * key tiles of EF_ATTN_EXT_TILE positions with an online softmax.
  *
  * The driver (attn_ext_tile.c) splits the work (prefill: query block × KV
- * head; decode: KV head × key range), loads each tile once as F32 (keys
+ * head; decode: KV head × key chunk), loads each tile once as F32 (keys
  * transposed, values row-major), applies the window/sink/causal mask to the
  * scores, and skips tiles no query row of the task can see — that skip is
  * where a window's speed comes from. Two small kernels do the arithmetic;
  * each SIMD level supplies its own pair (attn_ext_avx2.c), the scalar pair
  * beside the driver is their reference.
  *
- * Tiles start at multiples of EF_ATTN_EXT_TILE in position, and a query
- * row's arithmetic does not depend on which other rows share its task, so
- * prefill results are the same bits for any thread count and any way of
- * splitting a prompt into prefill calls. */
+ * The keys are cut into chunks of EF_ATTN_EXT_CHUNK positions aligned to
+ * absolute positions. Each chunk is folded tile by tile from a fresh state,
+ * and the chunk states are merged into the running one in chunk order:
+ * prefill does it within a task, decode folds the chunks in parallel and
+ * merges them afterwards, with the same merge. A query row's arithmetic
+ * does not depend on which other rows share its task, so results are the
+ * same bits for any thread count and any way of splitting a prompt into
+ * calls, decode-sized ones included. */
 #ifndef EF_BACKENDS_CPU_ATTN_EXT_TILE_H
 #define EF_BACKENDS_CPU_ATTN_EXT_TILE_H
 
@@ -23,9 +27,13 @@
 
 enum {
     EF_ATTN_EXT_TILE = 64,          /* cache positions per key tile (a multiple of 16) */
-    EF_ATTN_EXT_ROWS = 128,         /* query rows (tokens × heads of one KV group) per prefill task: each
+    EF_ATTN_EXT_ROWS = 256,         /* query rows (tokens × heads of one KV group) per prefill task: each
                                        loaded tile serves this many rows */
-    EF_ATTN_EXT_SPLITS = 8,         /* most key ranges a decode call is split into, per KV head */
+    EF_ATTN_EXT_SUB_ROWS = 32,      /* rows the two kernels take at a time (whole tokens, at least one) */
+    EF_ATTN_EXT_CHUNK = 256,        /* cache positions per chunk (a multiple of the tile): the unit of the
+                                       ordered merge, and of a decode task */
+    EF_ATTN_EXT_SPLITS = 8,         /* decode: chunks per KV head each worker holds partials for at once;
+                                       longer caches run in waves of SPLITS × workers chunks */
     EF_ATTN_EXT_DECODE_MAX_TOK = 4  /* up to this many query tokens take the split-key decode path */
 };
 
@@ -77,6 +85,10 @@ int ef_attn_ext_avx2_built(void);
 void ef_attn_ext_scores_avx2(const ef_attn_ext_rows *rows, const ef_attn_ext_tile *tile, float *s);
 void ef_attn_ext_fold_avx2(const ef_attn_ext_rows *rows, const ef_attn_ext_tile *tile, const uint8_t *live,
                            int32_t i0, int32_t i1, float *s);
+
+/* y[i] = e^x[i] for x[i] ≤ 0 with the AVX2 fold's vector exp (within 3e-7
+ * relative of expf; exactly 0 for x ≤ −88 and −inf), for its tests. */
+void ef_attn_ext_exp_avx2(const float *x, float *y, int32_t n);
 
 /* The fastest kernels this CPU and ef_cpu_simd_active allow, or NULL
  * members when no SIMD level has them (ef_cpu_attn_ext then runs the

@@ -1,7 +1,6 @@
 /* Element-wise ops: residual add, bias add, SwiGLU. */
 #include "cpu/cpu_ops.h"
-
-#include <math.h>
+#include "cpu/silu.h"
 
 void ef_cpu_add(float *x, const float *y, int64_t n) {
     for (int64_t i = 0; i < n; i++) x[i] += y[i];
@@ -15,8 +14,6 @@ void ef_cpu_add_bias(float *y, const float *b, int32_t n, int32_t dim) {
 }
 
 void ef_cpu_swiglu(const float *gate, const float *up, float *out, int64_t n) {
-    for (int64_t i = 0; i < n; i++) {
-        float g = gate[i];
-        out[i] = g / (1.0f + expf(-g)) * up[i];
-    }
+    ef_cpu_silu(gate, out, n); /* vectorized, the sparse gate pass's rounding (cpu/silu.h); out may alias gate */
+    for (int64_t i = 0; i < n; i++) out[i] *= up[i];
 }

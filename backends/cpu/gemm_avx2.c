@@ -1,33 +1,32 @@
 /* Prefill GEMM with AVX2: y[t][r] = x[t] · W[r] for n tokens (see
- * matmul_kernels.h).
- *
- * Blocking, outermost first:
- *   token block  TB tokens whose x rows ([TB][in] floats) stay in L2 while
- *                every weight row of this worker streams past once;
- *   row group    4 weight rows, packed per K chunk of KC elements into an
- *                F32 panel (converted once, reused by every token tile);
- *   token tile   3 tokens: a 4×3 register tile of 8-lane accumulators,
- *                12 FMAs per 7 loads.
- * The accumulators of a row group live in a small stack array between K
- * chunks, so each output is still one 8-lane sum over k ascending — the
- * order gemv_avx2.c uses — whatever the block sizes. */
+ * matmul_kernels.h). The blocking loops are gemm_driver.c's; this file
+ * holds the AVX2 pieces it calls:
+ *   pack    4 weight rows of a K chunk of KC elements → an F32 panel
+ *           (converted once, reused by every token tile);
+ *   tile    a 4-row × 3-token register tile of 8-lane accumulators,
+ *           12 FMAs per 7 loads;
+ *   reduce  ef_avx2_hsum of each accumulator.
+ * Each output is one 8-lane sum over k ascending, the tail zero, then
+ * ef_avx2_hsum: the order gemv_avx2.c uses, whatever the block sizes. */
+#include "cpu/gemm_driver.h"
 #include "cpu/matmul_kernels.h"
-
 #include "quant/types.h"
 
 #if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
 #include "cpu/simd_avx2.h"
 
 enum {
-    KC = 256,          /* K chunk: panel = KC*4 floats (4 KiB) */
+    KC = 512,          /* K chunk: panel = KC*4 floats (8 KiB, L1); fewer tile calls per row group */
     TILE_T = 3,        /* tokens per register tile */
     MAX_TB = 96,       /* most tokens per block (accumulators: MAX_TB*4*8 floats, 12 KiB) */
     L2_X_BYTES = 256 * 1024 /* x rows of one token block kept in L2 */
 };
+_Static_assert(KC <= EF_GEMM_MAX_KC && KC % 8 == 0 && TILE_T <= EF_GEMM_MAX_TILE_T && MAX_TB <= EF_GEMM_MAX_TB,
+               "the driver's stack buffers hold this level's blocks");
 
 /* panel[s][i][8] = F32 of rows[i][k0 + 8s .. +8], zero past len (len ≤ KC).
  * panel: [KC/8][4][8]. */
-EF_AVX2_INLINE void pack_panel(uint32_t type, const void *const rows[4], int64_t k0, int64_t len,
+EF_AVX2_INLINE void pack_panel(uint32_t type, const void *const *rows, int64_t k0, int64_t len,
                                float *panel) {
     int64_t s = 0;
     for (; 8 * s + 8 <= len; s++)
@@ -40,7 +39,7 @@ EF_AVX2_INLINE void pack_panel(uint32_t type, const void *const rows[4], int64_t
 
 /* acc[t][i] += panel rows i · x[t][k0 .. k0+len) for t < nt (1..3 tokens).
  * xs: nt token rows; acc: [nt][4][8] floats. */
-EF_AVX2_INLINE void tile_4xT(const float *panel, const float *const xs[TILE_T], int nt, int64_t k0,
+EF_AVX2_INLINE void tile_4xT(const float *panel, const float *const *xs, int nt, int64_t k0,
                              int64_t len, float *acc) {
     __m256 a[TILE_T][4]; /* [token][row]: 8-lane sums */
     for (int t = 0; t < nt; t++)
@@ -68,78 +67,48 @@ EF_AVX2_INLINE void tile_4xT(const float *panel, const float *const xs[TILE_T], 
 }
 
 /* Fixed tile widths so the compiler keeps the tile in registers. */
-static void tile_4x3(const float *panel, const float *const xs[TILE_T], int64_t k0, int64_t len, float *acc) {
+static void tile_4x3(const float *panel, const float *const *xs, int64_t k0, int64_t len, float *acc) {
     tile_4xT(panel, xs, 3, k0, len, acc);
 }
-static void tile_4x2(const float *panel, const float *const xs[TILE_T], int64_t k0, int64_t len, float *acc) {
+static void tile_4x2(const float *panel, const float *const *xs, int64_t k0, int64_t len, float *acc) {
     tile_4xT(panel, xs, 2, k0, len, acc);
 }
-static void tile_4x1(const float *panel, const float *const xs[TILE_T], int64_t k0, int64_t len, float *acc) {
+static void tile_4x1(const float *panel, const float *const *xs, int64_t k0, int64_t len, float *acc) {
     tile_4xT(panel, xs, 1, k0, len, acc);
 }
 
-/* Tokens per block: as many x rows as fit in L2_X_BYTES, a multiple of the tile. */
-static int64_t token_block(int64_t in) {
-    int64_t tb = L2_X_BYTES / (in * (int64_t)sizeof(float));
-    tb = tb / TILE_T * TILE_T;
-    if (tb < TILE_T) tb = TILE_T;
-    if (tb > MAX_TB) tb = MAX_TB;
-    return tb;
+/* y[t·out + i] = ef_avx2_hsum(acc[t][i]); acc: [tb][4][8]. */
+static void reduce_hsum(const float *acc, int64_t tb, int64_t nr, float *y, int64_t out) {
+    for (int64_t t = 0; t < tb; t++)
+        for (int64_t i = 0; i < nr; i++) y[t * out + i] = ef_avx2_hsum(_mm256_load_ps(acc + (t * 4 + i) * 8));
 }
 
-EF_AVX2_INLINE void gemm_rows(uint32_t type, const ef_tensor *w, const float *x, int32_t n, float *y,
-                              int64_t r0, int64_t r1) {
-    const int64_t in = w->ne[0], out = w->ne[1];
-    const uint64_t row_bytes = ef_type_row_size(type, in);
-    const uint8_t *base = w->data;
-    const int64_t tb_max = token_block(in);
-    float panel[KC / 8 * 4 * 8] __attribute__((aligned(32))); /* [KC/8][4][8]: packed weights */
-    float acc[MAX_TB * 4 * 8] __attribute__((aligned(32)));   /* [TB][4][8]: lane sums */
-
-    for (int64_t t0 = 0; t0 < n; t0 += tb_max) {
-        const int64_t tb = n - t0 < tb_max ? n - t0 : tb_max;
-        for (int64_t r = r0; r < r1; r += EF_MATMUL_ROW_GROUP) {
-            const int64_t nr = r1 - r < EF_MATMUL_ROW_GROUP ? r1 - r : EF_MATMUL_ROW_GROUP;
-            const void *rows[4]; /* a short group repeats its last row; those sums are dropped */
-            for (int i = 0; i < 4; i++) rows[i] = base + (uint64_t)(r + (i < nr ? i : nr - 1)) * row_bytes;
-            memset(acc, 0, (size_t)tb * 4 * 8 * sizeof(float));
-            for (int64_t k0 = 0; k0 < in; k0 += KC) {
-                const int64_t len = in - k0 < KC ? in - k0 : KC;
-                pack_panel(type, rows, k0, len, panel);
-                for (int64_t t = 0; t < tb; t += TILE_T) {
-                    const int64_t nt = tb - t < TILE_T ? tb - t : TILE_T;
-                    const float *xs[TILE_T]; /* token rows of this tile */
-                    for (int j = 0; j < TILE_T; j++) xs[j] = x + (t0 + t + (j < nt ? j : 0)) * in;
-                    float *tile_acc = acc + t * 4 * 8;
-                    if (nt == 3) tile_4x3(panel, xs, k0, len, tile_acc);
-                    else if (nt == 2) tile_4x2(panel, xs, k0, len, tile_acc);
-                    else tile_4x1(panel, xs, k0, len, tile_acc);
-                }
-            }
-            for (int64_t t = 0; t < tb; t++)
-                for (int64_t i = 0; i < nr; i++)
-                    y[(t0 + t) * out + r + i] = ef_avx2_hsum(_mm256_load_ps(acc + (t * 4 + i) * 8));
-        }
-    }
+static void pack_f32(const void *const *rows, int64_t k0, int64_t len, float *panel) {
+    pack_panel(EF_TYPE_F32, rows, k0, len, panel);
+}
+static void pack_f16(const void *const *rows, int64_t k0, int64_t len, float *panel) {
+    pack_panel(EF_TYPE_F16, rows, k0, len, panel);
+}
+static void pack_bf16(const void *const *rows, int64_t k0, int64_t len, float *panel) {
+    pack_panel(EF_TYPE_BF16, rows, k0, len, panel);
 }
 
-static void gemm_f32(const ef_tensor *w, const float *x, int32_t n, float *y, int64_t r0, int64_t r1) {
-    gemm_rows(EF_TYPE_F32, w, x, n, y, r0, r1);
-}
-static void gemm_f16(const ef_tensor *w, const float *x, int32_t n, float *y, int64_t r0, int64_t r1) {
-    gemm_rows(EF_TYPE_F16, w, x, n, y, r0, r1);
-}
-static void gemm_bf16(const ef_tensor *w, const float *x, int32_t n, float *y, int64_t r0, int64_t r1) {
-    gemm_rows(EF_TYPE_BF16, w, x, n, y, r0, r1);
-}
+static const ef_gemm_level k_avx2 = {
+    .lanes = 8,
+    .tile_t = TILE_T,
+    .kc = KC,
+    .max_tb = MAX_TB,
+    .l2_x_bytes = L2_X_BYTES,
+    .tile = {NULL, tile_4x1, tile_4x2, tile_4x3},
+    .reduce = reduce_hsum,
+};
 
 void ef_cpu_gemm_avx2(const ef_tensor *w, const float *x, int32_t n, float *y, int64_t r0, int64_t r1) {
-    switch (w->type) {
-    case EF_TYPE_F32: gemm_f32(w, x, n, y, r0, r1); break;
-    case EF_TYPE_F16: gemm_f16(w, x, n, y, r0, r1); break;
-    case EF_TYPE_BF16: gemm_bf16(w, x, n, y, r0, r1); break;
-    default: break; /* the dispatcher never sends other types */
-    }
+    const ef_gemm_pack_fn pack = w->type == EF_TYPE_F32    ? pack_f32
+                                 : w->type == EF_TYPE_F16  ? pack_f16
+                                 : w->type == EF_TYPE_BF16 ? pack_bf16
+                                                           : NULL;
+    if (pack) ef_gemm_run(&k_avx2, pack, w, x, n, y, r0, r1); /* the dispatcher never sends other types */
 }
 
 #else /* built without AVX2 flags: the dispatcher stays on the reference */

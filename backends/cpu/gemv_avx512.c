@@ -4,26 +4,25 @@
  * twin is gemv_avx2.c, the scalar reference cpu_matmul.c).
  *
  * Memory bound: every weight byte is read once and converted to F32 in
- * registers; eight rows share each load of x (eight independent FMA chains
- * cover the FMA latency). Each row keeps one 16-lane accumulator over k
- * ascending, the tail masked to zero, then ef_avx512_hsum: the order
- * gemm_avx512.c uses, so GEMV and GEMM give the same bits for a token. A
- * row's sum does not depend on which rows share its group, so the thread
- * split (groups of EF_MATMUL_ROW_GROUP) changes nothing. */
+ * registers. Rows go in the order of gemv_runs.h: a pass takes one row from
+ * each of four runs of the worker's rows, four independent FMA chains
+ * sharing each load of x, the weights read as four sequential streams.
+ * Each row keeps one 16-lane accumulator over k ascending, the tail masked
+ * to zero, then ef_avx512_hsum: the order gemm_avx512.c uses, so GEMV and
+ * GEMM give the same bits for a token, whatever rows share a pass and
+ * whatever the thread split. */
+#include "cpu/gemv_runs.h"
 #include "cpu/matmul_kernels.h"
-
 #include "quant/types.h"
 
 #if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__) && defined(__AVX512DQ__)
 #include "cpu/simd_avx512.h"
 
-enum { GEMV_ROWS = 8 }; /* rows per pass over x */
-
-/* out[i] = x · rows[i] for i < nr (a constant after inlining: 1, 2 or
- * GEMV_ROWS); rows: row pointers (repeats allowed); x: [in]. */
+/* out[i] = x · rows[i] for i < nr (a constant after inlining: 1 or
+ * EF_GEMV_RUNS); rows: row pointers; x: [in]. */
 EF_AVX512_INLINE void gemv_nrows(uint32_t type, const void *const *rows, const float *x, int64_t in, float *out,
                                  const int nr) {
-    __m512 acc[GEMV_ROWS]; /* [row][16] lane sums */
+    __m512 acc[EF_GEMV_RUNS]; /* [row][16] lane sums */
     for (int i = 0; i < nr; i++) acc[i] = _mm512_setzero_ps();
     int64_t k = 0;
     if (ef_avx512_dense_q(type)) /* a block of 32 at a time (rows are whole blocks), same order */
@@ -47,59 +46,46 @@ EF_AVX512_INLINE void gemv_nrows(uint32_t type, const void *const *rows, const f
     for (int i = 0; i < nr; i++) out[i] = ef_avx512_hsum(acc[i]);
 }
 
-/* x · the GEMV_ROWS rows. Q8_0 and Q4_0 go 1 and 2 rows at a time: reading
- * eight rows of 34- or 18-byte blocks side by side ran 2.5× (Q8_0) and
- * 1.3× (Q4_0) slower from DRAM than one or two on Zen 4 (F16/F32 rows do
- * not lose); a row's sum is the same either way. */
-EF_AVX512_INLINE void gemv_8rows(uint32_t type, const void *const rows[GEMV_ROWS], const float *x, int64_t in,
-                                 float out[GEMV_ROWS]) {
-    if (type == EF_TYPE_Q8_0)
-        for (int j = 0; j < GEMV_ROWS; j++) gemv_nrows(type, rows + j, x, in, out + j, 1);
-    else if (type == EF_TYPE_Q4_0)
-        for (int j = 0; j < GEMV_ROWS; j += 2) gemv_nrows(type, rows + j, x, in, out + j, 2);
-    else
-        gemv_nrows(type, rows, x, in, out, GEMV_ROWS);
+/* The pass and the single row of gemv_runs.h for each weight type (a
+ * constant here, so the loads are specialised). */
+static void pass_f32(const void *const *rows, const float *x, int64_t in, float *out) {
+    gemv_nrows(EF_TYPE_F32, rows, x, in, out, EF_GEMV_RUNS);
 }
-
-/* The row loop for one weight type (a constant after inlining). */
-EF_AVX512_INLINE void gemv_rows(uint32_t type, const ef_tensor *w, const float *x, float *y, int64_t r0,
-                                int64_t r1) {
-    const int64_t in = w->ne[0];
-    const uint64_t row_bytes = ef_type_row_size(type, in);
-    const uint8_t *base = w->data;
-    for (int64_t r = r0; r < r1; r += GEMV_ROWS) {
-        const int64_t nr = r1 - r < GEMV_ROWS ? r1 - r : GEMV_ROWS;
-        const void *rows[GEMV_ROWS]; /* a short group repeats its last row (cached); those sums are dropped */
-        for (int i = 0; i < GEMV_ROWS; i++) rows[i] = base + (uint64_t)(r + (i < nr ? i : nr - 1)) * row_bytes;
-        float out[GEMV_ROWS]; /* [GEMV_ROWS] */
-        gemv_8rows(type, rows, x, in, out);
-        for (int64_t i = 0; i < nr; i++) y[r + i] = out[i];
-    }
+static void one_f32(const void *const *rows, const float *x, int64_t in, float *out) {
+    gemv_nrows(EF_TYPE_F32, rows, x, in, out, 1);
 }
-
-static void gemv_f32(const ef_tensor *w, const float *x, float *y, int64_t r0, int64_t r1) {
-    gemv_rows(EF_TYPE_F32, w, x, y, r0, r1);
+static void pass_f16(const void *const *rows, const float *x, int64_t in, float *out) {
+    gemv_nrows(EF_TYPE_F16, rows, x, in, out, EF_GEMV_RUNS);
 }
-static void gemv_f16(const ef_tensor *w, const float *x, float *y, int64_t r0, int64_t r1) {
-    gemv_rows(EF_TYPE_F16, w, x, y, r0, r1);
+static void one_f16(const void *const *rows, const float *x, int64_t in, float *out) {
+    gemv_nrows(EF_TYPE_F16, rows, x, in, out, 1);
 }
-static void gemv_bf16(const ef_tensor *w, const float *x, float *y, int64_t r0, int64_t r1) {
-    gemv_rows(EF_TYPE_BF16, w, x, y, r0, r1);
+static void pass_bf16(const void *const *rows, const float *x, int64_t in, float *out) {
+    gemv_nrows(EF_TYPE_BF16, rows, x, in, out, EF_GEMV_RUNS);
 }
-static void gemv_q8_0(const ef_tensor *w, const float *x, float *y, int64_t r0, int64_t r1) {
-    gemv_rows(EF_TYPE_Q8_0, w, x, y, r0, r1);
+static void one_bf16(const void *const *rows, const float *x, int64_t in, float *out) {
+    gemv_nrows(EF_TYPE_BF16, rows, x, in, out, 1);
 }
-static void gemv_q4_0(const ef_tensor *w, const float *x, float *y, int64_t r0, int64_t r1) {
-    gemv_rows(EF_TYPE_Q4_0, w, x, y, r0, r1);
+static void pass_q8_0(const void *const *rows, const float *x, int64_t in, float *out) {
+    gemv_nrows(EF_TYPE_Q8_0, rows, x, in, out, EF_GEMV_RUNS);
+}
+static void one_q8_0(const void *const *rows, const float *x, int64_t in, float *out) {
+    gemv_nrows(EF_TYPE_Q8_0, rows, x, in, out, 1);
+}
+static void pass_q4_0(const void *const *rows, const float *x, int64_t in, float *out) {
+    gemv_nrows(EF_TYPE_Q4_0, rows, x, in, out, EF_GEMV_RUNS);
+}
+static void one_q4_0(const void *const *rows, const float *x, int64_t in, float *out) {
+    gemv_nrows(EF_TYPE_Q4_0, rows, x, in, out, 1);
 }
 
 void ef_cpu_gemv_avx512(const ef_tensor *w, const float *x, float *y, int64_t r0, int64_t r1) {
     switch (w->type) {
-    case EF_TYPE_F32: gemv_f32(w, x, y, r0, r1); break;
-    case EF_TYPE_F16: gemv_f16(w, x, y, r0, r1); break;
-    case EF_TYPE_BF16: gemv_bf16(w, x, y, r0, r1); break;
-    case EF_TYPE_Q8_0: gemv_q8_0(w, x, y, r0, r1); break;
-    case EF_TYPE_Q4_0: gemv_q4_0(w, x, y, r0, r1); break;
+    case EF_TYPE_F32: ef_gemv_runs(pass_f32, one_f32, w, x, y, r0, r1); break;
+    case EF_TYPE_F16: ef_gemv_runs(pass_f16, one_f16, w, x, y, r0, r1); break;
+    case EF_TYPE_BF16: ef_gemv_runs(pass_bf16, one_bf16, w, x, y, r0, r1); break;
+    case EF_TYPE_Q8_0: ef_gemv_runs(pass_q8_0, one_q8_0, w, x, y, r0, r1); break;
+    case EF_TYPE_Q4_0: ef_gemv_runs(pass_q4_0, one_q4_0, w, x, y, r0, r1); break;
     default: break; /* the dispatcher never sends other types */
     }
 }

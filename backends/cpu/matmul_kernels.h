@@ -4,10 +4,12 @@
  *   reference  plain C, any computable type, sequential sum per output
  *              (cpu_matmul.c); the oracle.
  *   gemv_avx2  n = 1 (decode): weight rows read and converted to F32 in
- *              registers, 4 rows at a time (gemv_avx2.c).
+ *              registers, 4 rows at a time, one from each of four runs of
+ *              the worker's rows (gemv_avx2.c).
  *   gemm_avx2  n > 1 (prefill): tokens in blocks that stay in L2, weight
  *              rows packed 4 at a time into an F32 panel per K chunk, a
- *              4-row × 3-token register tile (gemm_avx2.c).
+ *              4-row × 3-token register tile (gemm_avx2.c; the blocking
+ *              loops, shared by every level, are gemm_driver.c).
  * Both AVX2 kernels take F32, F16 and BF16 weights and reduce each output
  * in the same order (8 lanes over k ascending, the tail zero-padded, then a
  * fixed horizontal sum), so GEMV and GEMM give identical bits for a token,

@@ -38,9 +38,8 @@ int64_t ef_cpu_attn_ext_scratch_floats(const ef_attn_ext *a);
 /* q: [n_tok][n_head][dk]; out: [n_tok][n_head][dv]; scratch:
  * [ef_pool_size(pool)][ef_cpu_attn_ext_scratch_floats(a)]. Runs the tiled
  * SIMD kernel (attn_ext_tile.h) when the CPU and ef_cpu_simd_active allow,
- * else the reference. Results do not depend on the thread count, nor (for
- * calls of more than EF_ATTN_EXT_DECODE_MAX_TOK tokens) on how a prompt is
- * split into calls. */
+ * else the reference. Results do not depend on the thread count, nor on how
+ * a prompt is split into calls (decode-sized ones included). */
 void ef_cpu_attn_ext(ef_pool *pool, const ef_attn_ext *a, const float *q, float *scratch, float *out);
 
 /* The plain-C reference: one task per (token, KV head); each visible

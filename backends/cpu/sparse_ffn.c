@@ -1,6 +1,6 @@
 /* The sparse FFN decode kernels (sparse_ops.h): the scalar reference, the
- * dispatch to the AVX2 / AVX-512 versions, and the neuron-row layout of
- * ffn_down. */
+ * dispatch to the AVX2 / AVX-512 / NEON versions, and the neuron-row layout
+ * of ffn_down. */
 #include "cpu/sparse_ops.h"
 
 #include <math.h>
@@ -9,6 +9,7 @@
 #include "base/alloc.h"
 #include "base/fp16.h"
 #include "cpu/cpu_features.h"
+#include "cpu/silu.h"
 #include "quant/types.h"
 
 #define SPARSE_MAX_BLOCK 256 /* largest block of a dequantizable type */
@@ -29,6 +30,8 @@ int ef_cpu_sparse_impl_ok(int impl, uint32_t type) {
         return simd_type(type) && ef_cpu_sparse_avx2_built() && ef_cpu_simd_x86(ef_cpu_simd_supported());
     case EF_SPARSE_AVX512:
         return simd_type(type) && ef_cpu_sparse_avx512_built() && ef_cpu_simd_supported() == EF_CPU_SIMD_AVX512;
+    case EF_SPARSE_NEON:
+        return simd_type(type) && ef_cpu_sparse_neon_built() && ef_cpu_simd_arm(ef_cpu_simd_supported());
     default: return 0;
     }
 }
@@ -37,6 +40,7 @@ int ef_cpu_sparse_impl(uint32_t type) {
     const ef_cpu_simd active = ef_cpu_simd_active();
     if (active == EF_CPU_SIMD_AVX512 && ef_cpu_sparse_impl_ok(EF_SPARSE_AVX512, type)) return EF_SPARSE_AVX512;
     if (ef_cpu_simd_x86(active) && ef_cpu_sparse_impl_ok(EF_SPARSE_AVX2, type)) return EF_SPARSE_AVX2;
+    if (ef_cpu_simd_arm(active) && ef_cpu_sparse_impl_ok(EF_SPARSE_NEON, type)) return EF_SPARSE_NEON;
     return EF_SPARSE_REF;
 }
 
@@ -113,23 +117,31 @@ typedef struct sparse_job {
     const int32_t *idx;        /* [n_idx] */
     const float *a;            /* accum: [n_idx] */
     int32_t n_idx;
-    int impl;                  /* EF_SPARSE_REF, _AVX2 or _AVX512 */
+    int impl;                  /* EF_SPARSE_REF, _AVX2, _AVX512 or _NEON */
     float *y;                  /* rows: [n_idx]; accum: [n_out], part 0's sum */
     float *scratch;            /* accum: [n_parts - 1][n_out] the other parts' sums */
     const int32_t *bounds;     /* accum: [n_parts + 1] */
     int32_t n_parts;
 } sparse_job;
 
+/* The SIMD halves of each implementation (the reference is NULL here). */
+typedef struct simd_kernels {
+    void (*rows)(const ef_tensor *w, const float *x, const int32_t *idx, int32_t k0, int32_t k1, float *y);
+    void (*accum)(const ef_sparse_down *d, const int32_t *idx, const float *a, int32_t k0, int32_t k1, float *y);
+} simd_kernels;
+
+static const simd_kernels k_simd[EF_SPARSE_N_IMPL] = {
+    [EF_SPARSE_AVX2] = {ef_cpu_sparse_rows_avx2, ef_cpu_sparse_accum_avx2},
+    [EF_SPARSE_AVX512] = {ef_cpu_sparse_rows_avx512, ef_cpu_sparse_accum_avx512},
+    [EF_SPARSE_NEON] = {ef_cpu_sparse_rows_neon, ef_cpu_sparse_accum_neon},
+};
+
 /* y[k - k0] = W[idx[k]] · x for k in [k0, k1) with implementation impl
  * (idx NULL: W[k], contiguous rows). */
 static void rows_impl(int impl, const ef_tensor *w, const float *x, const int32_t *idx, int32_t k0, int32_t k1,
                       float *y) {
-    if (impl == EF_SPARSE_AVX512) {
-        ef_cpu_sparse_rows_avx512(w, x, idx, k0, k1, y);
-        return;
-    }
-    if (impl == EF_SPARSE_AVX2) {
-        ef_cpu_sparse_rows_avx2(w, x, idx, k0, k1, y);
+    if (k_simd[impl].rows) {
+        k_simd[impl].rows(w, x, idx, k0, k1, y);
         return;
     }
     const ef_type_info *ti = ef_type_get(w->type);
@@ -168,8 +180,7 @@ static void accum_worker(void *ctx, int32_t ith, int32_t nth) {
     ef_split_range(j->n_parts, ith, nth, &p0, &p1);
     for (int64_t p = p0; p < p1; p++) {
         float *out = p == 0 ? j->y : j->scratch + (p - 1) * j->d->n_out; /* [n_out] */
-        if (j->impl == EF_SPARSE_AVX512) ef_cpu_sparse_accum_avx512(j->d, j->idx, j->a, j->bounds[p], j->bounds[p + 1], out);
-        else if (j->impl == EF_SPARSE_AVX2) ef_cpu_sparse_accum_avx2(j->d, j->idx, j->a, j->bounds[p], j->bounds[p + 1], out);
+        if (k_simd[j->impl].accum) k_simd[j->impl].accum(j->d, j->idx, j->a, j->bounds[p], j->bounds[p + 1], out);
         else accum_ref(j->d, j->idx, j->a, j->bounds[p], j->bounds[p + 1], out);
     }
 }
@@ -196,8 +207,6 @@ void ef_cpu_sparse_accum_with(ef_pool *pool, int impl, const ef_sparse_down *d, 
 
 /* ---- the gate pass fused with the gathered up rows ---- */
 
-static inline float silu(float g) { return g / (1.0f + expf(-g)); }
-
 typedef struct gate_up_job {
     const ef_sparse_gate_up *g;
     int impl;
@@ -208,9 +217,9 @@ typedef struct gate_up_job {
     int32_t *count; /* [n_chunks] active neurons per chunk */
 } gate_up_job;
 
-/* Whole chunks: gate rows, activation, compaction (branch-free: about half
- * the tests fail, a branch would mispredict), then the chunk's active up
- * rows while x is hot. */
+/* Whole chunks: gate rows, activation (SiLU vectorized, silu.h),
+ * compaction (branch-free: about half the tests fail, a branch would
+ * mispredict), then the chunk's active up rows while x is hot. */
 static void gate_up_worker(void *ctx, int32_t ith, int32_t nth) {
     const gate_up_job *j = ctx;
     const ef_sparse_gate_up *g = j->g;
@@ -230,8 +239,8 @@ static void gate_up_worker(void *ctx, int32_t ith, int32_t nth) {
                 n += act[i] > g->thr;
             }
         } else {
+            ef_cpu_silu(act, act, nr);
             for (int32_t i = 0; i < nr; i++) {
-                act[i] = silu(act[i]);
                 idx[n] = j0 + i;
                 n += fabsf(act[i]) >= g->thr;
             }

@@ -1,10 +1,11 @@
 /* AVX2 kernels of the sparse FFN decode (sparse_ops.h) for F32, F16, Q8_0
- * and Q4_0 weights. Gathered rows reuse the fused weight-only row kernels
- * of the quantized matmul (qdot.h); the accumulation over neuron rows reads
- * F32/F16 rows four at a time per pass over the output slice, and Q8_0/Q4_0
- * (column-blocked) a whole block of 32 neurons at a time per 32 outputs,
- * summing in registers before the block's scales are applied. Both
- * prefetch the scattered rows ahead. The scalar reference is sparse_ffn.c. */
+ * and Q4_0 weights: the inner kernels under the shared loops of
+ * sparse_ffn_drive.h. Gathered Q8_0/Q4_0 rows reuse the fused weight-only
+ * row kernels of the quantized matmul (qdot.h); the accumulation adds
+ * F32/F16 neuron rows four at a time per 8 outputs, and Q8_0/Q4_0
+ * (column-blocked) a whole block of 32 neurons per 64 outputs, summing in
+ * registers before the block's scales are applied. The scalar reference is
+ * sparse_ffn.c. */
 #include "cpu/sparse_ops.h"
 
 #include "quant/types.h"
@@ -14,6 +15,7 @@
 
 #include "cpu/qdot.h"
 #include "cpu/simd_avx2.h"
+#include "cpu/sparse_ffn_drive.h"
 
 int ef_cpu_sparse_avx2_built(void) { return 1; }
 
@@ -29,36 +31,18 @@ EF_AVX2_INLINE float dot_row_f(uint32_t type, const void *row, const float *x, i
     return ef_avx2_hsum(acc);
 }
 
-/* Gathered rows are short, scattered streams the hardware prefetcher does
- * not pick up (a 256-wide Q8_0 row is 4 cache lines): ask for the rows
- * PREFETCH_ROWS ahead explicitly, into L2 (measured on Zen 3 with weights
- * far larger than the caches: T1 at 16 rows was best; T0 and NTA were
- * slower than no prefetch at all). */
-#define PREFETCH_ROWS 16
-
-EF_AVX2_INLINE void prefetch_row(const uint8_t *row, uint64_t bytes) {
-    for (uint64_t off = 0; off < bytes; off += 64) _mm_prefetch((const char *)row + off, _MM_HINT_T1);
+/* x · row for every type the kernels take (ef_sparse_dot_fn). */
+static float dot_row(uint32_t type, const uint8_t *row, const float *x, int64_t n) {
+    switch (type) {
+    case EF_TYPE_Q8_0: return ef_qrow_q8_0_f32_avx2(row, x, n);
+    case EF_TYPE_Q4_0: return ef_qrow_q4_0_f32_avx2(row, x, n);
+    default: return dot_row_f(type, row, x, n);
+    }
 }
 
 void ef_cpu_sparse_rows_avx2(const ef_tensor *w, const float *x, const int32_t *idx, int32_t k0, int32_t k1,
                              float *y) {
-    const int64_t in = w->ne[0];
-    const uint64_t row_bytes = ef_type_row_size(w->type, in);
-    const uint8_t *base = w->data;
-    /* idx NULL: rows k0..k1 themselves, a stream the hardware prefetches */
-    for (int32_t k = k0; idx && k < k0 + PREFETCH_ROWS && k < k1; k++)
-        prefetch_row(base + (uint64_t)idx[k] * row_bytes, row_bytes);
-    for (int32_t k = k0; k < k1; k++) {
-        if (idx && k + PREFETCH_ROWS < k1) prefetch_row(base + (uint64_t)idx[k + PREFETCH_ROWS] * row_bytes, row_bytes);
-        const uint8_t *row = base + (uint64_t)(idx ? idx[k] : k) * row_bytes;
-        float v;
-        switch (w->type) {
-        case EF_TYPE_Q8_0: v = ef_qrow_q8_0_f32_avx2(row, x, in); break;
-        case EF_TYPE_Q4_0: v = ef_qrow_q4_0_f32_avx2(row, x, in); break;
-        default: v = dot_row_f(w->type, row, x, in); break;
-        }
-        y[k - k0] = v;
-    }
+    ef_sparse_rows_drive(w, x, idx, k0, k1, y, dot_row);
 }
 
 /* 32 Q8_0 codes (int8) as F32. v: [4][8]. */
@@ -80,16 +64,15 @@ EF_AVX2_INLINE void codes_q4(const uint8_t *c, __m256 v[4]) {
     v[3] = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(hi, 8)));
 }
 
-/* y[c0..c1) += Σ_r a[r] · rows[r][c0..c1) for nr (1..4) F32/F16 rows (any c0..c1; a scalar tail). */
-EF_AVX2_INLINE void axpy_f(uint32_t type, const uint8_t *const rows[4], const float a[4], int nr, int64_t c0,
-                           int64_t c1, float *y) {
-    int64_t c = c0;
-    for (; c + 8 <= c1; c += 8) {
+/* y[0..n_out) += Σ_r a[r] · rows[r] for nr (1..4) F32/F16 rows (ef_sparse_axpy_fn; a scalar tail). */
+static void axpy_f(uint32_t type, const uint8_t *const rows[4], const float a[4], int nr, int64_t n_out, float *y) {
+    int64_t c = 0;
+    for (; c + 8 <= n_out; c += 8) {
         __m256 acc = _mm256_loadu_ps(y + c); /* [8] */
         for (int r = 0; r < nr; r++) acc = _mm256_fmadd_ps(_mm256_set1_ps(a[r]), ef_avx2_load_w8(type, rows[r], c), acc);
         _mm256_storeu_ps(y + c, acc);
     }
-    for (; c < c1; c++)
+    for (; c < n_out; c++)
         for (int r = 0; r < nr; r++) {
             const float w = type == EF_TYPE_F32 ? ((const float *)rows[r])[c]
                                                 : _cvtsh_ss(((const uint16_t *)rows[r])[c]);
@@ -102,81 +85,41 @@ EF_AVX2_INLINE void axpy_f(uint32_t type, const uint8_t *const rows[4], const fl
  * then y[o..) += scale · acc. Each 8 outputs have their own accumulator, so
  * two groups make 8 independent FMA chains (one group's 4 chains waited on
  * the FMA latency). */
-EF_AVX2_INLINE void block_cols(int q8, int ng, const uint8_t *const *rows, const __m256 *ak, int n,
+EF_AVX2_INLINE void block_cols(int q8, int ng, const uint8_t *const *rows, const float *ak, int n,
                                const uint16_t *sc, int64_t o, float *y) {
     __m256 acc[8]; /* [4·ng][8] Σ a·code of outputs o.. */
     for (int i = 0; i < 4 * ng; i++) acc[i] = _mm256_setzero_ps();
-    for (int r = 0; r < n; r++)
+    for (int r = 0; r < n; r++) {
+        const __m256 a = _mm256_set1_ps(ak[r]);
         for (int g = 0; g < ng; g++) {
             __m256 v[4]; /* [4][8] codes of outputs o + 32g .. + 31 */
             if (q8) codes_q8(rows[r] + o + 32 * g, v);
             else codes_q4(rows[r] + (o + 32 * g) / 2, v);
-            for (int i = 0; i < 4; i++) acc[4 * g + i] = _mm256_fmadd_ps(ak[r], v[i], acc[4 * g + i]);
+            for (int i = 0; i < 4; i++) acc[4 * g + i] = _mm256_fmadd_ps(a, v[i], acc[4 * g + i]);
         }
+    }
     for (int i = 0; i < 4 * ng; i++) {
         float *yi = y + o + 8 * i; /* [8] */
         _mm256_storeu_ps(yi, _mm256_fmadd_ps(ef_avx2_load_w8(EF_TYPE_F16, sc, o + 8 * i), acc[i], _mm256_loadu_ps(yi)));
     }
 }
 
-/* Column-blocked Q8_0/Q4_0: for each block of 32 neurons and each group of
- * 32 outputs, Σ a·codes over the block's active neurons is formed in
- * registers and added to y with the block's scales. A block's active rows
- * are read in parallel, 32 bytes at a time, which keeps many memory
- * streams in flight (measured faster than row after row on weights far
- * larger than the caches). */
-static void accum_q(const ef_sparse_down *d, const int32_t *idx, const float *a, int32_t k0, int32_t k1, float *y) {
-    const int q8 = d->type == EF_TYPE_Q8_0;
-    const int64_t n_out = d->n_out;
-    memset(y, 0, sizeof(float) * (size_t)n_out);
-    for (int32_t k = k0; k < k1;) {
-        const int32_t b = idx[k] / 32;
-        int32_t k_end = k;
-        while (k_end < k1 && idx[k_end] / 32 == b) k_end++;
-        const uint8_t *rows[32]; /* [n] the block's active rows */
-        __m256 ak[32];           /* [n] their weights a, broadcast */
-        const int n = k_end - k;
-        for (int r = 0; r < n; r++) {
-            rows[r] = d->rows + (uint64_t)idx[k + r] * d->row_bytes;
-            ak[r] = _mm256_set1_ps(a[k + r]);
-        }
-        /* the next block's rows, into L2 */
-        for (int32_t p = k_end; p < k_end + 32 && p < k1 && idx[p] / 32 <= b + 1; p++)
-            prefetch_row(d->rows + (uint64_t)idx[p] * d->row_bytes, d->row_bytes);
-        const uint16_t *sc = d->scales + (int64_t)b * d->n_out; /* [n_out] F16 */
-        int64_t o = 0;
-        if (q8) {
-            for (; o + 64 <= n_out; o += 64) block_cols(1, 2, rows, ak, n, sc, o, y);
-            if (o < n_out) block_cols(1, 1, rows, ak, n, sc, o, y);
-        } else {
-            for (; o + 64 <= n_out; o += 64) block_cols(0, 2, rows, ak, n, sc, o, y);
-            if (o < n_out) block_cols(0, 1, rows, ak, n, sc, o, y);
-        }
-        k = k_end;
+/* A block of 32 neurons over all outputs, 64 at a time (ef_sparse_block_fn). */
+static void block_all(int q8, const uint8_t *const *rows, const float *a, int n, const uint16_t *sc, int64_t n_out,
+                      float *y) {
+    int64_t o = 0;
+    if (q8) {
+        for (; o + 64 <= n_out; o += 64) block_cols(1, 2, rows, a, n, sc, o, y);
+        if (o < n_out) block_cols(1, 1, rows, a, n, sc, o, y);
+    } else {
+        for (; o + 64 <= n_out; o += 64) block_cols(0, 2, rows, a, n, sc, o, y);
+        if (o < n_out) block_cols(0, 1, rows, a, n, sc, o, y);
     }
 }
 
 void ef_cpu_sparse_accum_avx2(const ef_sparse_down *d, const int32_t *idx, const float *a, int32_t k0, int32_t k1,
                               float *y) {
-    if (d->type == EF_TYPE_Q8_0 || d->type == EF_TYPE_Q4_0) {
-        accum_q(d, idx, a, k0, k1, y);
-        return;
-    }
-    const int64_t n_out = d->n_out;
-    const uint64_t bytes = d->row_bytes;
-    memset(y, 0, sizeof(float) * (size_t)n_out);
-    for (int32_t k = k0; k < k1; k += 4) {
-        const int nr = k1 - k < 4 ? k1 - k : 4;
-        const uint8_t *rows[4];
-        float ak[4];
-        for (int r = 0; r < 4; r++) {
-            rows[r] = d->rows + (uint64_t)idx[k + (r < nr ? r : 0)] * bytes;
-            ak[r] = r < nr ? a[k + r] : 0.0f;
-        }
-        for (int32_t p = k + 2 * PREFETCH_ROWS; p < k + 2 * PREFETCH_ROWS + 4 && p < k1; p++)
-            prefetch_row(d->rows + (uint64_t)idx[p] * bytes, bytes);
-        axpy_f(d->type, rows, ak, nr, 0, n_out, y);
-    }
+    ef_sparse_accum_drive(d, idx, a, k0, k1, y, block_all, axpy_f);
 }
 
 #else /* built without AVX2 flags: the dispatcher stays on the reference */

@@ -1,29 +1,21 @@
 /* AVX-512 kernels of the sparse FFN decode (sparse_ops.h) for F32, F16, Q8_0
- * and Q4_0 weights: the AVX2 kernels (sparse_ffn_avx2.c) 16 lanes wide, so
- * the sparse path keeps pace with the dense AVX-512 GEMV. Gathered Q8_0/Q4_0
- * rows reuse the dense AVX-512 row kernels (qdot_avx512.h). The
- * accumulation sums each output in the same order as the AVX2 kernel (per
- * block of 32 neurons Σ a·code over its rows ascending, then one FMA by the
- * scale; F32/F16: four rows per FMA chain), so both give the same bits. The
- * scalar reference is sparse_ffn.c. */
+ * and Q4_0 weights: the inner kernels, 16 lanes wide, under the shared
+ * loops of sparse_ffn_drive.h, so the sparse path keeps pace with the dense
+ * AVX-512 GEMV. Gathered Q8_0/Q4_0 rows reuse the dense AVX-512 row kernels
+ * (qdot_avx512.h). The accumulation sums each output in the same order as
+ * the AVX2 kernel (per block of 32 neurons Σ a·code over its rows
+ * ascending, then one FMA by the scale; F32/F16: y, then each row, one FMA
+ * each), so both give the same bits. The scalar reference is sparse_ffn.c. */
 #include "cpu/sparse_ops.h"
 
 #include "quant/types.h"
 
 #if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__) && defined(__AVX512DQ__)
-#include <string.h>
-
 #include "cpu/qdot_avx512.h"
 #include "cpu/simd_avx512.h"
+#include "cpu/sparse_ffn_drive.h"
 
 int ef_cpu_sparse_avx512_built(void) { return 1; }
-
-/* Rows ahead to prefetch into L2 (as the AVX2 kernels; see there why T1). */
-#define PREFETCH_ROWS 16
-
-EF_AVX512_INLINE void prefetch_row(const uint8_t *row, uint64_t bytes) {
-    for (uint64_t off = 0; off < bytes; off += 64) _mm_prefetch((const char *)row + off, _MM_HINT_T1);
-}
 
 /* x · row for F32/F16 rows of n elements. */
 EF_AVX512_INLINE float dot_row_f(uint32_t type, const void *row, const float *x, int64_t n) {
@@ -36,25 +28,18 @@ EF_AVX512_INLINE float dot_row_f(uint32_t type, const void *row, const float *x,
     return ef_avx512_hsum(acc);
 }
 
+/* x · row for every type the kernels take (ef_sparse_dot_fn). */
+static float dot_row(uint32_t type, const uint8_t *row, const float *x, int64_t n) {
+    switch (type) {
+    case EF_TYPE_Q8_0: return ef_qrow_q8_0_f32_avx512(row, x, n);
+    case EF_TYPE_Q4_0: return ef_qrow_q4_0_f32_avx512(row, x, n);
+    default: return dot_row_f(type, row, x, n);
+    }
+}
+
 void ef_cpu_sparse_rows_avx512(const ef_tensor *w, const float *x, const int32_t *idx, int32_t k0, int32_t k1,
                                float *y) {
-    const int64_t in = w->ne[0];
-    const uint64_t row_bytes = ef_type_row_size(w->type, in);
-    const uint8_t *base = w->data;
-    /* idx NULL: rows k0..k1 themselves, a stream the hardware prefetches */
-    for (int32_t k = k0; idx && k < k0 + PREFETCH_ROWS && k < k1; k++)
-        prefetch_row(base + (uint64_t)idx[k] * row_bytes, row_bytes);
-    for (int32_t k = k0; k < k1; k++) {
-        if (idx && k + PREFETCH_ROWS < k1) prefetch_row(base + (uint64_t)idx[k + PREFETCH_ROWS] * row_bytes, row_bytes);
-        const uint8_t *row = base + (uint64_t)(idx ? idx[k] : k) * row_bytes;
-        float v;
-        switch (w->type) {
-        case EF_TYPE_Q8_0: v = ef_qrow_q8_0_f32_avx512(row, x, in); break;
-        case EF_TYPE_Q4_0: v = ef_qrow_q4_0_f32_avx512(row, x, in); break;
-        default: v = dot_row_f(w->type, row, x, in); break;
-        }
-        y[k - k0] = v;
-    }
+    ef_sparse_rows_drive(w, x, idx, k0, k1, y, dot_row);
 }
 
 /* 32 codes of a column-blocked row as F32, 16 per register. Q8_0: int8
@@ -94,39 +79,23 @@ EF_AVX512_INLINE void block_cols(int q8, int ng, const uint8_t *const *rows, con
     }
 }
 
-/* Column-blocked Q8_0/Q4_0, one block of 32 neurons at a time (its active
- * rows read side by side), as accum_q of the AVX2 file. */
-static void accum_q(const ef_sparse_down *d, const int32_t *idx, const float *a, int32_t k0, int32_t k1, float *y) {
-    const int q8 = d->type == EF_TYPE_Q8_0;
-    const int64_t n_out = d->n_out;
-    memset(y, 0, sizeof(float) * (size_t)n_out);
-    for (int32_t k = k0; k < k1;) {
-        const int32_t b = idx[k] / 32;
-        int32_t k_end = k;
-        while (k_end < k1 && idx[k_end] / 32 == b) k_end++;
-        const uint8_t *rows[32]; /* [n] the block's active rows */
-        const int n = k_end - k;
-        for (int r = 0; r < n; r++) rows[r] = d->rows + (uint64_t)idx[k + r] * d->row_bytes;
-        for (int32_t p = k_end; p < k_end + 32 && p < k1 && idx[p] / 32 <= b + 1; p++)
-            prefetch_row(d->rows + (uint64_t)idx[p] * d->row_bytes, d->row_bytes);
-        const uint16_t *sc = d->scales + (int64_t)b * n_out; /* [n_out] F16 */
-        const float *ak = a + k;                             /* [n] */
-        int64_t o = 0;
-        if (q8) {
-            for (; o + 128 <= n_out; o += 128) block_cols(1, 4, rows, ak, n, sc, o, y);
-            for (; o < n_out; o += 32) block_cols(1, 1, rows, ak, n, sc, o, y);
-        } else {
-            for (; o + 128 <= n_out; o += 128) block_cols(0, 4, rows, ak, n, sc, o, y);
-            for (; o < n_out; o += 32) block_cols(0, 1, rows, ak, n, sc, o, y);
-        }
-        k = k_end;
+/* A block of 32 neurons over all outputs, 128 at a time (ef_sparse_block_fn). */
+static void block_all(int q8, const uint8_t *const *rows, const float *a, int n, const uint16_t *sc, int64_t n_out,
+                      float *y) {
+    int64_t o = 0;
+    if (q8) {
+        for (; o + 128 <= n_out; o += 128) block_cols(1, 4, rows, a, n, sc, o, y);
+        for (; o < n_out; o += 32) block_cols(1, 1, rows, a, n, sc, o, y);
+    } else {
+        for (; o + 128 <= n_out; o += 128) block_cols(0, 4, rows, a, n, sc, o, y);
+        for (; o < n_out; o += 32) block_cols(0, 1, rows, a, n, sc, o, y);
     }
 }
 
 /* y += Σ_r a[r] · rows[r] for nr (1..4) F32/F16 rows of n_out, the AVX2
- * kernel's order per output (y, then rows 0..nr-1), tail masked. */
-EF_AVX512_INLINE void axpy_f(uint32_t type, const uint8_t *const rows[4], const float a[4], int nr, int64_t n_out,
-                             float *y) {
+ * kernel's order per output (y, then rows 0..nr-1), tail masked
+ * (ef_sparse_axpy_fn). */
+static void axpy_f(uint32_t type, const uint8_t *const rows[4], const float a[4], int nr, int64_t n_out, float *y) {
     int64_t c = 0;
     for (; c + 16 <= n_out; c += 16) {
         __m512 acc = _mm512_loadu_ps(y + c); /* [16] */
@@ -144,25 +113,7 @@ EF_AVX512_INLINE void axpy_f(uint32_t type, const uint8_t *const rows[4], const 
 
 void ef_cpu_sparse_accum_avx512(const ef_sparse_down *d, const int32_t *idx, const float *a, int32_t k0, int32_t k1,
                                 float *y) {
-    if (d->type == EF_TYPE_Q8_0 || d->type == EF_TYPE_Q4_0) {
-        accum_q(d, idx, a, k0, k1, y);
-        return;
-    }
-    const uint64_t bytes = d->row_bytes;
-    memset(y, 0, sizeof(float) * (size_t)d->n_out);
-    for (int32_t k = k0; k < k1; k += 4) {
-        const int nr = k1 - k < 4 ? k1 - k : 4;
-        const uint8_t *rows[4];
-        float ak[4];
-        for (int r = 0; r < 4; r++) {
-            rows[r] = d->rows + (uint64_t)idx[k + (r < nr ? r : 0)] * bytes;
-            ak[r] = r < nr ? a[k + r] : 0.0f;
-        }
-        for (int32_t p = k + 2 * PREFETCH_ROWS; p < k + 2 * PREFETCH_ROWS + 4 && p < k1; p++)
-            prefetch_row(d->rows + (uint64_t)idx[p] * bytes, bytes);
-        if (d->type == EF_TYPE_F32) axpy_f(EF_TYPE_F32, rows, ak, nr, d->n_out, y);
-        else axpy_f(EF_TYPE_F16, rows, ak, nr, d->n_out, y);
-    }
+    ef_sparse_accum_drive(d, idx, a, k0, k1, y, block_all, axpy_f);
 }
 
 #else /* built without AVX-512 flags: the dispatcher never picks these */

@@ -4,8 +4,9 @@
  * is neuron j's output column, contiguous), so a skipped neuron is bytes
  * never read.
  *
- * Types: F32, F16, Q8_0 and Q4_0 have AVX2 and AVX-512 kernels
- * (sparse_ffn_avx2.c, sparse_ffn_avx512.c);
+ * Types: F32, F16, Q8_0 and Q4_0 have AVX2, AVX-512 and NEON kernels
+ * (sparse_ffn_avx2.c, sparse_ffn_avx512.c, sparse_ffn_neon.c, sharing
+ * their loops through sparse_ffn_drive.h);
  * every type with a dequantizer has the scalar reference (sparse_ffn.c),
  * which is also what runs when EF_CPU_SIMD=0. Both split work over the pool
  * so that the thread count changes no bit (rows: whole rows per worker;
@@ -74,7 +75,8 @@ void ef_cpu_sparse_accum(ef_pool *pool, const ef_sparse_down *d, const int32_t *
                          float *y, float *scratch);
 
 /* The gate pass fused with the gathered up rows, in one pool run: for
- * every neuron j, act[j] = act(W_gate[j] · x) (SiLU, or ReLU); the active
+ * every neuron j, act[j] = act(W_gate[j] · x) (SiLU: the vectorized
+ * ef_cpu_silu of silu.h, or ReLU); the active
  * ones (|act| ≥ thr; ReLU: act > thr), ascending, in idx[0..n_act) and
  * h[k] = act · (W_up[idx[k]] · x). Workers take whole chunks of
  * EF_SPARSE_GATE_CHUNK neurons, so the thread count changes no bit.
@@ -89,9 +91,11 @@ typedef struct ef_sparse_gate_up {
 int32_t ef_cpu_sparse_gate_up(ef_pool *pool, int impl, const ef_sparse_gate_up *g, float *act, int32_t *idx,
                               float *h, int32_t *count);
 
-/* The implementations: the scalar reference, AVX2 (sparse_ffn_avx2.c) and
- * AVX-512 (sparse_ffn_avx512.c; the same bits as AVX2 in the accumulation). */
-enum { EF_SPARSE_REF = 0, EF_SPARSE_AVX2 = 1, EF_SPARSE_AVX512 = 2 };
+/* The implementations: the scalar reference, AVX2 (sparse_ffn_avx2.c),
+ * AVX-512 (sparse_ffn_avx512.c; the same bits as AVX2 in the accumulation)
+ * and NEON (sparse_ffn_neon.c, aarch64; the AVX2 summation order).
+ * EF_SPARSE_N_IMPL counts them (tests loop over impl < EF_SPARSE_N_IMPL). */
+enum { EF_SPARSE_REF = 0, EF_SPARSE_AVX2 = 1, EF_SPARSE_AVX512 = 2, EF_SPARSE_NEON = 3, EF_SPARSE_N_IMPL = 4 };
 
 /* The same two kernels forced to one implementation (tests compare them);
  * impl must pass ef_cpu_sparse_impl_ok. */
@@ -111,17 +115,22 @@ int ef_cpu_sparse_impl(uint32_t type);
 /* ---- SIMD halves (stubs when built without their flags) ---- */
 int ef_cpu_sparse_avx2_built(void);
 int ef_cpu_sparse_avx512_built(void);
+int ef_cpu_sparse_neon_built(void);
 /* y[k - k0] = W[idx[k]] · x for k in [k0, k1); idx NULL: W[k] (contiguous
  * rows, not prefetched by hand). */
 void ef_cpu_sparse_rows_avx2(const ef_tensor *w, const float *x, const int32_t *idx, int32_t k0, int32_t k1,
                              float *y);
 void ef_cpu_sparse_rows_avx512(const ef_tensor *w, const float *x, const int32_t *idx, int32_t k0, int32_t k1,
                                float *y);
+void ef_cpu_sparse_rows_neon(const ef_tensor *w, const float *x, const int32_t *idx, int32_t k0, int32_t k1,
+                             float *y);
 /* y[n_out] = Σ_{k0 ≤ k < k1} a[k] · D[idx[k]], from zero, k ascending
  * (Q8_0/Q4_0: [k0, k1) holds whole blocks of 32 neurons). */
 void ef_cpu_sparse_accum_avx2(const ef_sparse_down *d, const int32_t *idx, const float *a, int32_t k0, int32_t k1,
                               float *y);
 void ef_cpu_sparse_accum_avx512(const ef_sparse_down *d, const int32_t *idx, const float *a, int32_t k0, int32_t k1,
                                 float *y);
+void ef_cpu_sparse_accum_neon(const ef_sparse_down *d, const int32_t *idx, const float *a, int32_t k0, int32_t k1,
+                              float *y);
 
 #endif

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "ocl_internal.h"
+#include "ocl_matmul_plan.h"
 
 void ef_ocl_log(const ef_be_host *host, int32_t level, const char *fmt, ...) {
     if (!host || !host->log) return;
@@ -36,6 +37,7 @@ static int32_t parse_index(const char *s) {
 /* The parsed options; 0 / -1 fields mean "auto". */
 typedef struct ocl_options {
     int32_t platform, device, wg, prefill_gemv;
+    int32_t fp16_math; /* 1: asked for (taken only on cl_khr_fp16 devices) */
 } ocl_options;
 
 static int32_t parse_options(const ef_be_option *opts, int32_t n_opts, ocl_options *o, char *err, size_t err_cap) {
@@ -44,6 +46,7 @@ static int32_t parse_options(const ef_be_option *opts, int32_t n_opts, ocl_optio
     *device = EF_OCL_DEV_ANY;
     *wg = 0;
     o->prefill_gemv = -1;
+    o->fp16_math = 0;
     for (int32_t i = 0; i < n_opts; i++) {
         const char *key = opts[i].key ? opts[i].key : "", *val = opts[i].value ? opts[i].value : "";
         if (strcmp(key, "opencl.platform") == 0) {
@@ -82,10 +85,16 @@ static int32_t parse_options(const ef_be_option *opts, int32_t n_opts, ocl_optio
                 snprintf(err, err_cap, "opencl.prefill: '%s' is not auto, clblast or gemv", val);
                 return EF_ERR_INVALID_ARG;
             }
+        } else if (strcmp(key, "opencl.fp16_math") == 0) {
+            if (strcmp(val, "0") != 0 && strcmp(val, "1") != 0) {
+                snprintf(err, err_cap, "opencl.fp16_math: '%s' is not 0 or 1", val);
+                return EF_ERR_INVALID_ARG;
+            }
+            o->fp16_math = val[0] == '1';
         } else {
             snprintf(err, err_cap,
                      "unknown option '%s' (the opencl backend knows opencl.platform, opencl.device, "
-                     "opencl.work_group, opencl.prefill)",
+                     "opencl.work_group, opencl.prefill, opencl.fp16_math)",
                      key);
             return EF_ERR_INVALID_ARG;
         }
@@ -124,6 +133,11 @@ int32_t ef_ocl_init(const ef_be_host *host, const ef_be_option *opts, int32_t n_
     const int32_t cpu = (ctx->dev.type & CL_DEVICE_TYPE_CPU) != 0;
     ctx->wg = o.wg ? o.wg : cpu ? EF_OCL_WG_CPU : EF_OCL_WG_GPU;
     ctx->prefill_gemv = o.prefill_gemv >= 0 ? o.prefill_gemv : cpu;
+    ctx->fp16_math = ef_ocl_fp16_math_on(o.fp16_math, ctx->dev.fp16);
+    if (o.fp16_math && !ctx->fp16_math)
+        ef_ocl_log(host, EF_BE_LOG_INFO,
+                   "opencl: opencl.fp16_math=1 not taken: %s has no cl_khr_fp16, F16 weights stay on fp32 math",
+                   ctx->dev.name);
 
     cl_int cerr = CL_SUCCESS;
     cl_context_properties props[] = {CL_CONTEXT_PLATFORM, (cl_context_properties)ctx->dev.platform, 0};
@@ -145,7 +159,8 @@ int32_t ef_ocl_init(const ef_be_host *host, const ef_be_option *opts, int32_t n_
         snprintf(err, err_cap, "opencl: building the kernels failed on %s (see the log)", ctx->dev.name);
         goto fail;
     }
-    ef_ocl_log(host, EF_BE_LOG_INFO, "opencl: using %s", ctx->dev.description);
+    ef_ocl_log(host, EF_BE_LOG_INFO, "opencl: using %s%s", ctx->dev.description,
+               ctx->fp16_math ? "; fp16 math (HGEMM) for F16 weights" : "");
     *out = ctx;
     return EF_OK;
 
@@ -161,6 +176,7 @@ void ef_ocl_shutdown(ef_be_ctx *ctx) {
     ef_ocl_scratch_release(&ctx->ids);
     ef_ocl_scratch_release(&ctx->factors);
     ef_ocl_scratch_release(&ctx->dequant);
+    ef_ocl_scratch_release(&ctx->half_xy);
     for (int i = 0; i < EF_OCL_KERNEL_COUNT; i++)
         if (ctx->kernels[i]) clReleaseKernel(ctx->kernels[i]);
     if (ctx->program) clReleaseProgram(ctx->program);

@@ -86,6 +86,7 @@ struct ef_be_ctx {
     ef_ocl_device dev;
     int32_t wg;           /* EF_OCL_WG_GPU or EF_OCL_WG_CPU */
     int32_t prefill_gemv; /* batched GEMV instead of CLBlast for n > 1 (CPU devices) */
+    int32_t fp16_math;    /* HGEMM for F16 weights: opencl.fp16_math=1 on a cl_khr_fp16 device */
     cl_context context;
     cl_command_queue queue;
     cl_program program;
@@ -93,6 +94,7 @@ struct ef_be_ctx {
     ef_ocl_scratch ids;      /* int32 row ids of get_rows */
     ef_ocl_scratch factors;  /* float rope freq_factors */
     ef_ocl_scratch dequant;  /* float weights dequantized for SGEMM */
+    ef_ocl_scratch half_xy;  /* HGEMM's x and y as half: [n][in] ‖ [n][out] */
 };
 
 /* ---- logging and errors (ocl_context.c) ---- */
@@ -166,6 +168,9 @@ ef_ocl_kernel ef_ocl_dequant_kernel(uint32_t type);
 
 /* ---- ops (one file per family) ---- */
 int32_t ef_ocl_matmul(ef_be_ctx *ctx, const ef_be_tensor *w, const ef_be_tensor *x, const ef_be_tensor *y);
+/* y = x · Wᵀ in half precision for an F16 W {in, out} (ocl_matmul_half.c). */
+int32_t ef_ocl_matmul_hgemm(ef_be_ctx *ctx, const ef_be_tensor *w, const ef_be_tensor *x, const ef_be_tensor *y,
+                            size_t in, size_t out, size_t n);
 int32_t ef_ocl_get_rows(ef_be_ctx *ctx, const ef_be_tensor *w, const int32_t *ids, int32_t n, const ef_be_tensor *y);
 int32_t ef_ocl_convert(ef_be_ctx *ctx, const ef_be_tensor *src, const ef_be_tensor *dst);
 /* Dequantizes n_rows rows of w (all of them from row 0) into F32 rows at

@@ -1,16 +1,14 @@
 /* matmul: y[n][out] = x[n][in] · Wᵀ for W {in, out}. Decode (n == 1) and
  * small batches of a non-F32 weight run the GEMV kernels straight on the
  * stored blocks; larger batches go to CLBlast's SGEMM, with non-F32 weights
- * first expanded to F32 in a scratch buffer (HGEMM is not used: PoCL has no
- * fp16 and CLBlast prints when it fails). On CPU devices (ctx->prefill_gemv)
- * every batch runs the GEMV kernels, which beat CLBlast there. */
+ * first expanded to F32 in a scratch buffer, or, for F16 weights with
+ * opencl.fp16_math=1 on a cl_khr_fp16 device, to HGEMM (ocl_matmul_half.c).
+ * On CPU devices (ctx->prefill_gemv) every batch runs the GEMV kernels,
+ * which beat CLBlast there. ocl_matmul_plan.h makes the choice. */
 #include <clblast_c.h>
 
 #include "ocl_internal.h"
-
-/* Up to this many tokens the GEMV kernels read a quantized weight once per
- * token, which beats expanding the whole matrix to F32 first. */
-#define GEMV_MAX_BATCH 8
+#include "ocl_matmul_plan.h"
 
 static ef_ocl_kernel gemv_kernel(uint32_t type) {
     switch (type) {
@@ -65,10 +63,13 @@ int32_t ef_ocl_matmul(ef_be_ctx *ctx, const ef_be_tensor *w, const ef_be_tensor 
                    (long long)in, (long long)out, (long long)x->ne[0], (long long)y->ne[0]);
         return EF_ERR_INVALID_ARG;
     }
-    if (n == 1 || ctx->prefill_gemv || (w->type != EF_BE_TYPE_F32 && n <= GEMV_MAX_BATCH))
-        return run_gemv(ctx, k, w, x, y, (cl_int)in, (cl_int)out, (size_t)n);
-    if (w->type == EF_BE_TYPE_F32)
+    switch (ef_ocl_matmul_plan(w->type, n, ctx->prefill_gemv, ctx->fp16_math)) {
+    case EF_OCL_MM_GEMV: return run_gemv(ctx, k, w, x, y, (cl_int)in, (cl_int)out, (size_t)n);
+    case EF_OCL_MM_SGEMM:
         return run_sgemm(ctx, w->buf->mem, (size_t)w->offset / 4, x, y, (size_t)in, (size_t)out, (size_t)n);
+    case EF_OCL_MM_HGEMM: return ef_ocl_matmul_hgemm(ctx, w, x, y, (size_t)in, (size_t)out, (size_t)n);
+    case EF_OCL_MM_DEQUANT_SGEMM: break;
+    }
     /* Expand the weight to F32 rows in scratch: [out][in] floats. */
     if ((st = ef_ocl_scratch_reserve(ctx, &ctx->dequant, (size_t)(in * out) * sizeof(float))) != EF_OK) return st;
     if ((st = ef_ocl_dequant_rows(ctx, w, NULL, out, ctx->dequant.mem, 0)) != EF_OK) return st;

@@ -2,8 +2,10 @@
  * prefill call of N tokens from an empty F16 cache, so the variants can be
  * compared as ratios measured in one run: the flash kernel (full causal,
  * equal K/V heads), the tiled ef_cpu_attn_ext (attn_ext_tile.c, best SIMD
- * level) and its plain-C reference. Prints one JSON line per shape.
- * usage: attn_kernels N [THREADS] [REF_MAX_N] */
+ * level) and its plain-C reference. Prints one JSON line per shape, with
+ * wall and process CPU seconds (all threads; the better figure on a loaded
+ * machine). SHAPE_FILTER keeps the shapes whose name contains it.
+ * usage: attn_kernels N [THREADS] [REF_MAX_N] [SHAPE_FILTER] */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
 #include <stdio.h>
@@ -17,39 +19,58 @@
 #include "cpu/cpu_ops.h"
 #include "quant/types.h"
 
-static double now(void) {
+static double clock_s(clockid_t id) {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(id, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* Wall and CPU seconds since a start taken with timer_start. */
+typedef struct {
+    double wall, cpu;
+} timer;
+
+static timer timer_start(void) { return (timer){clock_s(CLOCK_MONOTONIC), clock_s(CLOCK_PROCESS_CPUTIME_ID)}; }
+
+static timer timer_since(timer t0) {
+    return (timer){clock_s(CLOCK_MONOTONIC) - t0.wall, clock_s(CLOCK_PROCESS_CPUTIME_ID) - t0.cpu};
 }
 
 typedef struct {
     const char *name;
     int32_t n_head, n_head_kv, dk, dv, window;
     int shared;
+    int f32; /* F32 rows (the exec's expanded MLA keys and values) instead of the F16 cache */
 } shape;
 
 int main(int argc, char **argv) {
     const int32_t n = argc > 1 ? atoi(argv[1]) : 4096;
     const int32_t threads = argc > 2 ? atoi(argv[2]) : 2;
     const int32_t ref_max = argc > 3 ? atoi(argv[3]) : 4096;
+    const char *filter = argc > 4 ? argv[4] : "";
     const shape shapes[] = {
-        {"mha 8x32", 8, 8, 32, 32, 0, 0},
-        {"mha 16x16", 16, 16, 16, 16, 0, 0},
-        {"mla absorbed 16 heads, 64+16", 16, 1, 80, 80, 0, 1},
-        {"mla absorbed 16 heads, 64+16, window 512", 16, 1, 80, 80, 512, 1},
-        {"mla expanded 16 heads, k 32 v 16", 16, 16, 32, 16, 0, 0},
-        {"mla expanded 16 heads, k 32 v 16, window 512", 16, 16, 32, 16, 512, 0},
-        {"mla absorbed 8 heads, 128+16 (old shape)", 8, 1, 144, 144, 0, 1},
-        {"mla absorbed 8 heads, 128+16, window 512 (old)", 8, 1, 144, 144, 512, 1},
+        {"mha 8x32", 8, 8, 32, 32, 0, 0, 0},
+        {"mha 16x16", 16, 16, 16, 16, 0, 0, 0},
+        {"mla absorbed 16 heads, 64+16", 16, 1, 80, 80, 0, 1, 0},
+        {"mla absorbed 16 heads, 64+16, window 512", 16, 1, 80, 80, 512, 1, 0},
+        {"mla expanded 16 heads, k 32 v 16", 16, 16, 32, 16, 0, 0, 0},
+        {"mla expanded 16 heads, k 32 v 16, window 512", 16, 16, 32, 16, 512, 0, 0},
+        {"mla expanded 16 heads, k 32 v 16, F32 rows", 16, 16, 32, 16, 0, 0, 1},
+        {"mla expanded 16 heads, k 32 v 16, F32 rows, window 512", 16, 16, 32, 16, 512, 0, 1},
+        {"mla absorbed 8 heads, 128+16 (old shape)", 8, 1, 144, 144, 0, 1, 0},
+        {"mla absorbed 8 heads, 128+16, window 512 (old)", 8, 1, 144, 144, 512, 1, 0},
     };
     ef_pool *pool = NULL;
     if (ef_pool_create(threads, &pool) != EF_OK) return 1;
     for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
         const shape *s = &shapes[si];
+        if (!strstr(s->name, filter)) continue;
         const int32_t kw = s->n_head_kv * s->dk, vw = s->n_head_kv * s->dv;
         uint16_t *k = malloc(sizeof(uint16_t) * (size_t)n * kw);          /* [n][kw] F16 */
         uint16_t *v = s->shared ? k : malloc(sizeof(uint16_t) * (size_t)n * vw); /* [n][vw] F16 */
+        float *k32 = s->f32 ? malloc(sizeof(float) * (size_t)n * kw) : NULL; /* [n][kw] F32 */
+        float *v32 = s->f32 ? malloc(sizeof(float) * (size_t)n * vw) : NULL; /* [n][vw] F32 */
+        if (s->f32 && (!k32 || !v32)) return 1;
         float *q = malloc(sizeof(float) * (size_t)n * s->n_head * s->dk); /* [n][H][dk] */
         float *out = malloc(sizeof(float) * (size_t)n * s->n_head * (s->dv > s->dk ? s->dv : s->dk));
         if (!k || !v || !q || !out) return 1;
@@ -63,37 +84,44 @@ int main(int argc, char **argv) {
                          .dv = s->dv, .scale = 1.0f / sqrtf((float)s->dk), .window = s->window,
                          .k = ef_kv_rows_contiguous(EF_TYPE_F16, kw, n, k, &kp),
                          .v = ef_kv_rows_contiguous(EF_TYPE_F16, vw, n, v, &vp)};
+        if (s->f32) {
+            for (int64_t i = 0; i < (int64_t)n * kw; i++) k32[i] = ef_f16_to_f32(k[i]);
+            for (int64_t i = 0; i < (int64_t)n * vw; i++) v32[i] = ef_f16_to_f32(v[i]);
+            a.k = ef_kv_rows_contiguous(EF_TYPE_F32, kw, n, k32, &kp);
+            a.v = ef_kv_rows_contiguous(EF_TYPE_F32, vw, n, v32, &vp);
+        }
         float *scratch = malloc(sizeof(float) * (size_t)threads * (size_t)ef_cpu_attn_ext_scratch_floats(&a));
         /* visible (query, key) pairs × heads × (dk + dv) multiply-adds */
         const double span = s->window > 0 && s->window < n ? (double)s->window * n - 0.5 * s->window * s->window
                                                            : 0.5 * (double)n * n;
         const double gflop = 2.0 * span * s->n_head * (s->dk + s->dv) * 1e-9;
         const ef_attn_ext_kernels kern = ef_attn_ext_pick_kernels();
-        double t_tiled = -1, t_ref = -1, t_flash = -1;
+        timer t_tiled = {-1, -1}, t_ref = {-1, -1}, t_flash = {-1, -1};
         if (kern.scores) {
-            double t0 = now();
+            const timer t0 = timer_start();
             ef_cpu_attn_ext_tiled(pool, &a, &kern, q, scratch, out);
-            t_tiled = now() - t0;
+            t_tiled = timer_since(t0);
         }
         if (n <= ref_max) {
-            double t0 = now();
+            const timer t0 = timer_start();
             ef_cpu_attn_ext_ref(pool, &a, q, scratch, out);
-            t_ref = now() - t0;
+            t_ref = timer_since(t0);
         }
-        if (s->window == 0 && s->dk == s->dv) {
+        if (s->window == 0 && s->dk == s->dv && !s->f32) {
             const ef_attn_shape fs = {n, 0, s->n_head, s->n_head_kv, s->dk};
             float *fscr = malloc(sizeof(float) * (size_t)threads * ef_cpu_flash_scratch_floats(&fs));
             const ef_kv_view kv = {a.k, a.v};
-            double t0 = now();
+            const timer t0 = timer_start();
             ef_cpu_flash_attn_prefill(pool, &fs, q, &kv, fscr, out);
-            t_flash = now() - t0;
+            t_flash = timer_since(t0);
             free(fscr);
         }
         printf("{\"shape\": \"%s\", \"n\": %d, \"threads\": %d, \"gflop\": %.2f, \"tiled_s\": %.4f, \"ref_s\": %.4f, "
-               "\"flash_s\": %.4f}\n",
-               s->name, (int)n, (int)threads, gflop, t_tiled, t_ref, t_flash);
+               "\"flash_s\": %.4f, \"tiled_cpu_s\": %.4f, \"ref_cpu_s\": %.4f, \"flash_cpu_s\": %.4f}\n",
+               s->name, (int)n, (int)threads, gflop, t_tiled.wall, t_ref.wall, t_flash.wall, t_tiled.cpu, t_ref.cpu,
+               t_flash.cpu);
         fflush(stdout);
-        free(scratch), free(out), free(q);
+        free(scratch), free(out), free(q), free(k32), free(v32);
         if (v != k) free(v);
         free(k);
     }

@@ -91,6 +91,7 @@ static uint64_t parse_bytes(const char *v, int *ok) {
 static ef_status parse_device_options(const ef_backend_choice *c, ef_exec_device_opts *o) {
     o->resident = 1;
     o->kv_budget = 0;
+    o->kv_budget_given = 0;
     for (int32_t i = 0; c && i < c->n_opts; i++) {
         int ok = 0;
         if (!strcmp(c->keys[i], "device_resident")) {
@@ -98,6 +99,7 @@ static ef_status parse_device_options(const ef_backend_choice *c, ef_exec_device
             o->resident = !strcmp(c->values[i], "1");
         } else if (!strcmp(c->keys[i], "kv_device_budget")) {
             o->kv_budget = parse_bytes(c->values[i], &ok);
+            o->kv_budget_given = 1;
         } else {
             continue;
         }

@@ -37,10 +37,12 @@ void ef_exec_backend_counts(const ef_exec_backend *xb, uint64_t *on_backend, uin
 /* ---- for the device-resident forward pass (forward_device.c) ----
  * Host-side options of a binding, given without a backend prefix:
  *   device_resident=1|0   whole layer stack on the backend when it can (default 1)
- *   kv_device_budget=N    bytes (K/M/G suffixes) of device K/V per session; 0 = n_ctx rows */
+ *   kv_device_budget=N    bytes (K/M/G suffixes) of device K/V per session; 0 = n_ctx rows;
+ *                         not given: the KV cache's hot-tier budget when it has one */
 typedef struct ef_exec_device_opts {
     int32_t resident;
     uint64_t kv_budget;
+    int32_t kv_budget_given; /* kv_device_budget was among the options */
 } ef_exec_device_opts;
 const ef_exec_device_opts *ef_exec_backend_device_opts(const ef_exec_backend *xb);
 /* The backend and its context shared by the sessions of this (model, options). */

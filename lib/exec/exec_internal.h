@@ -87,6 +87,10 @@ void ef_exec_project(ef_exec *e, ef_pool *pool, const ef_tensor *w, const ef_ten
 /* The flash-attention shape of this model (MLA: H query heads over one
  * shared latent head of kv_lora + rope). */
 ef_attn_shape ef_exec_flash_shape(const ef_exec *e, int32_t n_tok, int32_t n_past);
+/* att[n][q_dim] = attention of layer il's queries (e->q) over its cache rows
+ * (forward.c; full-causal layers are window 0 of the tiled kernel). */
+void ef_exec_attend(ef_exec *e, ef_pool *pool, int32_t il, int32_t n, int32_t n_past, ef_kv_rows k_rows,
+                    ef_kv_rows v_rows);
 
 /* Layer il's cache (k or v) as a byte pointer; row r at + r*kv_dim*kv_elt. */
 static inline char *ef_exec_cache_layer(const ef_exec *e, void *cache, int32_t il) {

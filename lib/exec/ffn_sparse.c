@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "cpu/matmul_kernels.h"
+#include "cpu/silu.h"
 #include "cpu/sparse_ops.h"
 #include "model/sparsity.h"
 #include "quant/types.h"
@@ -144,8 +145,8 @@ int32_t ef_ffn_sparse_decode(ef_exec *e, ef_pool *pool, int32_t il, int32_t n) {
                 n_act += act[j] > thr;
             }
         } else {
+            ef_cpu_silu(act, act, n_ff); /* the fused pass's SiLU (cpu/silu.h) */
             for (int32_t j = 0; j < n_ff; j++) {
-                act[j] = silu(act[j]);
                 idx[n_act] = j;
                 n_act += fabsf(act[j]) >= thr;
             }

@@ -138,8 +138,9 @@ static ef_status create_once(const ef_model *m, const ef_exec_opts *o, const pag
         any_window |= e->layer_window[il] > 0;
         any_full |= e->layer_window[il] == 0;
     }
-    /* the flash kernel serves full-causal MHA/GQA layers; MLA runs ef_cpu_attn_ext (forward_mla.c) */
-    e->use_flash = any_full && !mla;
+    /* every layer runs the tiled ef_cpu_attn_ext (full-causal ones with window 0);
+     * MLA runs it through forward_mla.c */
+    e->use_flash = 0;
     const uint64_t partial = e->use_flash ? ef_cpu_flash_partial_floats(&shape, n_ctx, EF_FLASH_DECODE_MAX_TOK) : 0;
 
     if (!st && !pg) st = alloc_cache(acct, &e->k_cache, e, rows, "the K cache");
@@ -161,7 +162,7 @@ static ef_status create_once(const ef_model *m, const ef_exec_opts *o, const pag
     if (!st) st = alloc_floats(acct, &e->wvec, (uint64_t)e->wvec_len, 1, 1, "the weight vector scratch");
     if (!st && mla) st = ef_mla_alloc(e);
     if (!st && hp->n_expert > 0) st = ef_moe_alloc(e);
-    if (!st && !mla && any_window) {
+    if (!st && !mla && (any_window || any_full)) {
         const ef_attn_ext win = {.n_head = hp->n_head, .n_head_kv = hp->n_head_kv, .dk = hp->head_dim,
                                  .dv = hp->head_dim};
         e->ext_floats = (int32_t)ef_cpu_attn_ext_scratch_floats(&win);
@@ -334,6 +335,19 @@ void ef_exec_store_rows(const ef_exec *e, void *cache, int32_t il, int32_t pos0,
     }
 }
 
+/* att[n][q_dim] = softmax(q·Kᵀ·scale, causal, and windowed in window
+ * layers)·V over the cache rows of layer il, with the tiled kernel
+ * (ef_cpu_attn_ext): full-causal layers are window 0. */
+void ef_exec_attend(ef_exec *e, ef_pool *pool, int32_t il, int32_t n, int32_t n_past, ef_kv_rows k_rows,
+                    ef_kv_rows v_rows) {
+    const ef_hparams *hp = &e->m->hp;
+    const ef_attn_ext a = {.n_tok = n, .n_past = n_past, .n_head = hp->n_head, .n_head_kv = hp->n_head_kv,
+                           .dk = hp->head_dim, .dv = hp->head_dim, .scale = hp->kq_scale,
+                           .window = e->layer_window[il], .n_sinks = e->n_sinks, .ring_rows = e->layer_ring[il],
+                           .k = k_rows, .v = v_rows};
+    ef_cpu_attn_ext(pool, &a, e->q, e->ext_scratch, e->att);
+}
+
 static ef_status attention_block(ef_exec *e, ef_pool *pool, int32_t il, int32_t n, int32_t n_past) {
     const ef_model *m = e->m;
     const ef_hparams *hp = &m->hp;
@@ -365,22 +379,7 @@ static ef_status attention_block(ef_exec *e, ef_pool *pool, int32_t il, int32_t 
     const void *k_page, *v_page;
     const ef_kv_rows k_rows = ef_exec_kv_rows(e, il, 0, &k_page); /* [n_ctx or ring][kv_dim] */
     const ef_kv_rows v_rows = ef_exec_kv_rows(e, il, 1, &v_page); /* [n_ctx or ring][kv_dim] */
-    if (window > 0) {
-        /* window layers: masked (and possibly ring-mapped) attention */
-        const ef_attn_ext a = {.n_tok = n, .n_past = n_past, .n_head = hp->n_head, .n_head_kv = hp->n_head_kv,
-                               .dk = hp->head_dim, .dv = hp->head_dim, .scale = hp->kq_scale,
-                               .window = window, .n_sinks = e->n_sinks, .ring_rows = e->layer_ring[il],
-                               .k = k_rows, .v = v_rows};
-        ef_cpu_attn_ext(pool, &a, e->q, e->ext_scratch, e->att);
-    } else {
-        /* the flash kernel scores with 1/sqrt(head_dim); YaRN's mscale² rides on q */
-        const float fix = hp->kq_scale * sqrtf((float)hp->head_dim);
-        if (hp->yarn_factor > 0.0f && hp->yarn_log_mul > 0.0f)
-            for (int64_t i = 0; i < (int64_t)n * e->q_dim; i++) e->q[i] *= fix;
-        const ef_attn_shape shape = model_attn_shape(hp, n, n_past);
-        const ef_kv_view kv = {k_rows, v_rows}; /* [n_ctx][kv_dim] */
-        ef_cpu_flash_attn(pool, &shape, e->q, &kv, e->attn_scratch, e->attn_partial, e->att);
-    }
+    ef_exec_attend(e, pool, il, n, n_past, k_rows, v_rows);
     project(e, pool, l->wo, NULL, e->att, n, e->xn);
     ef_cpu_add(e->x, e->xn, (int64_t)n * hp->n_embd);
     return EF_OK;

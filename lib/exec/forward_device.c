@@ -49,13 +49,12 @@ struct ef_fwd_device {
     ef_be_buffer *bias;       /* [n_layer][q_dim + 2*kv_dim] F32 q/k/v biases (qwen2), or NULL */
     ef_be_buffer **k, **v;    /* [n_layer] each [rows_cap][kv_dim] of kv_type */
 
-    /* what the device copy and the records below describe */
+    /* what the device copy holds: rows [0, n_dev) of every layer of (kv, seq)
+     * as the host pages held them at the sequence's epoch `epoch` */
     const ef_kv_cache *kv;
     int32_t seq;
-    int32_t n_known;  /* positions whose token ids and K-row hashes are recorded, as the host pages hold them */
-    int32_t n_dev;    /* rows 0..n_dev-1 of every layer are current on the device (≤ rows_cap) */
-    int32_t *tok;     /* [n_ctx] token id of each position */
-    uint64_t *hash;   /* [n_ctx] hash of the host K rows of all layers at each position */
+    uint64_t epoch;   /* ef_kvi_seq_epoch when the rows were last checked */
+    int32_t n_dev;    /* ≤ rows_cap */
     void *stage;      /* [max(STAGE_ROWS, n_batch)][kv_dim] raw rows (F32-sized) */
     float *stage_f32; /* [max(STAGE_ROWS, n_batch)][kv_dim] the same as F32 */
     int32_t stage_rows;
@@ -85,8 +84,6 @@ static void free_buffers(struct ef_fwd_device *d, const ef_be_iface *f, ef_be_ct
 void ef_fwd_device_free(struct ef_fwd_device *d, const ef_be_iface *f, ef_be_ctx *ctx) {
     if (!d) return;
     free_buffers(d, f, ctx);
-    ef_free(d->tok);
-    ef_free(d->hash);
     ef_free(d->stage);
     ef_free(d->stage_f32);
     ef_free(d);
@@ -231,17 +228,18 @@ static ef_status decide(ef_exec *e, ef_exec_backend *xb, const ef_be_iface *f, e
         return EF_OK;
     }
     d->kv_elt = d->kv_type == EF_BE_TYPE_F16 ? sizeof(uint16_t) : sizeof(float);
-    /* the device budget bounds the rows of every layer's K and V together */
+    /* the device budget bounds the rows of every layer's K and V together:
+     * kv_device_budget when given, else the cache's hot tier (the backend's
+     * memory, in the KV manager's terms), else n_ctx rows */
     const uint64_t row_all = 2u * (uint64_t)d->n_layer * (uint64_t)e->kv_dim * d->kv_elt;
-    const uint64_t budget = ef_exec_backend_device_opts(xb)->kv_budget;
+    const ef_exec_device_opts *dopts = ef_exec_backend_device_opts(xb);
+    const uint64_t budget = dopts->kv_budget_given ? dopts->kv_budget : ef_kvi_tier_budget(e->kv, EF_KV_TIER_HOT);
     d->rows_cap = d->n_ctx;
     if (budget > 0 && budget / row_all < (uint64_t)d->n_ctx) d->rows_cap = (int32_t)(budget / row_all);
     d->stage_rows = d->n_batch > STAGE_ROWS ? d->n_batch : STAGE_ROWS;
-    d->tok = ef_malloc(sizeof *d->tok * (size_t)d->n_ctx);
-    d->hash = ef_malloc(sizeof *d->hash * (size_t)d->n_ctx);
     d->stage = ef_malloc(sizeof(float) * (size_t)d->stage_rows * (size_t)e->kv_dim);
     d->stage_f32 = ef_malloc(sizeof(float) * (size_t)d->stage_rows * (size_t)e->kv_dim);
-    if (!d->tok || !d->hash || !d->stage || !d->stage_f32) {
+    if (!d->stage || !d->stage_f32) {
         go_host(d, f, c, "out of host memory for the device-resident state");
         return ef_err(EF_ERR_NO_MEMORY, "out of memory for the device-resident state");
     }
@@ -257,7 +255,9 @@ static ef_status decide(ef_exec *e, ef_exec_backend *xb, const ef_be_iface *f, e
     d->kv = NULL; /* nothing on the device yet */
     EF_LOGI("backend '%s' runs the whole forward pass: K/V %s on the device, %d of %d rows per layer%s", bname,
             d->kv_type == EF_BE_TYPE_F16 ? "F16" : "F32", (int)d->rows_cap, (int)d->n_ctx,
-            d->rows_cap < d->n_ctx ? " (kv_device_budget: longer sequences attend on the host)" : "");
+            d->rows_cap >= d->n_ctx     ? ""
+            : dopts->kv_budget_given ? " (kv_device_budget: longer sequences attend on the host)"
+                                     : " (the KV cache's hot-tier budget: longer sequences attend on the host)");
     return EF_OK;
 }
 
@@ -341,34 +341,6 @@ static ef_status rope(run *r, ef_be_buffer *b, uint64_t off, int32_t n_heads, in
     return EF_OK;
 }
 
-/* FNV-1a over bytes, continuing from h. */
-static uint64_t hash_bytes(uint64_t h, const void *p, size_t n) {
-    const unsigned char *b = p;
-    for (size_t i = 0; i < n; i++) h = (h ^ b[i]) * 1099511628211ull;
-    return h;
-}
-#define HASH_SEED 14695981039346656037ull
-
-/* hash[pos0..pos0+n) ← the K rows of every layer there, as the host pages hold them. */
-static ef_status hash_host_rows(run *r, int32_t pos0, int32_t n) {
-    ef_exec *e = r->e;
-    struct ef_fwd_device *d = r->d;
-    const size_t row = ef_kvi_row_bytes(e->kv, 0);
-    for (int32_t t = 0; t < n; t++) d->hash[pos0 + t] = HASH_SEED;
-    for (int32_t il = 0; il < d->n_layer; il++)
-        for (int32_t done = 0; done < n;) {
-            const int32_t m = n - done < d->stage_rows ? n - done : d->stage_rows;
-            ef_status st = ef_kvi_read_rows(e->kv, e->kv_seq, il, 0, pos0 + done, m, d->stage); /* [m][row] */
-            if (st) return st;
-            for (int32_t t = 0; t < m; t++) {
-                uint64_t *h = &d->hash[pos0 + done + t];
-                *h = hash_bytes(*h, (const char *)d->stage + (size_t)t * row, row);
-            }
-            done += m;
-        }
-    return EF_OK;
-}
-
 /* The host rows [n][kv_dim] of page type `type` in d->stage as the device type, ready to upload. */
 static const void *stage_as_device(struct ef_fwd_device *d, uint32_t type, int32_t n, int32_t width) {
     if (type == d->kv_type) return d->stage;
@@ -399,43 +371,25 @@ static ef_status upload_rows(run *r, int32_t row0, int32_t row1) {
     return EF_OK;
 }
 
-/* Makes the records match the host pages of the bound sequence up to
- * n_past (rebuilding them when a sequence operation changed the rows), and
- * the device rows current when this chunk attends on the device. */
+/* Keeps the device rows that the sequence's epoch says are unchanged (a
+ * rewind keeps those below it; a middle removal, a fork, a restore... keep
+ * fewer or none), and makes rows [0, n_past) current on the device when this
+ * chunk attends there. */
 static ef_status sync_with_host(run *r) {
     ef_exec *e = r->e;
     struct ef_fwd_device *d = r->d;
     const int32_t p = r->n_past;
-    int32_t valid = d->kv == e->kv && d->seq == e->kv_seq && p <= d->n_known;
-    const int32_t *toks = NULL;
-    int32_t len = 0;
-    ef_status st = ef_kvi_seq_tokens(e->kv, e->kv_seq, &toks, &len);
-    if (st) return host_fail(r, st);
-    const int32_t committed = len < p ? len : p; /* a later chunk of one eval sees its earlier chunks uncommitted */
-    if (valid && p > 0) {
-        valid = committed == 0 || memcmp(toks, d->tok, sizeof *toks * (size_t)committed) == 0;
-        if (valid) {
-            const uint64_t was = d->hash[p - 1];
-            st = hash_host_rows(r, p - 1, 1);
-            if (st) return host_fail(r, st);
-            valid = d->hash[p - 1] == was;
-        }
-    }
-    if (!valid) {
-        /* rows changed other than by appending: record them again; the device copy is stale */
-        d->kv = e->kv;
-        d->seq = e->kv_seq;
-        if (committed > 0) memcpy(d->tok, toks, sizeof *toks * (size_t)committed);
-        for (int32_t i = committed; i < p; i++) d->tok[i] = -1; /* not seen: such rows only arise mid-eval */
-        st = hash_host_rows(r, 0, p);
-        if (st) return host_fail(r, st);
-        if (d->n_dev > 0 || p > 0) d->stats.resyncs++;
-        d->n_dev = 0;
-    }
-    d->n_known = p;
-    if (d->n_dev > p) d->n_dev = p; /* a rewind: the rows below stay */
+    int32_t kept = 0; /* leading device rows still equal to the host rows */
+    if (d->kv == e->kv && d->seq == e->kv_seq) kept = ef_kvi_seq_rows_kept(e->kv, e->kv_seq, d->epoch);
+    const int32_t needed = d->n_dev < p ? d->n_dev : p; /* device rows this chunk would have reused */
+    if (kept < needed) d->stats.resyncs++;
+    if (d->n_dev > kept) d->n_dev = kept;
+    if (d->n_dev > p) d->n_dev = p; /* rows from n_past on are this chunk's to write */
+    d->kv = e->kv;
+    d->seq = e->kv_seq;
+    d->epoch = ef_kvi_seq_epoch(e->kv, e->kv_seq);
     if (r->on_device_attn && d->n_dev < p) {
-        st = upload_rows(r, d->n_dev, p);
+        ef_status st = upload_rows(r, d->n_dev, p);
         if (st) return st;
         d->n_dev = p;
     }
@@ -443,7 +397,7 @@ static ef_status sync_with_host(run *r) {
 }
 
 /* This chunk's new K/V rows of every layer, from the device into the host
- * pages (write-through), and their hashes. */
+ * pages (write-through). */
 static ef_status write_through(run *r) {
     ef_exec *e = r->e;
     struct ef_fwd_device *d = r->d;
@@ -464,15 +418,13 @@ static ef_status write_through(run *r) {
         ef_status st = ef_kvi_write_rows(e->kv, e->kv_seq, il, r->n_past, n, e->k_new, e->v_new);
         if (st) return host_fail(r, st);
     }
-    ef_status st = hash_host_rows(r, r->n_past, n);
-    return st ? host_fail(r, st) : EF_OK;
+    return EF_OK;
 }
 
-/* Attention of layer il with the host's flash kernel over the host pages
+/* Attention of layer il with the host's kernel over the host pages
  * (past the device budget): k, v, q come down, the output goes up. */
 static ef_status host_attention(run *r, int32_t il) {
     ef_exec *e = r->e;
-    const ef_hparams *hp = &e->m->hp;
     const int32_t n = r->n;
     const uint64_t kv_bytes = (uint64_t)n * (uint64_t)e->kv_dim * sizeof(float);
     const uint64_t q_bytes = (uint64_t)n * (uint64_t)e->q_dim * sizeof(float);
@@ -481,12 +433,7 @@ static ef_status host_attention(run *r, int32_t il) {
     DEV(r->f->buffer_download(r->c, r->d->q, 0, e->q, q_bytes), "Q download", il);       /* [n][q_dim] */
     ef_status st = ef_exec_kv_write(e, il, r->n_past, n, e->k_new, e->v_new);
     if (st) return host_fail(r, st);
-    const float fix = hp->kq_scale * sqrtf((float)hp->head_dim); /* as forward.c: YaRN's mscale² rides on q */
-    if (hp->yarn_factor > 0.0f && hp->yarn_log_mul > 0.0f)
-        for (int64_t i = 0; i < (int64_t)n * e->q_dim; i++) e->q[i] *= fix;
-    const ef_attn_shape shape = ef_exec_flash_shape(e, n, r->n_past);
-    const ef_kv_view kv = {e->kv_rows[0], e->kv_rows[1]};
-    ef_cpu_flash_attn(r->pool, &shape, e->q, &kv, e->attn_scratch, e->attn_partial, e->att); /* [n][q_dim] */
+    ef_exec_attend(e, r->pool, il, n, r->n_past, e->kv_rows[0], e->kv_rows[1]); /* [n][q_dim] */
     DEV(r->f->buffer_upload(r->c, r->d->att, 0, e->att, q_bytes), "attention upload", il);
     return EF_OK;
 }
@@ -603,17 +550,11 @@ static ef_status run_chunk(run *r, const int32_t *tokens, int32_t all_logits, fl
         if (!st) st = ffn_layer(r, il);
         if (st) return st;
     }
-    if (r->on_device_attn) {
-        st = write_through(r);
-    } else {
-        st = hash_host_rows(r, r->n_past, r->n); /* host_attention already wrote the host pages */
-        if (st) st = host_fail(r, st);
-    }
+    if (r->on_device_attn) st = write_through(r); /* else host_attention wrote the host pages */
     if (!st) st = output_head(r, all_logits, logits);
     if (st) return st;
-    memcpy(d->tok + r->n_past, tokens, sizeof *tokens * (size_t)r->n);
-    d->n_known = r->n_past + r->n;
-    if (r->on_device_attn) d->n_dev = d->n_known;
+    if (r->on_device_attn) d->n_dev = r->n_past + r->n;
+    d->epoch = ef_kvi_seq_epoch(e->kv, e->kv_seq); /* the first write gives a new sequence its epoch */
     ef_exec_backend_count(r->xb, 7u * (uint64_t)hp->n_layer + 1u);
     d->stats.chunks++;
     d->stats.host_attn_chunks += !r->on_device_attn;
@@ -648,10 +589,7 @@ ef_status ef_fwd_device_chunk(ef_exec *e, ef_pool *pool, const int32_t *tokens, 
         ef_exec_backend_unlock(xb);
         return EF_OK; /* the host path reruns the chunk: rows from n_past on are written again */
     }
-    if (st) { /* the host's error: the records past n_past are not trusted */
-        if (d->n_known > n_past) d->n_known = n_past;
-        if (d->n_dev > n_past) d->n_dev = n_past;
-    }
+    if (st && d->n_dev > n_past) d->n_dev = n_past; /* the host's error: rows past n_past are not trusted */
     ef_exec_backend_unlock(xb);
     *ran = 1;
     return st;

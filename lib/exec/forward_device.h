@@ -5,9 +5,11 @@
  * buffers — and only the logits come back. The KV manager's host pages stay
  * the authoritative copy: after each chunk the new K/V rows are written
  * through to them, and before each chunk the device copy is checked against
- * them (the sequence, its token ids, a hash of the K rows of its last
- * position) and uploaded again when a sequence operation (remove, shift,
- * copy, snapshot restore) changed it. A device budget (kv_device_budget)
+ * the sequence's epoch (ef_kvi_seq_epoch: the KV manager starts a new one
+ * whenever an operation other than an append may change rows) and the rows
+ * that changed are uploaded again (a rewind keeps the rows below it; a
+ * middle removal, fork, restore or clear fewer or none). A device budget
+ * (kv_device_budget; by default the cache's hot-tier budget, if set)
  * bounds the rows kept on the device; a chunk that reaches past them runs
  * its attention on the host over the host pages. Models, plugins or caches
  * the path cannot serve keep the old one (weight matmuls on the backend),
@@ -44,7 +46,7 @@ typedef struct ef_fwd_device_stats {
     int32_t rows_cap;         /* K/V rows per layer on the device */
     uint64_t chunks;          /* chunks run on the device */
     uint64_t host_attn_chunks; /* of them, with attention on the host (past the device budget) */
-    uint64_t resyncs;         /* host rows changed other than by appending: records rebuilt, device copy stale */
+    uint64_t resyncs;         /* chunks that found device rows they needed stale (a new epoch, another sequence) */
     uint64_t rows_uploaded;   /* rows (per layer, K and V) those uploads moved */
 } ef_fwd_device_stats;
 void ef_fwd_device_stats_of(struct ef_exec_backend *xb, ef_fwd_device_stats *out);

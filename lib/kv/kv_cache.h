@@ -101,6 +101,8 @@ ef_status ef_kvi_seq_import(ef_kv_cache *kv, int32_t seq, const int32_t *tokens,
                             const void *const *layer_k, const void *const *layer_v);
 int32_t ef_kvi_n_seq_max(const ef_kv_cache *kv);
 int32_t ef_kvi_n_ctx(const ef_kv_cache *kv);
+/* Bytes the cache's params allow tier EF_KV_TIER_* to hold; 0 = unlimited (kv_params.c). */
+uint64_t ef_kvi_tier_budget(const ef_kv_cache *kv, int32_t tier);
 
 /* The cache's layout, to check that a snapshot fits it. */
 typedef struct ef_kv_layout {
@@ -115,6 +117,24 @@ void ef_kvi_layout(const ef_kv_cache *kv, ef_kv_layout *out);
 /* ---- for the exec and the session ---- */
 /* Tokens in seq (its next position); 0 for a bad seq. */
 int32_t ef_kvi_seq_len(const ef_kv_cache *kv, int32_t seq);
+
+/* ---- sequence epochs (kv_seq.c), for copies of the rows kept elsewhere
+ * (the device-resident forward pass keeps one on the backend) ----
+ * The epoch of seq changes whenever rows of seq may change other than by the
+ * forward pass appending rows at its end: clear, keep-only, copy onto it,
+ * removal (rewind, middle range, context shift), import and snapshot
+ * restore. Epochs are unique in the process (never reused, by any cache or
+ * sequence); 0 for a bad seq or one never used. */
+uint64_t ef_kvi_seq_epoch(const ef_kv_cache *kv, int32_t seq);
+/* Leading rows of seq unchanged since it was at epoch `since`: the smallest
+ * kept count of the changes made since then (INT32_MAX when the epoch is
+ * still `since`), or 0 when `since` is older than the log of recent changes
+ * or not an epoch of seq. */
+int32_t ef_kvi_seq_rows_kept(const ef_kv_cache *kv, int32_t seq, uint64_t since);
+/* Starts a new epoch of seq: rows from `first_changed` on may have changed
+ * (0: any row). For code that writes a sequence's rows other than through
+ * the operations above. */
+void ef_kvi_seq_touch(ef_kv_cache *kv, int32_t seq, int32_t first_changed);
 /* Stores n rows of K/V (F32 [n][k_width], [n][v_width]; v NULL for MLA)
  * for positions pos0.. of (seq, il), copying shared pages first. The
  * sequence's length is not changed (ef_kvi_seq_commit does that). */

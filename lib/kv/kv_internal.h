@@ -24,12 +24,24 @@ typedef struct ef_kv_page {
     uint8_t pinned;    /* scratch flag of the tier pass: the next step needs it */
 } ef_kv_page;
 
+/* A sequence's epoch and the last changes that made new ones: each change
+ * records the epoch it left and the leading rows it kept, so a reader that
+ * saw an older epoch learns which rows it may still trust. */
+#define EF_KV_EPOCH_LOG 8
+typedef struct ef_kv_epochs {
+    uint64_t now;                   /* unique in the process; 0 until the sequence is first used */
+    uint64_t from[EF_KV_EPOCH_LOG]; /* ring of the last changes: the epoch each one left */
+    int32_t kept[EF_KV_EPOCH_LOG];  /* and the rows [0, kept) it left unchanged */
+    int32_t next;                   /* ring slot of the next change */
+} ef_kv_epochs;
+
 typedef struct ef_kv_seq {
     int32_t n_tokens; /* its length: positions 0..n_tokens-1 were evaluated (which are still held: ef_kvq_first_held) */
     int32_t lost_end; /* non-sink positions below it are no longer held by the ring layers (after a rewind or
                          removal in a wrapped ring); 0: only those the ring has overwritten */
     int32_t *tokens;  /* [tok_rows] token ids, position p at ef_kvq_tok_index(kv, p); NULL until first used */
     int32_t *table;   /* [table_len] page ids per layer (layer il at table_off[il]), -1 none; NULL until used */
+    ef_kv_epochs epochs; /* changes to its rows other than appends (ef_kvi_seq_epoch, kv_seq.c) */
 } ef_kv_seq;
 
 typedef struct ef_kv_tier_stats {
@@ -124,7 +136,7 @@ void ef_kvs_close(ef_kv_cache *kv);
 /* ---- kv_seq.c ---- */
 /* Allocates seq's tokens and table on first use. */
 ef_status ef_kvq_ensure(ef_kv_cache *kv, int32_t seq);
-/* Drops every page of seq and empties it. */
+/* Drops every page of seq and empties it (a new epoch). */
 void ef_kvq_clear(ef_kv_cache *kv, int32_t seq);
 /* Drops the pages of seq that hold no row of its first n_tokens positions. */
 void ef_kvq_trim_pages(ef_kv_cache *kv, int32_t seq, int32_t n_tokens);

@@ -89,6 +89,10 @@ ef_status ef_kv_params_set_tier_budget(ef_kv_params *p, int32_t tier, uint64_t b
     return EF_OK;
 }
 
+uint64_t ef_kvi_tier_budget(const ef_kv_cache *kv, int32_t tier) {
+    return kv && tier >= EF_KV_TIER_HOT && tier <= EF_KV_TIER_ZSTD ? kv->params.budget[tier] : 0;
+}
+
 ef_status ef_kv_params_set_spill_dir(ef_kv_params *p, const char *dir) {
     if (!p) return ef_err(EF_ERR_INVALID_ARG, "KV params is NULL");
     char *copy = NULL;

@@ -222,6 +222,7 @@ ef_status ef_kvq_remove(ef_kv_cache *kv, int32_t seq, int32_t p0, int32_t p1) {
         const int64_t implied = kv->min_body < INT32_MAX ? max64(kv->n_sinks, (int64_t)r.n2 - kv->min_body) : 0;
         q->lost_end = kv->min_body < INT32_MAX && r.held2 > implied ? r.held2 : 0;
         ef_kvq_trim_pages(kv, seq, r.n2);
+        ef_kvi_seq_touch(kv, seq, p0); /* rows below p0 are as they were; a rewind keeps them all */
     }
     ef_free(rows);
     ef_free(ids);

@@ -1,8 +1,48 @@
-/* Sequences: page tables and token ids, and the operations that only move
- * references (clear, copy); removal is kv_remove.c. */
+/* Sequences: page tables and token ids, the operations that only move
+ * references (clear, copy), and the epochs that tell copies of the rows
+ * kept elsewhere when to refresh; removal is kv_remove.c. */
+#include <stdatomic.h>
 #include <string.h>
 
 #include "kv/kv_internal.h"
+
+/* ---- epochs ---------------------------------------------------------------- */
+
+/* One counter for the process: an epoch never repeats, so a copy recorded
+ * against a cache that was freed and replaced at the same address can
+ * never look current. */
+static atomic_uint_fast64_t g_last_epoch;
+
+static uint64_t fresh_epoch(void) { return (uint64_t)atomic_fetch_add(&g_last_epoch, 1) + 1; }
+
+void ef_kvi_seq_touch(ef_kv_cache *kv, int32_t seq, int32_t first_changed) {
+    if (!kv || seq < 0 || seq >= kv->n_seq_max) return;
+    ef_kv_epochs *ep = &kv->seqs[seq].epochs;
+    ep->from[ep->next] = ep->now;
+    ep->kept[ep->next] = first_changed > 0 ? first_changed : 0;
+    ep->next = (ep->next + 1) % EF_KV_EPOCH_LOG;
+    ep->now = fresh_epoch();
+}
+
+uint64_t ef_kvi_seq_epoch(const ef_kv_cache *kv, int32_t seq) {
+    return kv && seq >= 0 && seq < kv->n_seq_max ? kv->seqs[seq].epochs.now : 0;
+}
+
+int32_t ef_kvi_seq_rows_kept(const ef_kv_cache *kv, int32_t seq, uint64_t since) {
+    if (!kv || seq < 0 || seq >= kv->n_seq_max || since == 0) return 0;
+    const ef_kv_epochs *ep = &kv->seqs[seq].epochs;
+    if (ep->now == since) return INT32_MAX;
+    int32_t kept = INT32_MAX;
+    for (int32_t i = 1; i <= EF_KV_EPOCH_LOG; i++) { /* newest change first */
+        const int32_t slot = (ep->next - i + EF_KV_EPOCH_LOG) % EF_KV_EPOCH_LOG;
+        if (ep->from[slot] == 0) break; /* the log holds fewer changes */
+        if (ep->kept[slot] < kept) kept = ep->kept[slot];
+        if (ep->from[slot] == since) return kept;
+    }
+    return 0;
+}
+
+/* ---- sequences ------------------------------------------------------------- */
 
 ef_status ef_kvq_ensure(ef_kv_cache *kv, int32_t seq) {
     ef_kv_seq *q = &kv->seqs[seq];
@@ -19,6 +59,7 @@ ef_status ef_kvq_ensure(ef_kv_cache *kv, int32_t seq) {
     q->table = table;
     q->n_tokens = 0;
     q->lost_end = 0;
+    if (q->epochs.now == 0) q->epochs.now = fresh_epoch(); /* its first rows: nothing older to keep */
     return EF_OK;
 }
 
@@ -36,6 +77,7 @@ void ef_kvq_trim_pages(ef_kv_cache *kv, int32_t seq, int32_t n_tokens) {
 }
 
 void ef_kvq_clear(ef_kv_cache *kv, int32_t seq) {
+    ef_kvi_seq_touch(kv, seq, 0);
     ef_kvq_trim_pages(kv, seq, 0);
     kv->seqs[seq].n_tokens = 0;
     kv->seqs[seq].lost_end = 0;

@@ -1,8 +1,10 @@
-/* The snapshot container (snapshot_format.h): frame writer to memory or to a
- * temporary file that is renamed into place, and a reader that validates
- * every byte before handing out a payload. zstd's own allocations go
- * through the ef_* allocator too (ZSTD_customMem), so injected allocation
- * failures reach it. */
+/* The snapshot container (snapshot_format.h): a frame writer (to a growable
+ * buffer, the caller's buffer, or a temporary file renamed into place) that
+ * takes payloads piece by piece and compresses them in chunks, a reader
+ * over memory that validates every byte before handing out a payload, and
+ * a streaming two-pass reader over a file or memory. zstd's own allocations
+ * go through the ef_* allocator too (ZSTD_customMem), so injected
+ * allocation failures reach it. */
 #include <errno.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -129,6 +131,31 @@ uint64_t ef_snap_cur_u64(ef_snap_cur *c) {
     return p ? get_le64(p) : 0;
 }
 
+/* ---- CRC of a concatenation ---- */
+
+/* a·b modulo the CRC polynomial, in the CRC's reflected bit order (bit 31 is x^0). */
+static uint32_t gf2_mulmod(uint32_t a, uint32_t b) {
+    uint32_t p = 0;
+    for (uint32_t m = 1u << 31; m; m >>= 1) {
+        if (a & m) p ^= b;
+        b = (b >> 1) ^ (0xEDB88320u & (0u - (b & 1u))); /* b·x */
+    }
+    return p;
+}
+
+/* CRC-32 of A‖B from crc(A), crc(B) and |B|: crc(A)·x^(8|B|) ⊕ crc(B). A
+ * streamed zstd frame's header (which holds the compressed length) is only
+ * known after its payload, yet the CRC covers the header first. */
+static uint32_t crc32_concat(uint32_t crc_a, uint32_t crc_b, uint64_t len_b) {
+    uint32_t power = 1u << 31; /* x^0 */
+    uint32_t base = 1u << 23;  /* x^8: one zero byte */
+    for (; len_b; len_b >>= 1) {
+        if (len_b & 1) power = gf2_mulmod(power, base);
+        base = gf2_mulmod(base, base);
+    }
+    return gf2_mulmod(crc_a, power) ^ crc_b;
+}
+
 /* ---- writer ---- */
 
 struct ef_snap_writer {
@@ -136,7 +163,13 @@ struct ef_snap_writer {
     char *path;      /* final name (file writer) */
     char *tmp_path;  /* "<path>.tmp-<pid>-<n>" */
     ef_snap_buf mem; /* memory writer: the snapshot so far */
-    uint8_t *scratch;/* [scratch_cap] compressed payload of the frame being written */
+    uint8_t *fixed;  /* buffer writer: the caller's buffer [fixed_cap] */
+    size_t fixed_cap;
+    int32_t is_fixed;
+    uint64_t total;  /* bytes written so far (stored or only counted) */
+    uint8_t *chunk;  /* [EF_SNAP_CHUNK_BYTES] raw payload waiting to be compressed */
+    size_t chunk_len;
+    uint8_t *scratch;/* [scratch_cap] the compressed chunk */
     size_t scratch_cap;
     void *cctx;      /* ZSTD_CCtx, created on first use */
     int32_t failed;  /* a write failed: only free is allowed */
@@ -146,6 +179,12 @@ struct ef_snap_writer {
 /* Appends n bytes to the writer's destination. */
 static ef_status emit(ef_snap_writer *w, const void *src, size_t n) {
     if (n == 0) return EF_OK;
+    const uint64_t at = w->total;
+    w->total += n;
+    if (w->is_fixed) { /* past the end: only counted */
+        if (at < w->fixed_cap) memcpy(w->fixed + at, src, n < w->fixed_cap - at ? n : (size_t)(w->fixed_cap - at));
+        return EF_OK;
+    }
     if (w->file) {
         if (fwrite(src, 1, n, w->file) != n)
             return ef_err(EF_ERR_IO, "snapshot: cannot write '%s': %s", w->tmp_path, strerror(errno));
@@ -178,6 +217,24 @@ ef_status ef_snap_writer_open_mem(ef_snap_writer **out) {
     return EF_OK;
 }
 
+ef_status ef_snap_writer_open_buffer(void *buf, size_t cap, ef_snap_writer **out) {
+    if (!out || (cap && !buf)) return ef_err(EF_ERR_INVALID_ARG, "ef_snap_writer_open_buffer: NULL argument");
+    ef_snap_writer *w = ef_calloc(1, sizeof *w);
+    if (!w) return ef_err(EF_ERR_NO_MEMORY, "snapshot: out of memory creating a writer");
+    w->fixed = buf;
+    w->fixed_cap = cap;
+    w->is_fixed = 1;
+    ef_status st = emit_header(w);
+    if (st != EF_OK) {
+        ef_snap_writer_free(w);
+        return st;
+    }
+    *out = w;
+    return EF_OK;
+}
+
+uint64_t ef_snap_writer_size(const ef_snap_writer *w) { return w ? w->total : 0; }
+
 ef_status ef_snap_writer_open_file(const char *path, ef_snap_writer **out) {
     if (!path || !out) return ef_err(EF_ERR_INVALID_ARG, "ef_snap_writer_open_file: NULL argument");
     static atomic_uint counter; /* several snapshots of one process may be written at once */
@@ -207,66 +264,195 @@ ef_status ef_snap_writer_open_file(const char *path, ef_snap_writer **out) {
     return EF_OK;
 }
 
-/* Compresses src into w->scratch; *stored_len = 0 when zstd is absent, fails
- * or does not make the payload smaller (the frame is then stored raw). */
-static ef_status try_compress(ef_snap_writer *w, const void *src, size_t len, size_t *stored_len) {
-    *stored_len = 0;
+/* Compresses src[len] (at most one chunk) into w->scratch; *got = 0 when
+ * zstd is absent or fails for another reason than memory (the frame is then
+ * stored raw). */
+static ef_status compress_chunk(ef_snap_writer *w, const void *src, size_t len, size_t *got) {
+    *got = 0;
 #ifdef EF_NO_ZSTD
     (void)w;
     (void)src;
     (void)len;
     return EF_OK;
 #else
-    if (len < 64) return EF_OK; /* the zstd frame header alone would eat the gain */
-    size_t bound = ZSTD_compressBound(len);
-    if (ZSTD_isError(bound)) return EF_OK;
+    size_t bound = ZSTD_compressBound(EF_SNAP_CHUNK_BYTES);
     if (!w->cctx) {
         w->cctx = ZSTD_createCCtx_advanced(k_zstd_mem);
         if (!w->cctx) return ef_err(EF_ERR_NO_MEMORY, "snapshot: out of memory creating a zstd context");
     }
-    if (w->scratch_cap < bound) {
-        uint8_t *bigger = ef_malloc(bound);
-        if (!bigger) return ef_err(EF_ERR_NO_MEMORY, "snapshot: out of memory for %zu compressed bytes", bound);
-        ef_free(w->scratch);
-        w->scratch = bigger;
+    if (!w->scratch) {
+        w->scratch = ef_malloc(bound);
+        if (!w->scratch) return ef_err(EF_ERR_NO_MEMORY, "snapshot: out of memory for %zu compressed bytes", bound);
         w->scratch_cap = bound;
     }
-    size_t got = ZSTD_compressCCtx(w->cctx, w->scratch, w->scratch_cap, src, len, SNAP_ZSTD_LEVEL);
-    if (ZSTD_isError(got)) {
+    size_t n = ZSTD_compressCCtx(w->cctx, w->scratch, w->scratch_cap, src, len, SNAP_ZSTD_LEVEL);
+    if (ZSTD_isError(n)) {
         /* zstd reports its own allocation failures this way */
-        if (ZSTD_getErrorCode(got) == ZSTD_error_memory_allocation)
+        if (ZSTD_getErrorCode(n) == ZSTD_error_memory_allocation)
             return ef_err(EF_ERR_NO_MEMORY, "snapshot: zstd ran out of memory compressing %zu bytes", len);
         return EF_OK; /* store raw */
     }
-    if (got < len) *stored_len = got;
+    *got = n;
     return EF_OK;
 #endif
 }
 
-ef_status ef_snap_write_frame(ef_snap_writer *w, uint32_t tag, const void *data, uint64_t len) {
-    if (!w || (len && !data)) return ef_err(EF_ERR_INVALID_ARG, "ef_snap_write_frame: NULL argument");
+/* What a sink does with the bytes it is given. */
+enum {
+    SINK_MEASURE, /* first pass: CRC of the raw frame, compressed size and CRC; nothing written */
+    SINK_RAW,     /* write the payload as it is */
+    SINK_ZSTD     /* write the payload compressed, chunk by chunk */
+};
+
+struct ef_snap_sink {
+    ef_snap_writer *w;
+    int32_t mode;
+    int32_t compress;   /* MEASURE: still worth compressing (zstd present, no failure) */
+    uint64_t raw_len, fed;
+    uint32_t crc;       /* MEASURE: CRC of the raw frame (header first); RAW/ZSTD: of what was written */
+    uint32_t crc_z;     /* MEASURE: CRC of the compressed payload alone */
+    uint64_t z_len;     /* compressed bytes so far */
+};
+
+/* Handles the chunk collected so far (MEASURE and ZSTD modes). */
+static ef_status sink_flush(ef_snap_sink *k) {
+    ef_snap_writer *w = k->w;
+    const size_t n = w->chunk_len;
+    if (n == 0) return EF_OK;
+    w->chunk_len = 0; /* the bytes stay in w->chunk: a one-chunk frame is written from there */
+    size_t got = 0;
+    if (k->mode == SINK_MEASURE) {
+        k->crc = ef_crc32(k->crc, w->chunk, n);
+        if (!k->compress) return EF_OK;
+        EF_TRY(compress_chunk(w, w->chunk, n, &got));
+        if (got == 0) k->compress = 0;
+        k->crc_z = ef_crc32(k->crc_z, w->scratch, got);
+        k->z_len += got;
+        return EF_OK;
+    }
+    EF_TRY(compress_chunk(w, w->chunk, n, &got));
+    if (got == 0) return ef_err(EF_ERR_STATE, "snapshot: a chunk that compressed before no longer does");
+    k->crc = ef_crc32(k->crc, w->scratch, got);
+    k->z_len += got;
+    return emit(w, w->scratch, got);
+}
+
+ef_status ef_snap_sink_put(ef_snap_sink *k, const void *data, size_t n) {
+    if (n == 0) return EF_OK;
+    if (!data || n > k->raw_len - k->fed)
+        return ef_err(EF_ERR_INVALID_ARG, "snapshot: a frame of %llu bytes was given more",
+                      (unsigned long long)k->raw_len);
+    k->fed += n;
+    if (k->mode == SINK_RAW) {
+        k->crc = ef_crc32(k->crc, data, n);
+        return emit(k->w, data, n);
+    }
+    ef_snap_writer *w = k->w;
+    const uint8_t *p = data;
+    while (n > 0) {
+        size_t take = EF_SNAP_CHUNK_BYTES - w->chunk_len;
+        if (take > n) take = n;
+        memcpy(w->chunk + w->chunk_len, p, take);
+        w->chunk_len += take;
+        p += take;
+        n -= take;
+        if (w->chunk_len == EF_SNAP_CHUNK_BYTES) EF_TRY(sink_flush(k));
+    }
+    return EF_OK;
+}
+
+ef_status ef_snap_sink_put_u32(ef_snap_sink *k, uint32_t v) {
+    uint8_t le[4];
+    put_le32(le, v);
+    return ef_snap_sink_put(k, le, 4);
+}
+
+ef_status ef_snap_sink_put_u64(ef_snap_sink *k, uint64_t v) {
+    uint8_t le[8];
+    put_le64(le, v);
+    return ef_snap_sink_put(k, le, 8);
+}
+
+/* Runs produce through a sink in `mode`; checks that it gave raw_len bytes. */
+static ef_status run_producer(ef_snap_sink *k, ef_snap_produce_fn produce, void *ctx) {
+    k->w->chunk_len = 0;
+    ef_status st = produce(ctx, k);
+    if (st == EF_OK && k->mode != SINK_RAW) st = sink_flush(k);
+    if (st == EF_OK && k->fed != k->raw_len)
+        st = ef_err(EF_ERR_INVALID_ARG, "snapshot: a frame of %llu bytes was given %llu",
+                    (unsigned long long)k->raw_len, (unsigned long long)k->fed);
+    return st;
+}
+
+static void frame_header(uint8_t h[EF_SNAP_FRAME_HEADER_BYTES], uint32_t tag, uint64_t raw, uint64_t stored,
+                         uint32_t codec) {
+    put_le32(h, tag);
+    put_le64(h + 4, raw);
+    put_le64(h + 12, stored);
+    put_le32(h + 20, codec);
+    put_le32(h + EF_SNAP_FRAME_CRC_OFFSET, 0);
+}
+
+/* The frame: measure (CRC, compressed size), header, then the payload from
+ * the measuring pass's buffers (one chunk) or from a second production. */
+static ef_status write_frame_stream(ef_snap_writer *w, uint32_t tag, uint64_t raw_len, ef_snap_produce_fn produce,
+                                    void *ctx) {
+    if (!w->chunk && !(w->chunk = ef_malloc(EF_SNAP_CHUNK_BYTES)))
+        return ef_err(EF_ERR_NO_MEMORY, "snapshot: out of memory for a %zu-byte chunk", EF_SNAP_CHUNK_BYTES);
+    uint8_t h[EF_SNAP_FRAME_HEADER_BYTES];
+    frame_header(h, tag, raw_len, raw_len, EF_SNAP_CODEC_NONE);
+    ef_snap_sink m = {w, SINK_MEASURE, 0, raw_len, 0, ef_crc32(0, h, EF_SNAP_FRAME_CRC_OFFSET), 0, 0};
+#ifndef EF_NO_ZSTD
+    m.compress = raw_len >= 64; /* below that the zstd frame header alone eats the gain */
+#endif
+    EF_TRY(run_producer(&m, produce, ctx));
+    const int zstd = m.compress && m.z_len < raw_len;
+    uint32_t crc = m.crc;
+    if (zstd) {
+        frame_header(h, tag, raw_len, m.z_len, EF_SNAP_CODEC_ZSTD);
+        crc = crc32_concat(ef_crc32(0, h, EF_SNAP_FRAME_CRC_OFFSET), m.crc_z, m.z_len);
+    }
+    put_le32(h + EF_SNAP_FRAME_CRC_OFFSET, crc);
+    EF_TRY(emit(w, h, sizeof h));
+    if (raw_len <= EF_SNAP_CHUNK_BYTES) /* still in the chunk and scratch buffers */
+        return zstd ? emit(w, w->scratch, (size_t)m.z_len) : emit(w, w->chunk, (size_t)raw_len);
+    ef_snap_sink k = {w, zstd ? SINK_ZSTD : SINK_RAW, 0, raw_len, 0, ef_crc32(0, h, EF_SNAP_FRAME_CRC_OFFSET), 0, 0};
+    EF_TRY(run_producer(&k, produce, ctx));
+    if (k.crc != crc || (zstd && k.z_len != m.z_len)) {
+        char name[5];
+        ef_snap_tag_name(tag, name);
+        return ef_err(EF_ERR_STATE, "snapshot frame '%s' changed while it was written", name);
+    }
+    return EF_OK;
+}
+
+ef_status ef_snap_write_frame_stream(ef_snap_writer *w, uint32_t tag, uint64_t raw_len, ef_snap_produce_fn produce,
+                                     void *ctx) {
+    if (!w || !produce) return ef_err(EF_ERR_INVALID_ARG, "ef_snap_write_frame_stream: NULL argument");
     if (w->failed || w->finished) return ef_err(EF_ERR_STATE, "snapshot writer: already failed or finished");
     if (tag == EF_SNAP_TAG_END) return ef_err(EF_ERR_INVALID_ARG, "snapshot writer: the end frame is written by finish");
-    if (len > SIZE_MAX) return ef_err(EF_ERR_INVALID_ARG, "snapshot frame of %llu bytes is too large for this host",
-                                      (unsigned long long)len);
-    size_t stored_len = 0;
-    ef_status st = try_compress(w, data, (size_t)len, &stored_len);
-    const uint8_t *stored = stored_len ? w->scratch : data;
-    uint32_t codec = stored_len ? EF_SNAP_CODEC_ZSTD : EF_SNAP_CODEC_NONE;
-    if (!stored_len) stored_len = (size_t)len;
-
-    uint8_t h[EF_SNAP_FRAME_HEADER_BYTES];
-    put_le32(h, tag);
-    put_le64(h + 4, len);
-    put_le64(h + 12, stored_len);
-    put_le32(h + 20, codec);
-    uint32_t crc = ef_crc32(0, h, EF_SNAP_FRAME_CRC_OFFSET);
-    if (stored_len) crc = ef_crc32(crc, stored, stored_len);
-    put_le32(h + EF_SNAP_FRAME_CRC_OFFSET, crc);
-    if (st == EF_OK) st = emit(w, h, sizeof h);
-    if (st == EF_OK) st = emit(w, stored, stored_len);
+    ef_status st = write_frame_stream(w, tag, raw_len, produce, ctx);
     if (st != EF_OK) w->failed = 1;
     return st;
+}
+
+/* A frame already in memory, as a producer. */
+typedef struct bytes_producer {
+    const void *data;
+    size_t len;
+} bytes_producer;
+
+static ef_status produce_bytes(void *ctx, ef_snap_sink *sink) {
+    const bytes_producer *b = ctx;
+    return ef_snap_sink_put(sink, b->data, b->len);
+}
+
+ef_status ef_snap_write_frame(ef_snap_writer *w, uint32_t tag, const void *data, uint64_t len) {
+    if (!w || (len && !data)) return ef_err(EF_ERR_INVALID_ARG, "ef_snap_write_frame: NULL argument");
+    if (len > SIZE_MAX) return ef_err(EF_ERR_INVALID_ARG, "snapshot frame of %llu bytes is too large for this host",
+                                      (unsigned long long)len);
+    bytes_producer b = {data, (size_t)len};
+    return ef_snap_write_frame_stream(w, tag, len, produce_bytes, &b);
 }
 
 ef_status ef_snap_writer_finish(ef_snap_writer *w) {
@@ -291,7 +477,7 @@ ef_status ef_snap_writer_finish(ef_snap_writer *w) {
 }
 
 const uint8_t *ef_snap_writer_bytes(const ef_snap_writer *w, size_t *size) {
-    if (!w || !w->finished || w->path) {
+    if (!w || !w->finished || w->path || w->is_fixed) {
         if (size) *size = 0;
         return NULL;
     }
@@ -309,6 +495,7 @@ void ef_snap_writer_free(ef_snap_writer *w) {
     ZSTD_freeCCtx(w->cctx);
 #endif
     ef_free(w->scratch);
+    ef_free(w->chunk);
     ef_snap_buf_free(&w->mem);
     ef_free(w->path);
     ef_free(w->tmp_path);
@@ -317,21 +504,67 @@ void ef_snap_writer_free(ef_snap_writer *w) {
 
 /* ---- reader ---- */
 
-ef_status ef_snap_reader_init(ef_snap_reader *r, const void *data, uint64_t size, uint64_t max_raw) {
-    if (!r || (size && !data)) return ef_err(EF_ERR_INVALID_ARG, "ef_snap_reader_init: NULL argument");
-    memset(r, 0, sizeof *r);
-    const uint8_t *p = data;
+/* A frame header's fields. */
+typedef struct frame_head {
+    uint32_t tag, codec, crc;
+    uint64_t raw, stored;
+    char name[5];
+} frame_head;
+
+static void parse_head(const uint8_t *h, frame_head *fh) {
+    fh->tag = get_le32(h);
+    fh->raw = get_le64(h + 4);
+    fh->stored = get_le64(h + 12);
+    fh->codec = get_le32(h + 20);
+    fh->crc = get_le32(h + EF_SNAP_FRAME_CRC_OFFSET);
+    ef_snap_tag_name(fh->tag, fh->name);
+}
+
+/* What a frame header must satisfy once its CRC matched (both readers). */
+static ef_status check_head(const frame_head *fh, uint64_t max_raw) {
+    if (fh->raw > max_raw) /* checksummed, so not damage: state too big for the caller */
+        return ef_err(EF_ERR_MISMATCH, "snapshot frame '%s' holds %llu bytes, more than the %llu this session can use",
+                      fh->name, (unsigned long long)fh->raw, (unsigned long long)max_raw);
+    if (fh->tag == EF_SNAP_TAG_END) {
+        if (fh->raw != 0 || fh->stored != 0 || fh->codec != EF_SNAP_CODEC_NONE)
+            return ef_err(EF_ERR_FORMAT, "snapshot end frame has a payload");
+        return EF_OK;
+    }
+    if (fh->codec == EF_SNAP_CODEC_NONE) {
+        if (fh->raw != fh->stored)
+            return ef_err(EF_ERR_FORMAT, "snapshot frame '%s' is uncompressed but its lengths differ", fh->name);
+        return EF_OK;
+    }
+    if (fh->codec != EF_SNAP_CODEC_ZSTD)
+        return ef_err(EF_ERR_FORMAT, "snapshot frame '%s' has unknown codec %u", fh->name, fh->codec);
+#ifdef EF_NO_ZSTD
+    return ef_err(EF_ERR_UNSUPPORTED, "snapshot frame '%s' is zstd-compressed and this build has no zstd", fh->name);
+#else
+    if (fh->raw == 0) return ef_err(EF_ERR_FORMAT, "snapshot frame '%s': zstd codec on an empty payload", fh->name);
+    if (fh->raw > SIZE_MAX) return ef_err(EF_ERR_FORMAT, "snapshot frame '%s' is too large for this host", fh->name);
+    return EF_OK;
+#endif
+}
+
+/* Checks the 16-byte file header. */
+static ef_status check_file_header(const uint8_t *p, uint64_t size, uint32_t *version, uint32_t *flags) {
     if (size < EF_SNAP_HEADER_BYTES || memcmp(p, EF_SNAP_MAGIC, 8) != 0)
         return ef_err(EF_ERR_FORMAT, "not an EdgeFormer snapshot (%llu bytes, no \"%s\" header)",
                       (unsigned long long)size, EF_SNAP_MAGIC);
-    r->version = get_le32(p + 8);
-    r->flags = get_le32(p + 12);
-    if (r->version != EF_SNAP_VERSION)
+    *version = get_le32(p + 8);
+    *flags = get_le32(p + 12);
+    if (*version != EF_SNAP_VERSION)
         return ef_err(EF_ERR_FORMAT, "snapshot format version %u is not supported (this build reads version %u)",
-                      r->version, EF_SNAP_VERSION);
-    if (r->flags != 0)
-        return ef_err(EF_ERR_FORMAT, "snapshot header has unknown flags 0x%x", r->flags);
-    r->data = p;
+                      *version, EF_SNAP_VERSION);
+    if (*flags != 0) return ef_err(EF_ERR_FORMAT, "snapshot header has unknown flags 0x%x", *flags);
+    return EF_OK;
+}
+
+ef_status ef_snap_reader_init(ef_snap_reader *r, const void *data, uint64_t size, uint64_t max_raw) {
+    if (!r || (size && !data)) return ef_err(EF_ERR_INVALID_ARG, "ef_snap_reader_init: NULL argument");
+    memset(r, 0, sizeof *r);
+    EF_TRY(check_file_header(data, size, &r->version, &r->flags));
+    r->data = data;
     r->size = size;
     r->pos = EF_SNAP_HEADER_BYTES;
     r->max_raw = max_raw;
@@ -352,10 +585,10 @@ void ef_snap_reader_close(ef_snap_reader *r) {
     r->dctx = NULL;
 }
 
-/* Decompresses a zstd payload into a fresh buffer of exactly raw bytes. */
+/* Decompresses a zstd payload (checked by check_head) into a fresh buffer of exactly raw bytes. */
 static ef_status decode_zstd(ef_snap_reader *r, const char *name, const uint8_t *stored, uint64_t stored_len,
                              uint64_t raw, ef_snap_frame *f) {
-#ifdef EF_NO_ZSTD
+#ifdef EF_NO_ZSTD /* check_head refused the frame already */
     (void)r;
     (void)stored;
     (void)stored_len;
@@ -363,8 +596,6 @@ static ef_status decode_zstd(ef_snap_reader *r, const char *name, const uint8_t 
     (void)f;
     return ef_err(EF_ERR_UNSUPPORTED, "snapshot frame '%s' is zstd-compressed and this build has no zstd", name);
 #else
-    if (raw == 0) return ef_err(EF_ERR_FORMAT, "snapshot frame '%s': zstd codec on an empty payload", name);
-    if (raw > SIZE_MAX) return ef_err(EF_ERR_FORMAT, "snapshot frame '%s' is too large for this host", name);
     if (!r->dctx) {
         r->dctx = ZSTD_createDCtx_advanced(k_zstd_mem);
         if (!r->dctx) return ef_err(EF_ERR_NO_MEMORY, "snapshot: out of memory creating a zstd context");
@@ -396,47 +627,35 @@ ef_status ef_snap_reader_next(ef_snap_reader *r, ef_snap_frame *f) {
         return ef_err(EF_ERR_FORMAT, "snapshot is truncated at offset %llu (no end frame)",
                       (unsigned long long)r->pos);
     const uint8_t *h = r->data + r->pos;
-    uint32_t tag = get_le32(h);
-    uint64_t raw = get_le64(h + 4), stored_len = get_le64(h + 12);
-    uint32_t codec = get_le32(h + 20), crc = get_le32(h + EF_SNAP_FRAME_CRC_OFFSET);
-    char name[5];
-    ef_snap_tag_name(tag, name);
+    frame_head fh;
+    parse_head(h, &fh);
     left -= EF_SNAP_FRAME_HEADER_BYTES;
-    if (stored_len > left)
+    if (fh.stored > left)
         return ef_err(EF_ERR_FORMAT, "snapshot is truncated in frame '%s' at offset %llu (%llu bytes announced, %llu left)",
-                      name, (unsigned long long)r->pos, (unsigned long long)stored_len, (unsigned long long)left);
+                      fh.name, (unsigned long long)r->pos, (unsigned long long)fh.stored, (unsigned long long)left);
     const uint8_t *stored = h + EF_SNAP_FRAME_HEADER_BYTES;
     uint32_t want = ef_crc32(0, h, EF_SNAP_FRAME_CRC_OFFSET);
-    want = ef_crc32(want, stored, (size_t)stored_len);
-    if (want != crc)
-        return ef_err(EF_ERR_CORRUPT, "snapshot frame '%s' at offset %llu fails its CRC-32 check", name,
+    want = ef_crc32(want, stored, (size_t)fh.stored);
+    if (want != fh.crc)
+        return ef_err(EF_ERR_CORRUPT, "snapshot frame '%s' at offset %llu fails its CRC-32 check", fh.name,
                       (unsigned long long)r->pos);
-    if (raw > r->max_raw) /* checksummed, so not damage: state too big for the caller */
-        return ef_err(EF_ERR_MISMATCH, "snapshot frame '%s' holds %llu bytes, more than the %llu this session can use",
-                      name, (unsigned long long)raw, (unsigned long long)r->max_raw);
-    if (tag == EF_SNAP_TAG_END) {
-        if (raw != 0 || stored_len != 0 || codec != EF_SNAP_CODEC_NONE)
-            return ef_err(EF_ERR_FORMAT, "snapshot end frame has a payload");
+    EF_TRY(check_head(&fh, r->max_raw));
+    if (fh.tag == EF_SNAP_TAG_END) {
         if (left != 0)
             return ef_err(EF_ERR_FORMAT, "snapshot has %llu unexpected bytes after its end frame",
                           (unsigned long long)left);
         r->ended = 1;
         r->pos = r->size;
-        f->tag = tag;
+        f->tag = fh.tag;
         return EF_OK;
     }
-    if (codec == EF_SNAP_CODEC_NONE) {
-        if (raw != stored_len)
-            return ef_err(EF_ERR_FORMAT, "snapshot frame '%s' is uncompressed but its lengths differ", name);
-        f->data = stored_len ? stored : NULL;
-    } else if (codec == EF_SNAP_CODEC_ZSTD) {
-        EF_TRY(decode_zstd(r, name, stored, stored_len, raw, f));
-    } else {
-        return ef_err(EF_ERR_FORMAT, "snapshot frame '%s' has unknown codec %u", name, codec);
-    }
-    f->tag = tag;
-    f->size = raw;
-    r->pos += EF_SNAP_FRAME_HEADER_BYTES + stored_len;
+    if (fh.codec == EF_SNAP_CODEC_NONE)
+        f->data = fh.stored ? stored : NULL;
+    else
+        EF_TRY(decode_zstd(r, fh.name, stored, fh.stored, fh.raw, f));
+    f->tag = fh.tag;
+    f->size = fh.raw;
+    r->pos += EF_SNAP_FRAME_HEADER_BYTES + fh.stored;
     return EF_OK;
 }
 
@@ -451,4 +670,316 @@ ef_status ef_snap_validate(const void *data, uint64_t size, uint64_t max_raw) {
     }
     ef_snap_reader_close(&r);
     return st;
+}
+
+/* ---- streaming reader ---- */
+
+#define STREAM_READ_BYTES ((size_t)64 << 10)
+/* zstd's window for streamed decoding: the writer's level 1 never asks for
+ * more than 2^19, and hostile frames must not make it allocate much. */
+#define STREAM_WINDOW_LOG_MAX 20
+
+struct ef_snap_stream {
+    FILE *file;         /* file source, or NULL */
+    char *path;         /* file source's name, for messages */
+    const uint8_t *buf; /* [buf_len] the file source's read buffer, or the whole memory input */
+    uint8_t *own;       /* [STREAM_READ_BYTES] the read buffer (file source) */
+    size_t buf_len, buf_pos;
+    uint64_t offset;    /* input offset of buf[buf_pos] */
+    uint64_t max_raw;
+    int32_t verified, ended, in_frame;
+    /* the current frame */
+    frame_head head;
+    uint64_t frame_off;  /* offset of its header, for messages */
+    uint64_t raw_left, stored_left;
+    uint32_t crc;        /* CRC so far: header, then the stored bytes consumed */
+    size_t zret;         /* the last ZSTD_decompressStream result: 0 at the end of a zstd frame */
+    void *dctx;          /* ZSTD_DCtx, created on first use */
+};
+
+static ef_status stream_new(ef_snap_stream **out, uint64_t max_raw) {
+    ef_snap_stream *s = ef_calloc(1, sizeof *s);
+    if (!s) return ef_err(EF_ERR_NO_MEMORY, "snapshot: out of memory creating a reader");
+    s->max_raw = max_raw;
+    *out = s;
+    return EF_OK;
+}
+
+ef_status ef_snap_stream_open_mem(const void *data, uint64_t size, uint64_t max_raw, ef_snap_stream **out) {
+    if (!out || (size && !data)) return ef_err(EF_ERR_INVALID_ARG, "ef_snap_stream_open_mem: NULL argument");
+    if (size > SIZE_MAX) return ef_err(EF_ERR_INVALID_ARG, "snapshot of %llu bytes is too large for this host",
+                                       (unsigned long long)size);
+    EF_TRY(stream_new(out, max_raw));
+    (*out)->buf = data;
+    (*out)->buf_len = (size_t)size;
+    return EF_OK;
+}
+
+ef_status ef_snap_stream_open_file(const char *path, uint64_t max_raw, ef_snap_stream **out) {
+    if (!path || !out) return ef_err(EF_ERR_INVALID_ARG, "ef_snap_stream_open_file: NULL argument");
+    ef_snap_stream *s = NULL;
+    EF_TRY(stream_new(&s, max_raw));
+    s->path = ef_strdup(path);
+    s->own = ef_malloc(STREAM_READ_BYTES);
+    if (!s->path || !s->own) {
+        ef_snap_stream_close(s);
+        return ef_err(EF_ERR_NO_MEMORY, "snapshot: out of memory for a read buffer");
+    }
+    s->buf = s->own;
+    /* Refuse what is not a non-empty regular file (a directory, a device, a
+     * FIFO, which fopen would wait on) as model files are: mapping it only
+     * reserves address space, nothing is read. A platform call that opens
+     * regular files only would spare the mapping. */
+    ef_file_map probe;
+    ef_status st = ef_file_map_open(path, 1, &probe);
+    if (st != EF_OK) {
+        ef_snap_stream_close(s);
+        return st;
+    }
+    ef_file_map_close(&probe);
+    s->file = ef_fopen(path, "rb");
+    if (!s->file) {
+        st = ef_err(EF_ERR_IO, "cannot open '%s': %s", path, strerror(errno));
+        ef_snap_stream_close(s);
+        return st;
+    }
+    *out = s;
+    return EF_OK;
+}
+
+void ef_snap_stream_set_limit(ef_snap_stream *s, uint64_t max_raw) {
+    if (s) s->max_raw = max_raw;
+}
+
+void ef_snap_stream_close(ef_snap_stream *s) {
+    if (!s) return;
+    if (s->file) fclose(s->file);
+#ifndef EF_NO_ZSTD
+    ZSTD_freeDCtx(s->dctx);
+#endif
+    ef_free(s->own);
+    ef_free(s->path);
+    ef_free(s);
+}
+
+/* Bytes ready at buf + buf_pos (reading more from the file when none are);
+ * 0 at the end of the input. */
+static ef_status stream_avail(ef_snap_stream *s, size_t *n) {
+    if (s->file && s->buf_pos == s->buf_len) {
+        s->buf_len = fread(s->own, 1, STREAM_READ_BYTES, s->file);
+        s->buf_pos = 0;
+        if (s->buf_len == 0 && ferror(s->file))
+            return ef_err(EF_ERR_IO, "cannot read '%s' at offset %llu: %s", s->path, (unsigned long long)s->offset,
+                          strerror(errno));
+    }
+    *n = s->buf_len - s->buf_pos;
+    return EF_OK;
+}
+
+static void stream_skip(ef_snap_stream *s, size_t n) {
+    s->buf_pos += n;
+    s->offset += n;
+}
+
+/* Up to n bytes into dst (*got < n only at the end of the input). */
+static ef_status stream_take(ef_snap_stream *s, uint8_t *dst, size_t n, size_t *got) {
+    *got = 0;
+    while (*got < n) {
+        size_t a = 0;
+        EF_TRY(stream_avail(s, &a));
+        if (a == 0) break;
+        if (a > n - *got) a = n - *got;
+        memcpy(dst + *got, s->buf + s->buf_pos, a);
+        stream_skip(s, a);
+        *got += a;
+    }
+    return EF_OK;
+}
+
+/* Back to the first byte, then past the checked file header. */
+static ef_status stream_start(ef_snap_stream *s) {
+    if (s->file) {
+        rewind(s->file);
+        s->buf_len = s->buf_pos = 0;
+    } else {
+        s->buf_pos = 0;
+    }
+    s->offset = 0;
+    s->ended = s->in_frame = 0;
+    uint8_t h[EF_SNAP_HEADER_BYTES];
+    size_t got = 0;
+    uint32_t version, flags;
+    EF_TRY(stream_take(s, h, sizeof h, &got));
+    return check_file_header(h, got, &version, &flags);
+}
+
+/* Reads the next frame header into s->head (CRC not checked yet). */
+static ef_status stream_head(ef_snap_stream *s) {
+    uint8_t h[EF_SNAP_FRAME_HEADER_BYTES];
+    size_t got = 0;
+    s->frame_off = s->offset;
+    EF_TRY(stream_take(s, h, sizeof h, &got));
+    if (got < sizeof h)
+        return ef_err(EF_ERR_FORMAT, "snapshot is truncated at offset %llu (no end frame)",
+                      (unsigned long long)s->frame_off);
+    parse_head(h, &s->head);
+    s->crc = ef_crc32(0, h, EF_SNAP_FRAME_CRC_OFFSET);
+    s->raw_left = s->head.raw;
+    s->stored_left = s->head.stored;
+    return EF_OK;
+}
+
+static ef_status truncated_in_frame(const ef_snap_stream *s) {
+    return ef_err(EF_ERR_FORMAT, "snapshot is truncated in frame '%s' at offset %llu (%llu bytes announced, %llu "
+                  "missing)", s->head.name, (unsigned long long)s->frame_off, (unsigned long long)s->head.stored,
+                  (unsigned long long)s->stored_left);
+}
+
+static ef_status crc_mismatch(const ef_snap_stream *s) {
+    return ef_err(EF_ERR_CORRUPT, "snapshot frame '%s' at offset %llu fails its CRC-32 check", s->head.name,
+                  (unsigned long long)s->frame_off);
+}
+
+ef_status ef_snap_stream_verify(ef_snap_stream *s) {
+    if (!s) return ef_err(EF_ERR_INVALID_ARG, "ef_snap_stream_verify: NULL argument");
+    s->verified = 0;
+    EF_TRY(stream_start(s));
+    for (;;) {
+        EF_TRY(stream_head(s));
+        while (s->stored_left > 0) {
+            size_t a = 0;
+            EF_TRY(stream_avail(s, &a));
+            if (a == 0) return truncated_in_frame(s);
+            if (a > s->stored_left) a = (size_t)s->stored_left;
+            s->crc = ef_crc32(s->crc, s->buf + s->buf_pos, a);
+            stream_skip(s, a);
+            s->stored_left -= a;
+        }
+        if (s->crc != s->head.crc) return crc_mismatch(s);
+        EF_TRY(check_head(&s->head, s->max_raw));
+        if (s->head.tag == EF_SNAP_TAG_END) break;
+    }
+    size_t a = 0;
+    EF_TRY(stream_avail(s, &a));
+    if (a != 0) return ef_err(EF_ERR_FORMAT, "snapshot has unexpected bytes after its end frame (offset %llu)",
+                              (unsigned long long)s->offset);
+    EF_TRY(stream_start(s));
+    s->verified = 1;
+    return EF_OK;
+}
+
+#ifndef EF_NO_ZSTD
+static ef_status zstd_failure(const ef_snap_stream *s, size_t r) {
+    if (ZSTD_getErrorCode(r) == ZSTD_error_memory_allocation)
+        return ef_err(EF_ERR_NO_MEMORY, "snapshot: zstd ran out of memory decoding frame '%s'", s->head.name);
+    return ef_err(EF_ERR_CORRUPT, "snapshot frame '%s' does not decompress to its %llu bytes (%s)", s->head.name,
+                  (unsigned long long)s->head.raw, ZSTD_getErrorName(r));
+}
+
+/* One ZSTD_decompressStream step into out from the frame's stored bytes;
+ * *progress = 0 when nothing moved (the stream cannot go on). */
+static ef_status zstd_step(ef_snap_stream *s, ZSTD_outBuffer *out, int *progress) {
+    size_t a = 0;
+    EF_TRY(stream_avail(s, &a));
+    if (a > s->stored_left) a = (size_t)s->stored_left;
+    if (a == 0 && s->stored_left > 0) return truncated_in_frame(s);
+    ZSTD_inBuffer in = {s->buf + s->buf_pos, a, 0};
+    const size_t out_before = out->pos;
+    size_t r = ZSTD_decompressStream(s->dctx, out, &in);
+    if (ZSTD_isError(r)) return zstd_failure(s, r);
+    s->zret = r;
+    s->crc = ef_crc32(s->crc, s->buf + s->buf_pos, in.pos);
+    stream_skip(s, in.pos);
+    s->stored_left -= in.pos;
+    *progress = in.pos > 0 || out->pos > out_before;
+    return EF_OK;
+}
+#endif
+
+/* The end of the current frame: its zstd stream must end with its raw
+ * bytes, and its CRC (computed again while reading) must match. */
+static ef_status stream_finish_frame(ef_snap_stream *s) {
+#ifndef EF_NO_ZSTD
+    while (s->head.codec == EF_SNAP_CODEC_ZSTD && (s->stored_left > 0 || s->zret != 0)) {
+        uint8_t extra;
+        ZSTD_outBuffer out = {&extra, 1, 0};
+        int progress = 0;
+        EF_TRY(zstd_step(s, &out, &progress));
+        if (out.pos > 0 || !progress)
+            return ef_err(EF_ERR_CORRUPT, "snapshot frame '%s' does not decompress to its %llu bytes (%s)",
+                          s->head.name, (unsigned long long)s->head.raw, out.pos ? "more" : "truncated zstd stream");
+    }
+#endif
+    s->in_frame = 0;
+    if (s->crc != s->head.crc) return crc_mismatch(s);
+    return EF_OK;
+}
+
+ef_status ef_snap_stream_next(ef_snap_stream *s, uint32_t *tag, uint64_t *raw) {
+    if (!s || !tag || !raw) return ef_err(EF_ERR_INVALID_ARG, "ef_snap_stream_next: NULL argument");
+    if (!s->verified || s->ended) return ef_err(EF_ERR_STATE, "snapshot reader: no more frames");
+    if (s->in_frame) {
+        if (s->raw_left != 0) return ef_err(EF_ERR_STATE, "snapshot frame '%s' was not read to its end", s->head.name);
+        EF_TRY(stream_finish_frame(s));
+    }
+    EF_TRY(stream_head(s));
+    EF_TRY(check_head(&s->head, s->max_raw)); /* checked in the first pass; the file may have changed since */
+    s->in_frame = 1;
+    s->zret = 0;
+    if (s->head.tag == EF_SNAP_TAG_END) {
+        EF_TRY(stream_finish_frame(s));
+        s->ended = 1;
+    }
+#ifndef EF_NO_ZSTD
+    if (s->head.codec == EF_SNAP_CODEC_ZSTD) {
+        if (!s->dctx) {
+            s->dctx = ZSTD_createDCtx_advanced(k_zstd_mem);
+            if (!s->dctx) return ef_err(EF_ERR_NO_MEMORY, "snapshot: out of memory creating a zstd context");
+            size_t r = ZSTD_DCtx_setParameter(s->dctx, ZSTD_d_windowLogMax, STREAM_WINDOW_LOG_MAX);
+            if (ZSTD_isError(r)) return zstd_failure(s, r);
+        }
+        ZSTD_DCtx_reset(s->dctx, ZSTD_reset_session_only);
+    }
+#endif
+    *tag = s->head.tag;
+    *raw = s->head.raw;
+    return EF_OK;
+}
+
+uint64_t ef_snap_stream_left(const ef_snap_stream *s) { return s && s->in_frame ? s->raw_left : 0; }
+
+ef_status ef_snap_stream_read(ef_snap_stream *s, void *dst, uint64_t n) {
+    if (!s || (n && !dst)) return ef_err(EF_ERR_INVALID_ARG, "ef_snap_stream_read: NULL argument");
+    if (!s->in_frame) return ef_err(EF_ERR_STATE, "snapshot reader: no frame is open");
+    if (n > s->raw_left)
+        return ef_err(EF_ERR_FORMAT, "snapshot frame '%s' ends %llu bytes too early", s->head.name,
+                      (unsigned long long)(n - s->raw_left));
+    if (n > SIZE_MAX) return ef_err(EF_ERR_FORMAT, "snapshot frame '%s' is too large for this host", s->head.name);
+    uint8_t *d = dst;
+    if (s->head.codec == EF_SNAP_CODEC_NONE) {
+        for (uint64_t done = 0; done < n;) {
+            size_t a = 0;
+            EF_TRY(stream_avail(s, &a));
+            if (a == 0) return truncated_in_frame(s);
+            if (a > n - done) a = (size_t)(n - done);
+            memcpy(d + done, s->buf + s->buf_pos, a);
+            s->crc = ef_crc32(s->crc, s->buf + s->buf_pos, a);
+            stream_skip(s, a);
+            s->stored_left -= a;
+            done += a;
+        }
+    } else {
+#ifndef EF_NO_ZSTD
+        ZSTD_outBuffer out = {d, (size_t)n, 0};
+        while (out.pos < out.size) {
+            int progress = 0;
+            EF_TRY(zstd_step(s, &out, &progress));
+            if (!progress)
+                return ef_err(EF_ERR_CORRUPT, "snapshot frame '%s' does not decompress to its %llu bytes (%s)",
+                              s->head.name, (unsigned long long)s->head.raw, "too few");
+        }
+#endif
+    }
+    s->raw_left -= n;
+    return EF_OK;
 }

@@ -30,6 +30,20 @@ ef_status ef_kv_stage_seq(ef_kv_stage *st, int32_t seq, const int32_t *tokens, i
  * fit n_pos. */
 ef_status ef_kv_stage_seq_info(ef_kv_stage *st, int32_t seq, const ef_kv_seq_info *info,
                                const void *const *layer_k, const void *const *layer_v);
+/* The same, streamed (a restore from a file of any size): begin stages
+ * the sequence's tokens and length (info as above), then each page of its
+ * rows is handed out to be filled in place. Errors as above. */
+ef_status ef_kv_stage_seq_begin(ef_kv_stage *st, int32_t seq, const ef_kv_seq_info *info);
+/* Page `page` (0-based, in row order) of begun sequence seq, layer il,
+ * allocated hot and zeroed on first use: *k_rows [page_rows][K row bytes]
+ * and *v_rows [page_rows][V row bytes] (NULL when the cache has no V),
+ * valid until the next ef_kv_stage_* call. Before that, pages (staged or
+ * not) move down the tiers as the budgets say, so a restore holds little
+ * more than the budgets, and a page asked for again comes back up. Errors:
+ * EF_ERR_INVALID_ARG (seq not begun, il or page out of range),
+ * EF_ERR_NO_MEMORY, EF_ERR_BUDGET, EF_ERR_IO (a spill write). */
+ef_status ef_kv_stage_page(ef_kv_stage *st, int32_t seq, int32_t il, int64_t page, uint8_t **k_rows,
+                           uint8_t **v_rows);
 /* Makes the staged sequences the cache's; with clear_others, every other
  * sequence is emptied too; then pages move down the tiers as the budgets
  * say (a failed spill only leaves them hot, with a warning). Cannot fail;

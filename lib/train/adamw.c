@@ -13,24 +13,49 @@ float ef_adamw_lr(const ef_adamw *o, int64_t step) {
     return (float)(o->lr_min + (o->lr_max - o->lr_min) * cosine);
 }
 
-float ef_clip_grad_norm(float *grads, size_t n, float clip_norm) {
-    double ss = 0.0;
-    for (size_t i = 0; i < n; i++) ss += (double)grads[i] * grads[i];
-    const float norm = (float)sqrt(ss);
-    if (clip_norm > 0.0f && norm > clip_norm) {
-        const float k = clip_norm / norm;
-        for (size_t i = 0; i < n; i++) grads[i] *= k;
+/* Σ g² in NORM_SLICES fixed slices, each summed in order in double, the
+ * slices then added in order: the same bits on any number of workers. */
+enum { NORM_SLICES = 64 };
+
+typedef struct {
+    const float *grads;
+    size_t n;
+    double partial[NORM_SLICES];
+} norm_job;
+
+static void norm_worker(void *ctx, int32_t ith, int32_t nth) {
+    norm_job *j = ctx;
+    const size_t per = (j->n + NORM_SLICES - 1) / NORM_SLICES;
+    int64_t s0, s1;
+    ef_split_range(NORM_SLICES, ith, nth, &s0, &s1);
+    for (int64_t s = s0; s < s1; s++) {
+        const size_t b = (size_t)s * per < j->n ? (size_t)s * per : j->n;
+        const size_t e = b + per < j->n ? b + per : j->n;
+        double ss = 0.0;
+        for (size_t i = b; i < e; i++) ss += (double)j->grads[i] * j->grads[i];
+        j->partial[s] = ss;
     }
-    return norm;
+}
+
+float ef_grad_norm(ef_pool *pool, const float *grads, size_t n) {
+    norm_job j = {.grads = grads, .n = n};
+    ef_pool_run(pool, norm_worker, &j);
+    double ss = 0.0;
+    for (int s = 0; s < NORM_SLICES; s++) ss += j.partial[s];
+    return (float)sqrt(ss);
+}
+
+float ef_clip_scale(float norm, float clip_norm) {
+    return clip_norm > 0.0f && norm > clip_norm ? clip_norm / norm : 1.0f;
 }
 
 void ef_adamw_update(const ef_adamw *o, float lr, int64_t step, float *params, const float *grads,
-                     float *m, float *v, size_t begin, size_t end, int decay) {
+                     float grad_scale, float *m, float *v, size_t begin, size_t end, int decay) {
     const float b1 = o->beta1, b2 = o->beta2;
     const float c1 = 1.0f - powf(b1, (float)step), c2 = 1.0f - powf(b2, (float)step);
     const float wd = decay ? o->weight_decay : 0.0f;
     for (size_t i = begin; i < end; i++) {
-        const float g = grads[i];
+        const float g = grads[i] * grad_scale;
         m[i] = b1 * m[i] + (1.0f - b1) * g;
         v[i] = b2 * v[i] + (1.0f - b2) * g * g;
         const float mh = m[i] / c1, vh = v[i] / c2;

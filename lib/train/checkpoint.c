@@ -12,7 +12,10 @@
 #include "train/trainer.h"
 
 #define CKPT_MAGIC "EFTRCKPT"
-#define CKPT_VERSION 1u
+/* Format versions. 1: HPAR held the shape without the attention variant
+ * (56 bytes); 2: the shape with the MLA and window fields (96 bytes). Bump
+ * it whenever a frame's layout changes, so an old file is named as such. */
+#define CKPT_VERSION 2u
 #define CKPT_MAX_STEP ((int64_t)1 << 53) /* far beyond any run, far below overflow */
 #define TAG(a, b, c, d) ((uint32_t)(a) | (uint32_t)(b) << 8 | (uint32_t)(c) << 16 | (uint32_t)(d) << 24)
 enum { TAG_HPAR = TAG('H', 'P', 'A', 'R'), TAG_STAT = TAG('S', 'T', 'A', 'T'),
@@ -108,9 +111,14 @@ static ef_status parse(ef_trainer *t, const char *path, const unsigned char *img
         return ef_err(EF_ERR_FORMAT, "'%s' is not an EdgeFormer training checkpoint", path);
     uint32_t version;
     memcpy(&version, img + 8, 4);
+    if (version < CKPT_VERSION)
+        return ef_err(EF_ERR_FORMAT, "checkpoint '%s' has version %u, this build reads %u: its "
+                      "settings frame predates the attention variants, so it cannot be resumed "
+                      "(start a new run from its exported GGUF with --init)", path, version,
+                      CKPT_VERSION);
     if (version != CKPT_VERSION)
-        return ef_err(EF_ERR_FORMAT, "checkpoint '%s' has version %u, this build reads %u", path,
-                      version, CKPT_VERSION);
+        return ef_err(EF_ERR_FORMAT, "checkpoint '%s' has version %u, this build reads %u (written "
+                      "by a newer build)", path, version, CKPT_VERSION);
     uint64_t pos = 12;
     const uint64_t nb = (uint64_t)t->model.lay.n_floats * sizeof(float);
     const unsigned char *hp, *st, *pa, *mm, *vv, *end;

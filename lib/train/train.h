@@ -109,23 +109,31 @@ void ef_tr_embed_fwd(float *out, const int32_t *tokens, const float *table, int6
 void ef_tr_embed_bwd(float *dtable, const float *dout, const int32_t *tokens, int64_t N, int32_t C);
 
 /* out[N, C] = x · rstd · w, rstd[N] = 1/sqrt(mean(x²) + eps) */
-void ef_tr_rmsnorm_fwd(float *out, float *rstd, const float *x, const float *w, int64_t N,
+void ef_tr_rmsnorm_fwd(ef_pool *pool, float *out, float *rstd, const float *x, const float *w, int64_t N,
                        int32_t C, float eps);
 void ef_tr_rmsnorm_bwd(float *dx, float *dw, const float *dout, const float *x, const float *w,
                        const float *rstd, int64_t N, int32_t C);
 
+/* Packing space of the projections' GEMMs (cpu/matmul_grad.h) for up to
+ * `threads` workers of the pool: ef_tr_mm_work_floats(threads) floats. */
+typedef struct ef_tr_mm {
+    float *pack;
+    int32_t threads;
+} ef_tr_mm;
+size_t ef_tr_mm_work_floats(int32_t n_threads);
 /* out[N, O] = x[N, I] · W[O, I]ᵀ */
 void ef_tr_matmul_fwd(ef_pool *pool, float *out, const float *x, const float *W, int64_t N,
-                      int32_t I, int32_t O);
-/* dx[N, I] += dout·W (dx may be NULL); dW[O, I] += doutᵀ·x. work: scratch
- * of ef_tr_matmul_work_floats(N, I, O) floats. */
-size_t ef_tr_matmul_work_floats(int64_t N, int32_t I, int32_t O);
+                      int32_t I, int32_t O, const ef_tr_mm *mm);
+/* dx[N, I] += dout·W (dx may be NULL); dW[O, I] += doutᵀ·x. */
 void ef_tr_matmul_bwd(ef_pool *pool, float *dx, float *dW, const float *dout, const float *x,
-                      const float *W, int64_t N, int32_t I, int32_t O, float *work);
+                      const float *W, int64_t N, int32_t I, int32_t O, const ef_tr_mm *mm);
+/* The same with dx = dout·W (overwritten: no zeroing first). */
+void ef_tr_matmul_bwd_set(ef_pool *pool, float *dx, float *dW, const float *dout, const float *x,
+                          const float *W, int64_t N, int32_t I, int32_t O, const ef_tr_mm *mm);
 
 /* h[N, F] = silu(g) * u */
-void ef_tr_swiglu_fwd(float *h, const float *g, const float *u, int64_t n);
-void ef_tr_swiglu_bwd(float *dg, float *du, const float *dh, const float *g, const float *u,
+void ef_tr_swiglu_fwd(ef_pool *pool, float *h, const float *g, const float *u, int64_t n);
+void ef_tr_swiglu_bwd(ef_pool *pool, float *dg, float *du, const float *dh, const float *g, const float *u,
                       int64_t n);
 
 /* RoPE, NORM mode (adjacent pairs), as the engine: x[B·T, n_heads, hd] at
@@ -155,11 +163,13 @@ typedef struct ef_tr_attn_dims {
     int32_t sinks;   /* with a window: positions always visible */
 } ef_tr_attn_dims;
 void ef_tr_attention_fwd(ef_pool *pool, float *ctx, float *att, const float *q, const float *k,
-                         const float *v, const ef_tr_attn_dims *d);
-/* dq, dk, dv += ...; scratch: [pool size · T] floats. */
+                         const float *v, const ef_tr_attn_dims *d, const ef_tr_mm *mm);
+/* dq, dk, dv += ...; scratch: ef_tr_attention_scratch_floats(T, mm->threads)
+ * floats ([threads, T, T]). */
+size_t ef_tr_attention_scratch_floats(int32_t T, int32_t n_threads);
 void ef_tr_attention_bwd(ef_pool *pool, float *dq, float *dk, float *dv, const float *dctx,
                          const float *att, const float *q, const float *k, const float *v,
-                         const ef_tr_attn_dims *d, float *scratch);
+                         const ef_tr_attn_dims *d, float *scratch, const ef_tr_mm *mm);
 
 /* Multi-head Latent Attention's projections (train_mla.c), expanded (no
  * absorption), as the engine's lib/exec/forward_mla.c defines them. For one
@@ -177,18 +187,16 @@ typedef struct ef_tr_mla_acts {
     float *ckv;    /* [N, lat] c_kv */
 } ef_tr_mla_acts;
 size_t ef_tr_mla_scratch_floats(const ef_train_shape *s, int64_t N);
-/* The largest projection backward of MLA, for ef_tr_matmul_work_floats. */
-size_t ef_tr_mla_matmul_work_floats(const ef_train_shape *s, int64_t N);
 /* Fills a (saved activations) and q, k, v. cos_sin[T, qk_rope/2, 2]. */
 void ef_tr_mla_fwd(ef_pool *pool, const ef_train_shape *s, const ef_train_layout *lay,
                    const float *params, int32_t il, int32_t B, const float *cos_sin,
                    const float *xn, const ef_tr_mla_acts *a, float *q, float *k, float *v,
-                   float *scratch);
+                   float *scratch, const ef_tr_mm *mm);
 /* dxn += ..., grads += ...; dq and dk are used as scratch (overwritten). */
 void ef_tr_mla_bwd(ef_pool *pool, const ef_train_shape *s, const ef_train_layout *lay,
                    const float *params, float *grads, int32_t il, int32_t B,
                    const float *cos_sin, const float *xn, const ef_tr_mla_acts *a, float *dq,
-                   float *dk, const float *dv, float *dxn, float *scratch, float *mm_work);
+                   float *dk, const float *dv, float *dxn, float *scratch, const ef_tr_mm *mm);
 
 /* Softmax cross-entropy: losses[N] = -log softmax(logits[n])[targets[n]];
  * logits[N, V] is overwritten by the probabilities. */
@@ -208,8 +216,8 @@ typedef struct ef_train_model {
     float *acts;         /* activations, see train_model.c */
     float *dacts;        /* activation gradients */
     float *cos_sin;      /* [T, n_rot/2, 2] (n_rot: head size, or MLA's qk_rope) */
-    float *scratch;      /* [n_threads · T] attention backward */
-    float *mm_work;      /* matmul backward scratch, for the largest projection */
+    float *scratch;      /* [n_threads, T, T] attention backward */
+    ef_tr_mm mm;         /* the projections' GEMM packing space */
     float *mla_scratch;  /* [ef_tr_mla_scratch_floats] (MLA only) */
     int32_t scratch_threads;
     size_t n_acts, n_dacts;
@@ -236,14 +244,18 @@ typedef struct ef_adamw {
 } ef_adamw;
 /* Learning rate at step (0-based): linear warm-up, then cosine to lr_min. */
 float ef_adamw_lr(const ef_adamw *o, int64_t step);
-/* Scales grads so their global L2 norm is at most clip_norm (0: off);
- * returns the norm before clipping. */
-float ef_clip_grad_norm(float *grads, size_t n, float clip_norm);
-/* One AdamW update of params[begin, end) (step is 1-based, for the bias
- * correction); decoupled weight decay when `decay` (matrices and
- * embeddings decay, norm weights do not). */
+/* The global L2 norm of grads[n], parallel over the pool (the same bits
+ * for any thread count). */
+float ef_grad_norm(ef_pool *pool, const float *grads, size_t n);
+/* Clipping by global norm as a factor on the gradients: clip_norm / norm
+ * when norm exceeds clip_norm (> 0), else 1. */
+float ef_clip_scale(float norm, float clip_norm);
+/* One AdamW update of params[begin, end) with the gradients times
+ * grad_scale (step is 1-based, for the bias correction); decoupled weight
+ * decay when `decay` (matrices and embeddings decay, norm weights do not).
+ * Element by element: any split of the range gives the same bits. */
 void ef_adamw_update(const ef_adamw *o, float lr, int64_t step, float *params, const float *grads,
-                     float *m, float *v, size_t begin, size_t end, int decay);
+                     float grad_scale, float *m, float *v, size_t begin, size_t end, int decay);
 
 
 /* ---- tokenized-dataset cache (token_cache.c) ---- */

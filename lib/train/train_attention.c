@@ -1,66 +1,35 @@
-/* Forward/backward pairs of RoPE (NORM mode, as the engine; whole heads or
- * MLA's decoupled part) and causal grouped-query attention with an optional
- * sliding window and sinks (a mask). */
+/* Forward/backward of causal grouped-query attention with an optional
+ * sliding window and sinks (a mask), per (sequence, head) as matrix
+ * products on the CPU backend's F32 GEMM (cpu/matmul_grad.h):
+ *
+ *   S = scale·Q·Kᵀ, P = softmax(S) over the visible s ≤ t, ctx = P·V
+ *   dP = dctx·Vᵀ; dV += Pᵀ·dctx; dS = P∘(dP − rowsum(P∘dP))·scale;
+ *   dQ += dS·K; dK += dSᵀ·Q
+ *
+ * Q of head h is [T, dk] with row stride H·dk inside q[B, T, H, dk] (K, V
+ * likewise with KV), so the products read the heads in place. Causality is
+ * used by blocks of ROWS queries: rows t0..t1 only meet keys 0..t1 (and key
+ * blocks s0..s1 only queries s0..T); entries above the diagonal inside a
+ * block come out of the products and are then zeroed. Masked entries of P
+ * and dS are exactly 0, so they add nothing to the products.
+ *
+ * Work items are (b, kv head): the query heads of one group run in order
+ * inside one worker, so the group's dk/dv have a single writer and the bits
+ * do not depend on the thread count. Each worker multiplies on its own part
+ * of the packing space (at most mm->threads workers take items). */
 #include <math.h>
+#include <string.h>
 
+#include "cpu/matmul_grad.h"
 #include "train/train.h"
 
-void ef_tr_rope_table(float *cos_sin, int32_t T, int32_t hd, float base) {
-    const int32_t half = hd / 2;
-    for (int32_t t = 0; t < T; t++)
-        for (int32_t i = 0; i < half; i++) {
-            /* angles in double, as the engine's kernel computes them */
-            double theta = (double)t * pow((double)base, -2.0 * i / hd);
-            cos_sin[((int64_t)t * half + i) * 2] = (float)cos(theta);
-            cos_sin[((int64_t)t * half + i) * 2 + 1] = (float)sin(theta);
-        }
-}
-
-/* Rotates dims off..off+n_rot of each head, adjacent pairs, by +θ (sign 1)
- * or −θ (sign −1). */
-static void rope_apply(float *x, const float *cos_sin, int32_t B, int32_t T, int32_t n_heads,
-                       int32_t stride, int32_t off, int32_t n_rot, float sign) {
-    const int32_t half = n_rot / 2;
-    for (int32_t b = 0; b < B; b++)
-        for (int32_t t = 0; t < T; t++) {
-            const float *cs = cos_sin + (int64_t)t * half * 2; /* [half, 2] */
-            for (int32_t h = 0; h < n_heads; h++) {
-                float *v = x + (((int64_t)b * T + t) * n_heads + h) * stride + off; /* [n_rot] */
-                for (int32_t i = 0; i < half; i++) {
-                    const float c = cs[2 * i], s = sign * cs[2 * i + 1];
-                    const float x0 = v[2 * i], x1 = v[2 * i + 1];
-                    v[2 * i] = x0 * c - x1 * s;
-                    v[2 * i + 1] = x0 * s + x1 * c;
-                }
-            }
-        }
-}
-
-void ef_tr_rope_fwd(float *x, const float *cos_sin, int32_t B, int32_t T, int32_t n_heads,
-                    int32_t hd) {
-    rope_apply(x, cos_sin, B, T, n_heads, hd, 0, hd, 1.0f);
-}
-
-/* A rotation's Jacobian is the rotation itself, its transpose the inverse. */
-void ef_tr_rope_bwd(float *dx, const float *cos_sin, int32_t B, int32_t T, int32_t n_heads,
-                    int32_t hd) {
-    rope_apply(dx, cos_sin, B, T, n_heads, hd, 0, hd, -1.0f);
-}
-
-void ef_tr_rope_part_fwd(float *x, const float *cos_sin, int32_t B, int32_t T, int32_t n_heads,
-                         int32_t stride, int32_t off, int32_t n_rot) {
-    rope_apply(x, cos_sin, B, T, n_heads, stride, off, n_rot, 1.0f);
-}
-
-void ef_tr_rope_part_bwd(float *dx, const float *cos_sin, int32_t B, int32_t T, int32_t n_heads,
-                         int32_t stride, int32_t off, int32_t n_rot) {
-    rope_apply(dx, cos_sin, B, T, n_heads, stride, off, n_rot, -1.0f);
-}
+enum { ROWS = 32 }; /* queries (keys) per causal block */
 
 typedef struct {
     float *ctx, *att, *dq, *dk, *dv, *scratch;
     const float *q, *k, *v, *dctx, *att_c;
     ef_tr_attn_dims d;
+    const ef_tr_mm *mm;
 } attn_job;
 
 /* The first visible position after the sinks for query t (the window's
@@ -73,120 +42,153 @@ static int visible(const ef_tr_attn_dims *d, int32_t first, int32_t s) {
     return s >= first || s < d->sinks;
 }
 
-/* a·b over n floats in 8 interleaved partial sums, combined pairwise at the
- * end: a fixed order the compiler can keep in vector registers (a plain
- * running sum is a serial chain it may not reorder). */
-static inline float dot8(const float *a, const float *b, int32_t n) {
-    float acc[8] = {0};
-    int32_t i = 0;
-    for (; i + 8 <= n; i += 8)
-        for (int j = 0; j < 8; j++) acc[j] += a[i + j] * b[i + j];
-    for (; i < n; i++) acc[i & 7] += a[i] * b[i];
-    return ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+/* C[M, N] (+)= op(A)·op(B) on one worker's packing space `pack`. */
+static void gemm_here(float *pack, int64_t M, int64_t N, int64_t K, const float *A, int64_t lda, int trans_a,
+                      const float *B, int64_t ldb, int trans_b, float *C, int64_t ldc, int accumulate) {
+    const ef_gemm_f32 g = {.M = M, .N = N, .K = K, .A = A, .lda = lda, .trans_a = trans_a, .B = B,
+                           .ldb = ldb, .trans_b = trans_b, .C = C, .ldc = ldc, .accumulate = accumulate,
+                           .work = pack, .work_threads = 1};
+    ef_cpu_gemm_f32(NULL, &g);
 }
 
-/* Work items are (b, kv head): the query heads of one group run in order
- * inside one worker, so the group's dk/dv have a single writer. */
+/* The heads of one work item in place. */
+typedef struct head_view {
+    int64_t ldq, ldk, ldv, ldc; /* row strides of q/dq, k/dk, v/dv, ctx/dctx */
+    int64_t q, k, v, c;         /* offsets of head h / kv head in those arrays */
+} head_view;
+
+static head_view head_of(const ef_tr_attn_dims *d, int32_t b, int32_t h, int32_t kvh) {
+    const int64_t bt = (int64_t)b * d->T;
+    head_view v = {.ldq = (int64_t)d->H * d->dk, .ldk = (int64_t)d->KV * d->dk, .ldv = (int64_t)d->KV * d->dv,
+                   .ldc = (int64_t)d->H * d->dv};
+    v.q = bt * v.ldq + (int64_t)h * d->dk;
+    v.k = bt * v.ldk + (int64_t)kvh * d->dk;
+    v.v = bt * v.ldv + (int64_t)kvh * d->dv;
+    v.c = bt * v.ldc + (int64_t)h * d->dv;
+    return v;
+}
+
+/* Row t of P from its scores p[0..t] (scaled here): softmax over the
+ * visible s, 0 elsewhere up to T. */
+static void softmax_row(const ef_tr_attn_dims *d, int32_t t, float *p) {
+    const int32_t first = window_first(d, t);
+    float mx = -INFINITY;
+    for (int32_t s = 0; s <= t; s++) {
+        p[s] = visible(d, first, s) ? p[s] * d->scale : -INFINITY;
+        if (p[s] > mx) mx = p[s];
+    }
+    float sum = 0.0f;
+    for (int32_t s = 0; s <= t; s++) {
+        p[s] = visible(d, first, s) ? expf(p[s] - mx) : 0.0f;
+        sum += p[s];
+    }
+    const float inv = 1.0f / sum;
+    for (int32_t s = 0; s <= t; s++) p[s] *= inv;
+    for (int32_t s = t + 1; s < d->T; s++) p[s] = 0.0f;
+}
+
+/* Share of the items of worker ith, on at most mm->threads workers; 0 when idle. */
+static int items_of(const attn_job *j, int32_t ith, int32_t nth, int64_t *begin, int64_t *end) {
+    const int32_t parts = nth < j->mm->threads ? nth : j->mm->threads;
+    if (ith >= parts) return 0;
+    ef_split_range((int64_t)j->d.B * j->d.KV, ith, parts, begin, end);
+    return 1;
+}
+
+static float *pack_of(const attn_job *j, int32_t ith) {
+    return j->mm->pack + (size_t)ith * ef_cpu_gemm_f32_work_floats(1);
+}
+
 static void attn_fwd_worker(void *vctx, int32_t ith, int32_t nth) {
     const attn_job *j = vctx;
     const ef_tr_attn_dims *d = &j->d;
-    const int32_t T = d->T, H = d->H, KV = d->KV, dk = d->dk, dv = d->dv, group = H / KV;
+    const int32_t T = d->T, group = d->H / d->KV;
+    float *pack = pack_of(j, ith);
     int64_t begin, end;
-    ef_split_range((int64_t)d->B * KV, ith, nth, &begin, &end);
+    if (!items_of(j, ith, nth, &begin, &end)) return;
     for (int64_t item = begin; item < end; item++) {
-        const int32_t b = (int32_t)(item / KV), kvh = (int32_t)(item % KV);
-        for (int32_t h = kvh * group; h < (kvh + 1) * group; h++)
-            for (int32_t t = 0; t < T; t++) {
-                const float *qt = j->q + (((int64_t)b * T + t) * H + h) * dk; /* [dk] */
-                float *p = j->att + (((int64_t)b * H + h) * T + t) * T;       /* [T] */
-                const int32_t first = window_first(d, t);
-                float mx = -INFINITY;
-                for (int32_t s = 0; s <= t; s++) {
-                    if (!visible(d, first, s)) {
-                        p[s] = 0.0f;
-                        continue;
-                    }
-                    const float *ks = j->k + (((int64_t)b * T + s) * KV + kvh) * dk; /* [dk] */
-                    p[s] = dot8(qt, ks, dk) * d->scale;
-                    if (p[s] > mx) mx = p[s];
-                }
-                float sum = 0.0f;
-                for (int32_t s = 0; s <= t; s++)
-                    if (visible(d, first, s)) {
-                        p[s] = expf(p[s] - mx);
-                        sum += p[s];
-                    }
-                const float inv = 1.0f / sum;
-                for (int32_t s = 0; s <= t; s++) p[s] *= inv;
-                for (int32_t s = t + 1; s < T; s++) p[s] = 0.0f;
-                float *ct = j->ctx + (((int64_t)b * T + t) * H + h) * dv; /* [dv] */
-                for (int32_t i = 0; i < dv; i++) ct[i] = 0.0f;
-                for (int32_t s = 0; s <= t; s++) {
-                    if (!visible(d, first, s)) continue;
-                    const float *vs = j->v + (((int64_t)b * T + s) * KV + kvh) * dv; /* [dv] */
-                    for (int32_t i = 0; i < dv; i++) ct[i] += p[s] * vs[i];
-                }
+        const int32_t b = (int32_t)(item / d->KV), kvh = (int32_t)(item % d->KV);
+        for (int32_t h = kvh * group; h < (kvh + 1) * group; h++) {
+            const head_view hv = head_of(d, b, h, kvh);
+            float *P = j->att + ((int64_t)b * d->H + h) * T * T; /* [T, T] */
+            for (int32_t t0 = 0; t0 < T; t0 += ROWS) {
+                const int32_t t1 = t0 + ROWS < T ? t0 + ROWS : T;
+                /* P[t0..t1, 0..t1] = Q[t0..t1]·K[0..t1]ᵀ, then the softmax */
+                gemm_here(pack, t1 - t0, t1, d->dk, j->q + hv.q + t0 * hv.ldq, hv.ldq, 0, j->k + hv.k, hv.ldk, 1,
+                          P + (int64_t)t0 * T, T, 0);
+                for (int32_t t = t0; t < t1; t++) softmax_row(d, t, P + (int64_t)t * T);
+                /* ctx[t0..t1] = P[t0..t1, 0..t1]·V[0..t1] */
+                gemm_here(pack, t1 - t0, d->dv, t1, P + (int64_t)t0 * T, T, 0, j->v + hv.v, hv.ldv, 0,
+                          j->ctx + hv.c + t0 * hv.ldc, hv.ldc, 0);
             }
+        }
     }
 }
 
 void ef_tr_attention_fwd(ef_pool *pool, float *ctx, float *att, const float *q, const float *k,
-                         const float *v, const ef_tr_attn_dims *d) {
-    attn_job j = {.ctx = ctx, .att = att, .q = q, .k = k, .v = v, .d = *d};
+                         const float *v, const ef_tr_attn_dims *d, const ef_tr_mm *mm) {
+    attn_job j = {.ctx = ctx, .att = att, .q = q, .k = k, .v = v, .d = *d, .mm = mm};
     ef_pool_run(pool, attn_fwd_worker, &j);
 }
 
-/* ctx_t = Σ_s p_ts v_s, p = softmax(scale·q·k) over the visible s:
- * dv_s += p_ts·dctx_t; dp_ts = dctx_t·v_s; ds_ts = p_ts(dp_ts − Σ_u p_tu dp_tu);
- * dq_t += scale Σ_s ds_ts k_s; dk_s += scale ds_ts q_t. Masked s have
- * p_ts = 0 and so contribute nothing. */
+/* dS of rows t0..t1 in place over dP (ds: [T, T], rows from dP[t, 0..t1]):
+ * ds_ts = p_ts·(dp_ts − Σ_u p_tu·dp_tu)·scale for s ≤ t, 0 past t. */
+static void score_grads(const ef_tr_attn_dims *d, const float *P, float *ds, int32_t t0, int32_t t1) {
+    const int32_t T = d->T;
+    for (int32_t t = t0; t < t1; t++) {
+        const float *p = P + (int64_t)t * T; /* [T] */
+        float *g = ds + (int64_t)t * T;      /* [T] */
+        float pdp = 0.0f;
+        for (int32_t s = 0; s <= t; s++) pdp += p[s] * g[s];
+        for (int32_t s = 0; s <= t; s++) g[s] = p[s] * (g[s] - pdp) * d->scale;
+        for (int32_t s = t + 1; s < T; s++) g[s] = 0.0f;
+    }
+}
+
 static void attn_bwd_worker(void *vctx, int32_t ith, int32_t nth) {
     const attn_job *j = vctx;
     const ef_tr_attn_dims *d = &j->d;
-    const int32_t T = d->T, H = d->H, KV = d->KV, dk = d->dk, dv = d->dv, group = H / KV;
-    float *dp = j->scratch + (int64_t)ith * T; /* [T] */
+    const int32_t T = d->T, group = d->H / d->KV;
+    float *pack = pack_of(j, ith);
+    float *ds = j->scratch + (int64_t)ith * T * T; /* [T, T]: dP, then dS */
     int64_t begin, end;
-    ef_split_range((int64_t)d->B * KV, ith, nth, &begin, &end);
+    if (!items_of(j, ith, nth, &begin, &end)) return;
     for (int64_t item = begin; item < end; item++) {
-        const int32_t b = (int32_t)(item / KV), kvh = (int32_t)(item % KV);
-        for (int32_t h = kvh * group; h < (kvh + 1) * group; h++)
-            for (int32_t t = 0; t < T; t++) {
-                const int64_t bt = ((int64_t)b * T + t) * H + h;
-                const float *qt = j->q + bt * dk;     /* [dk] */
-                const float *dct = j->dctx + bt * dv; /* [dv] */
-                float *dqt = j->dq + bt * dk;         /* [dk] */
-                const float *p = j->att_c + (((int64_t)b * H + h) * T + t) * T; /* [T] */
-                const int32_t first = window_first(d, t);
-                float pdp = 0.0f;
-                for (int32_t s = 0; s <= t; s++) {
-                    if (!visible(d, first, s)) continue;
-                    const int64_t si = ((int64_t)b * T + s) * KV + kvh;
-                    const float *vs = j->v + si * dv; /* [dv] */
-                    float *dvs = j->dv + si * dv;     /* [dv] */
-                    const float dot = dot8(dct, vs, dv);
-                    for (int32_t i = 0; i < dv; i++) dvs[i] += p[s] * dct[i];
-                    dp[s] = dot;
-                    pdp += p[s] * dot;
-                }
-                for (int32_t s = 0; s <= t; s++) {
-                    if (!visible(d, first, s)) continue;
-                    const float ds = p[s] * (dp[s] - pdp) * d->scale;
-                    const int64_t si = ((int64_t)b * T + s) * KV + kvh;
-                    const float *ks = j->k + si * dk; /* [dk] */
-                    float *dks = j->dk + si * dk;     /* [dk] */
-                    for (int32_t i = 0; i < dk; i++) {
-                        dqt[i] += ds * ks[i];
-                        dks[i] += ds * qt[i];
-                    }
-                }
+        const int32_t b = (int32_t)(item / d->KV), kvh = (int32_t)(item % d->KV);
+        for (int32_t h = kvh * group; h < (kvh + 1) * group; h++) {
+            const head_view hv = head_of(d, b, h, kvh);
+            const float *P = j->att_c + ((int64_t)b * d->H + h) * T * T; /* [T, T] */
+            const float *dctx = j->dctx + hv.c;                           /* [T, dv], stride ldc */
+            for (int32_t t0 = 0; t0 < T; t0 += ROWS) {
+                const int32_t t1 = t0 + ROWS < T ? t0 + ROWS : T;
+                /* dP[t0..t1, 0..t1] = dctx[t0..t1]·V[0..t1]ᵀ → dS; dQ[t0..t1] += dS·K[0..t1] */
+                gemm_here(pack, t1 - t0, t1, d->dv, dctx + t0 * hv.ldc, hv.ldc, 0, j->v + hv.v, hv.ldv, 1,
+                          ds + (int64_t)t0 * T, T, 0);
+                score_grads(d, P, ds, t0, t1);
+                gemm_here(pack, t1 - t0, d->dk, t1, ds + (int64_t)t0 * T, T, 0, j->k + hv.k, hv.ldk, 0,
+                          j->dq + hv.q + t0 * hv.ldq, hv.ldq, 1);
             }
+            for (int32_t s0 = 0; s0 < T; s0 += ROWS) {
+                const int32_t s1 = s0 + ROWS < T ? s0 + ROWS : T;
+                /* keys s0..s1 meet queries s0..T: dV += P[s0.., s0..s1]ᵀ·dctx[s0..],
+                 * dK += dS[s0.., s0..s1]ᵀ·Q[s0..] */
+                gemm_here(pack, s1 - s0, d->dv, T - s0, P + (int64_t)s0 * T + s0, T, 1, dctx + s0 * hv.ldc,
+                          hv.ldc, 0, j->dv + hv.v + s0 * hv.ldv, hv.ldv, 1);
+                gemm_here(pack, s1 - s0, d->dk, T - s0, ds + (int64_t)s0 * T + s0, T, 1,
+                          j->q + hv.q + s0 * hv.ldq, hv.ldq, 0, j->dk + hv.k + s0 * hv.ldk, hv.ldk, 1);
+            }
+        }
     }
+}
+
+size_t ef_tr_attention_scratch_floats(int32_t T, int32_t n_threads) {
+    return (size_t)T * (size_t)T * (size_t)(n_threads < 1 ? 1 : n_threads);
 }
 
 void ef_tr_attention_bwd(ef_pool *pool, float *dq, float *dk, float *dv, const float *dctx,
                          const float *att, const float *q, const float *k, const float *v,
-                         const ef_tr_attn_dims *d, float *scratch) {
+                         const ef_tr_attn_dims *d, float *scratch, const ef_tr_mm *mm) {
     attn_job j = {.dq = dq, .dk = dk, .dv = dv, .scratch = scratch, .q = q, .k = k, .v = v,
-                  .dctx = dctx, .att_c = att, .d = *d};
+                  .dctx = dctx, .att_c = att, .d = *d, .mm = mm};
     ef_pool_run(pool, attn_bwd_worker, &j);
 }

@@ -3,8 +3,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "cpu/cpu_ops.h"
-#include "quant/types.h"
+#include "cpu/matmul_grad.h"
 #include "train/train.h"
 
 void ef_tr_embed_fwd(float *out, const int32_t *tokens, const float *table, int64_t N, int32_t C) {
@@ -20,9 +19,10 @@ void ef_tr_embed_bwd(float *dtable, const float *dout, const int32_t *tokens, in
     }
 }
 
-void ef_tr_rmsnorm_fwd(float *out, float *rstd, const float *x, const float *w, int64_t N,
-                       int32_t C, float eps) {
-    for (int64_t n = 0; n < N; n++) {
+/* Rows [r0, r1) of the forward. */
+static void rmsnorm_fwd_rows(float *out, float *rstd, const float *x, const float *w, int64_t r0, int64_t r1,
+                             int32_t C, float eps) {
+    for (int64_t n = r0; n < r1; n++) {
         const float *xn = x + n * C; /* [C] */
         float *on = out + n * C;     /* [C] */
         double ss = 0.0; /* double, as the engine's kernel */
@@ -31,6 +31,27 @@ void ef_tr_rmsnorm_fwd(float *out, float *rstd, const float *x, const float *w, 
         rstd[n] = r;
         for (int32_t i = 0; i < C; i++) on[i] = xn[i] * r * w[i];
     }
+}
+
+typedef struct rmsnorm_job {
+    float *out, *rstd;
+    const float *x, *w;
+    int64_t N;
+    int32_t C;
+    float eps;
+} rmsnorm_job;
+
+static void rmsnorm_fwd_worker(void *ctx, int32_t ith, int32_t nth) {
+    const rmsnorm_job *j = ctx;
+    int64_t r0, r1;
+    ef_split_range(j->N, ith, nth, &r0, &r1);
+    rmsnorm_fwd_rows(j->out, j->rstd, j->x, j->w, r0, r1, j->C, j->eps);
+}
+
+void ef_tr_rmsnorm_fwd(ef_pool *pool, float *out, float *rstd, const float *x, const float *w, int64_t N,
+                       int32_t C, float eps) {
+    rmsnorm_job j = {out, rstd, x, w, N, C, eps};
+    ef_pool_run(pool, rmsnorm_fwd_worker, &j);
 }
 
 /* y_i = x_i·r·w_i with r = (mean(x²)+eps)^-1/2:
@@ -52,99 +73,82 @@ void ef_tr_rmsnorm_bwd(float *dx, float *dw, const float *dout, const float *x, 
     }
 }
 
-/* The projections run on the CPU backend's GEMM (ef_cpu_matmul, which gives
- * the same bits for any thread count). The backward passes are GEMMs too,
- * over transposed copies, in chunks of MM_CHUNK output rows so the copies
- * stay small whatever the vocabulary:
- *   dx[N, I] += dout[N, Oc] · W[Oc, I]  = GEMM(x: dout chunk, W: Wᵀ chunk {Oc, I})
- *   dW[Oc, I] += doutᵀ[Oc, N] · x[N, I] = GEMM(x: doutᵀ chunk, W: xᵀ {N, I}) */
-#define MM_CHUNK 2048
-
-static ef_tensor f32_matrix(const float *data, int64_t n_in, int64_t n_out) {
-    ef_tensor t = {.name = "train", .type = EF_TYPE_F32, .n_dims = 2,
-                   .ne = {n_in, n_out, 1, 1}, .data = data,
-                   .nbytes = (uint64_t)(n_in * n_out) * sizeof(float)};
-    return t;
-}
+/* The projections run on the CPU backend's F32 GEMM with transposed
+ * operands (cpu/matmul_grad.h), which gives the same bits for any thread
+ * count; the backward multiplies by W and doutᵀ in place, no copies:
+ *   out[N, O]  = x[N, I] · Wᵀ           (W stored [O, I])
+ *   dx[N, I]  += dout[N, O] · W[O, I]
+ *   dW[O, I]  += doutᵀ · x[N, I]        (dout stored [N, O]) */
+size_t ef_tr_mm_work_floats(int32_t n_threads) { return ef_cpu_gemm_f32_work_floats(n_threads); }
 
 void ef_tr_matmul_fwd(ef_pool *pool, float *out, const float *x, const float *W, int64_t N,
-                      int32_t I, int32_t O) {
-    const ef_tensor w = f32_matrix(W, I, O);
-    ef_cpu_matmul(pool, &w, x, (int32_t)N, out);
+                      int32_t I, int32_t O, const ef_tr_mm *mm) {
+    const ef_gemm_f32 g = {.M = N, .N = O, .K = I, .A = x, .lda = I, .B = W, .ldb = I, .trans_b = 1,
+                           .C = out, .ldc = O, .work = mm->pack, .work_threads = mm->threads};
+    ef_cpu_gemm_f32(pool, &g);
 }
 
-size_t ef_tr_matmul_work_floats(int64_t N, int32_t I, int32_t O) {
-    const size_t oc = (size_t)(O < MM_CHUNK ? O : MM_CHUNK), n = (size_t)N, i = (size_t)I;
-    return i * oc    /* wT   {Oc, I} */
-           + n * oc  /* dc   [N, Oc] */
-           + n * i   /* tmpx [N, I] */
-           + oc * n  /* dT   [Oc, N] */
-           + i * n   /* xT   [I, N] */
-           + oc * i; /* tmpw [Oc, I] */
-}
-
-/* dst[c, r] = src[r, c] for r < rows, c < cols (row strides in floats), in
- * 8×8 tiles: row strides are often powers of two, which map a taller
- * tile's lines onto one cache set. */
-#define TR_TILE 8
-static void transpose(float *dst, int64_t dst_stride, const float *src, int64_t src_stride,
-                      int64_t rows, int64_t cols) {
-    for (int64_t c0 = 0; c0 < cols; c0 += TR_TILE)
-        for (int64_t r0 = 0; r0 < rows; r0 += TR_TILE) {
-            const int64_t r1 = r0 + TR_TILE < rows ? r0 + TR_TILE : rows;
-            const int64_t c1 = c0 + TR_TILE < cols ? c0 + TR_TILE : cols;
-            for (int64_t c = c0; c < c1; c++)
-                for (int64_t r = r0; r < r1; r++) dst[c * dst_stride + r] = src[r * src_stride + c];
-        }
+/* dx (+)= dout·W (dx_add: add, else overwrite), dW += doutᵀ·x. */
+static void matmul_bwd(ef_pool *pool, float *dx, int dx_add, float *dW, const float *dout, const float *x,
+                       const float *W, int64_t N, int32_t I, int32_t O, const ef_tr_mm *mm) {
+    if (dx) {
+        const ef_gemm_f32 g = {.M = N, .N = I, .K = O, .A = dout, .lda = O, .B = W, .ldb = I,
+                               .C = dx, .ldc = I, .accumulate = dx_add, .work = mm->pack,
+                               .work_threads = mm->threads};
+        ef_cpu_gemm_f32(pool, &g);
+    }
+    const ef_gemm_f32 g = {.M = O, .N = I, .K = N, .A = dout, .lda = O, .trans_a = 1, .B = x, .ldb = I,
+                           .C = dW, .ldc = I, .accumulate = 1, .work = mm->pack,
+                           .work_threads = mm->threads};
+    ef_cpu_gemm_f32(pool, &g);
 }
 
 void ef_tr_matmul_bwd(ef_pool *pool, float *dx, float *dW, const float *dout, const float *x,
-                      const float *W, int64_t N, int32_t I, int32_t O, float *work) {
-    const int64_t OC = O < MM_CHUNK ? O : MM_CHUNK;
-    float *wT = work;                  /* [I, Oc]: row i holds W[o0.., i] */
-    float *dc = wT + I * OC;           /* [N, Oc]: dout columns o0.. */
-    float *tmpx = dc + N * OC;         /* [N, I] */
-    float *dT = tmpx + N * I;          /* [Oc, N]: doutᵀ rows o0.. */
-    float *xT = dT + OC * N;           /* [I, N] */
-    float *tmpw = xT + (int64_t)I * N; /* [Oc, I] */
-    transpose(xT, N, x, I, N, I);
-    for (int64_t o0 = 0; o0 < O; o0 += OC) {
-        const int64_t oc = o0 + OC <= O ? OC : O - o0;
-        /* one chunk: dout itself; else its columns o0.. */
-        const float *dcols = dc;
-        if (oc == O) {
-            dcols = dout;
-        } else {
-            for (int64_t n = 0; n < N; n++)
-                memcpy(dc + n * oc, dout + n * O + o0, sizeof(float) * (size_t)oc);
-        }
-        transpose(dT, N, dcols, oc, N, oc);
-        if (dx) {
-            transpose(wT, oc, W + o0 * I, I, oc, I);
-            const ef_tensor wt = f32_matrix(wT, oc, I);
-            ef_cpu_matmul(pool, &wt, dcols, (int32_t)N, tmpx);
-            for (int64_t k = 0; k < N * I; k++) dx[k] += tmpx[k];
-        }
-        const ef_tensor xt = f32_matrix(xT, N, I);
-        ef_cpu_matmul(pool, &xt, dT, (int32_t)oc, tmpw);
-        float *dWc = dW + o0 * I; /* [oc, I] */
-        for (int64_t k = 0; k < oc * I; k++) dWc[k] += tmpw[k];
+                      const float *W, int64_t N, int32_t I, int32_t O, const ef_tr_mm *mm) {
+    matmul_bwd(pool, dx, 1, dW, dout, x, W, N, I, O, mm);
+}
+
+void ef_tr_matmul_bwd_set(ef_pool *pool, float *dx, float *dW, const float *dout, const float *x,
+                          const float *W, int64_t N, int32_t I, int32_t O, const ef_tr_mm *mm) {
+    matmul_bwd(pool, dx, 0, dW, dout, x, W, N, I, O, mm);
+}
+
+/* Elements [b, e) of SwiGLU forward (dg == NULL) or backward. */
+typedef struct swiglu_job {
+    float *h, *dg, *du;
+    const float *dh, *g, *u;
+    int64_t n;
+} swiglu_job;
+
+static void swiglu_fwd_worker(void *ctx, int32_t ith, int32_t nth) {
+    const swiglu_job *j = ctx;
+    int64_t b, e;
+    ef_split_range(j->n, ith, nth, &b, &e);
+    for (int64_t i = b; i < e; i++) {
+        const float s = 1.0f / (1.0f + expf(-j->g[i]));
+        j->h[i] = j->g[i] * s * j->u[i];
     }
 }
 
-void ef_tr_swiglu_fwd(float *h, const float *g, const float *u, int64_t n) {
-    for (int64_t i = 0; i < n; i++) {
-        const float s = 1.0f / (1.0f + expf(-g[i]));
-        h[i] = g[i] * s * u[i];
-    }
+void ef_tr_swiglu_fwd(ef_pool *pool, float *h, const float *g, const float *u, int64_t n) {
+    swiglu_job j = {.h = h, .g = g, .u = u, .n = n};
+    ef_pool_run(pool, swiglu_fwd_worker, &j);
 }
 
 /* silu(g) = g·σ(g); silu'(g) = σ(g)·(1 + g·(1 − σ(g))). */
-void ef_tr_swiglu_bwd(float *dg, float *du, const float *dh, const float *g, const float *u,
-                      int64_t n) {
-    for (int64_t i = 0; i < n; i++) {
-        const float s = 1.0f / (1.0f + expf(-g[i]));
-        dg[i] += dh[i] * u[i] * s * (1.0f + g[i] * (1.0f - s));
-        du[i] += dh[i] * g[i] * s;
+static void swiglu_bwd_worker(void *ctx, int32_t ith, int32_t nth) {
+    const swiglu_job *j = ctx;
+    int64_t b, e;
+    ef_split_range(j->n, ith, nth, &b, &e);
+    for (int64_t i = b; i < e; i++) {
+        const float g = j->g[i], s = 1.0f / (1.0f + expf(-g));
+        j->dg[i] += j->dh[i] * j->u[i] * s * (1.0f + g * (1.0f - s));
+        j->du[i] += j->dh[i] * g * s;
     }
+}
+
+void ef_tr_swiglu_bwd(ef_pool *pool, float *dg, float *du, const float *dh, const float *g, const float *u,
+                      int64_t n) {
+    swiglu_job j = {.dg = dg, .du = du, .dh = dh, .g = g, .u = u, .n = n};
+    ef_pool_run(pool, swiglu_bwd_worker, &j);
 }

@@ -60,19 +60,6 @@ size_t ef_tr_mla_scratch_floats(const ef_train_shape *s, int64_t N) {
     return m.total;
 }
 
-size_t ef_tr_mla_matmul_work_floats(const ef_train_shape *s, int64_t N) {
-    const mla_dims d = dims_of(s, 1);
-    const int32_t io[6][2] = {{d.C, d.H * d.dq}, {d.C, d.ql > 0 ? d.ql : 1},
-                              {d.ql > 0 ? d.ql : 1, d.H * d.dq}, {d.C, d.lat + d.rope},
-                              {d.lat, d.H * d.nope}, {d.lat, d.H * d.vh}};
-    size_t work = 0;
-    for (int i = 0; i < 6; i++) {
-        const size_t w = ef_tr_matmul_work_floats(N, io[i][0], io[i][1]);
-        if (w > work) work = w;
-    }
-    return work;
-}
-
 /* The parameters (or gradients: same offsets) of layer il. */
 typedef struct mla_weights {
     float *wq, *wq_a, *q_a_norm, *wq_b, *wkv_a, *kv_a_norm, *wk_b, *wv_b;
@@ -107,7 +94,7 @@ static void transpose_wkb(float *wkbT, const float *wk_b, const mla_dims *d) {
 void ef_tr_mla_fwd(ef_pool *pool, const ef_train_shape *s, const ef_train_layout *lay,
                    const float *params, int32_t il, int32_t B, const float *cos_sin,
                    const float *xn, const ef_tr_mla_acts *a, float *q, float *k, float *v,
-                   float *scratch) {
+                   float *scratch, const ef_tr_mm *mm) {
     const mla_dims d = dims_of(s, B);
     const mla_weights w = weights_of(lay, &d, (float *)params, il);
     mla_scratch sc;
@@ -116,23 +103,23 @@ void ef_tr_mla_fwd(ef_pool *pool, const ef_train_shape *s, const ef_train_layout
     const float eps = s->norm_eps;
 
     if (d.ql > 0) {
-        ef_tr_matmul_fwd(pool, a->qa, xn, w.wq_a, d.N, d.C, d.ql);               /* [N, ql] */
-        ef_tr_rmsnorm_fwd(a->qan, a->rstdq, a->qa, w.q_a_norm, d.N, d.ql, eps);  /* [N, ql] */
-        ef_tr_matmul_fwd(pool, q, a->qan, w.wq_b, d.N, d.ql, Q);                 /* [N, H, dq] */
+        ef_tr_matmul_fwd(pool, a->qa, xn, w.wq_a, d.N, d.C, d.ql, mm);               /* [N, ql] */
+        ef_tr_rmsnorm_fwd(pool, a->qan, a->rstdq, a->qa, w.q_a_norm, d.N, d.ql, eps);  /* [N, ql] */
+        ef_tr_matmul_fwd(pool, q, a->qan, w.wq_b, d.N, d.ql, Q, mm);                 /* [N, H, dq] */
     } else {
-        ef_tr_matmul_fwd(pool, q, xn, w.wq, d.N, d.C, Q);                        /* [N, H, dq] */
+        ef_tr_matmul_fwd(pool, q, xn, w.wq, d.N, d.C, Q, mm);                        /* [N, H, dq] */
     }
     ef_tr_rope_part_fwd(q, cos_sin, B, d.T, d.H, d.dq, d.nope, d.rope);
 
-    ef_tr_matmul_fwd(pool, sc.kva, xn, w.wkv_a, d.N, d.C, lr); /* [N, lat + rope] */
+    ef_tr_matmul_fwd(pool, sc.kva, xn, w.wkv_a, d.N, d.C, lr, mm); /* [N, lat + rope] */
     for (int64_t n = 0; n < d.N; n++)
         memcpy(a->lat + n * d.lat, sc.kva + n * lr, sizeof(float) * (size_t)d.lat);
-    ef_tr_rmsnorm_fwd(a->ckv, a->rstdkv, a->lat, w.kv_a_norm, d.N, d.lat, eps); /* [N, lat] */
+    ef_tr_rmsnorm_fwd(pool, a->ckv, a->rstdkv, a->lat, w.kv_a_norm, d.N, d.lat, eps); /* [N, lat] */
     ef_tr_rope_part_fwd(sc.kva, cos_sin, B, d.T, 1, lr, d.lat, d.rope);        /* k_pe */
 
     transpose_wkb(sc.wkbT, w.wk_b, &d);
-    ef_tr_matmul_fwd(pool, sc.kn, a->ckv, sc.wkbT, d.N, d.lat, HN);     /* [N, H, nope] */
-    ef_tr_matmul_fwd(pool, v, a->ckv, w.wv_b, d.N, d.lat, d.H * d.vh);  /* [N, H, v] */
+    ef_tr_matmul_fwd(pool, sc.kn, a->ckv, sc.wkbT, d.N, d.lat, HN, mm);     /* [N, H, nope] */
+    ef_tr_matmul_fwd(pool, v, a->ckv, w.wv_b, d.N, d.lat, d.H * d.vh, mm);  /* [N, H, v] */
     for (int64_t n = 0; n < d.N; n++)
         for (int32_t h = 0; h < d.H; h++) {
             float *kh = k + (n * d.H + h) * d.dq; /* [dq] */
@@ -144,7 +131,7 @@ void ef_tr_mla_fwd(ef_pool *pool, const ef_train_shape *s, const ef_train_layout
 void ef_tr_mla_bwd(ef_pool *pool, const ef_train_shape *s, const ef_train_layout *lay,
                    const float *params, float *grads, int32_t il, int32_t B,
                    const float *cos_sin, const float *xn, const ef_tr_mla_acts *a, float *dq,
-                   float *dk, const float *dv, float *dxn, float *scratch, float *mm_work) {
+                   float *dk, const float *dv, float *dxn, float *scratch, const ef_tr_mm *mm) {
     const mla_dims d = dims_of(s, B);
     const mla_weights w = weights_of(lay, &d, (float *)params, il);
     const mla_weights g = weights_of(lay, &d, grads, il);
@@ -156,7 +143,7 @@ void ef_tr_mla_bwd(ef_pool *pool, const ef_train_shape *s, const ef_train_layout
 
     /* v = c_kv·W_UVᵀ and k_nope = c_kv·W_UK: both feed dc_kv */
     memset(sc.dckv, 0, sizeof(float) * (size_t)(d.N * d.lat));
-    ef_tr_matmul_bwd(pool, sc.dckv, g.wv_b, dv, a->ckv, w.wv_b, d.N, d.lat, d.H * d.vh, mm_work);
+    ef_tr_matmul_bwd(pool, sc.dckv, g.wv_b, dv, a->ckv, w.wv_b, d.N, d.lat, d.H * d.vh, mm);
     /* k_h = [k_nope_h ‖ k_pe]: k_pe is shared, so its gradient sums over heads */
     memset(dkva, 0, sizeof(float) * (size_t)(d.N * lr));
     for (int64_t n = 0; n < d.N; n++)
@@ -168,7 +155,7 @@ void ef_tr_mla_bwd(ef_pool *pool, const ef_train_shape *s, const ef_train_layout
         }
     transpose_wkb(sc.wkbT, w.wk_b, &d);
     memset(sc.dwkbT, 0, sizeof(float) * (size_t)HN * (size_t)d.lat);
-    ef_tr_matmul_bwd(pool, sc.dckv, sc.dwkbT, dkn, a->ckv, sc.wkbT, d.N, d.lat, HN, mm_work);
+    ef_tr_matmul_bwd(pool, sc.dckv, sc.dwkbT, dkn, a->ckv, sc.wkbT, d.N, d.lat, HN, mm);
     for (int32_t h = 0; h < d.H; h++) /* dW_UK[h, r, i] += dW_UKᵀ[h·nope + i, r] */
         for (int32_t r = 0; r < d.lat; r++)
             for (int32_t i = 0; i < d.nope; i++)
@@ -179,16 +166,16 @@ void ef_tr_mla_bwd(ef_pool *pool, const ef_train_shape *s, const ef_train_layout
     ef_tr_rmsnorm_bwd(sc.dlat, g.kv_a_norm, sc.dckv, a->lat, w.kv_a_norm, a->rstdkv, d.N, d.lat);
     for (int64_t n = 0; n < d.N; n++)
         memcpy(dkva + n * lr, sc.dlat + n * d.lat, sizeof(float) * (size_t)d.lat);
-    ef_tr_matmul_bwd(pool, dxn, g.wkv_a, dkva, xn, w.wkv_a, d.N, d.C, lr, mm_work);
+    ef_tr_matmul_bwd(pool, dxn, g.wkv_a, dkva, xn, w.wkv_a, d.N, d.C, lr, mm);
 
     ef_tr_rope_part_bwd(dq, cos_sin, B, d.T, d.H, d.dq, d.nope, d.rope);
     if (d.ql > 0) {
         memset(sc.dqan, 0, sizeof(float) * (size_t)(d.N * d.ql));
-        ef_tr_matmul_bwd(pool, sc.dqan, g.wq_b, dq, a->qan, w.wq_b, d.N, d.ql, Q, mm_work);
+        ef_tr_matmul_bwd(pool, sc.dqan, g.wq_b, dq, a->qan, w.wq_b, d.N, d.ql, Q, mm);
         memset(sc.dqa, 0, sizeof(float) * (size_t)(d.N * d.ql));
         ef_tr_rmsnorm_bwd(sc.dqa, g.q_a_norm, sc.dqan, a->qa, w.q_a_norm, a->rstdq, d.N, d.ql);
-        ef_tr_matmul_bwd(pool, dxn, g.wq_a, sc.dqa, xn, w.wq_a, d.N, d.C, d.ql, mm_work);
+        ef_tr_matmul_bwd(pool, dxn, g.wq_a, sc.dqa, xn, w.wq_a, d.N, d.C, d.ql, mm);
     } else {
-        ef_tr_matmul_bwd(pool, dxn, g.wq, dq, xn, w.wq, d.N, d.C, Q, mm_work);
+        ef_tr_matmul_bwd(pool, dxn, g.wq, dq, xn, w.wq, d.N, d.C, Q, mm);
     }
 }

@@ -122,7 +122,7 @@ void ef_train_model_free(ef_train_model *m) {
     ef_free_aligned(m->dacts);
     ef_free(m->cos_sin);
     ef_free(m->scratch);
-    ef_free_aligned(m->mm_work);
+    ef_free_aligned(m->mm.pack);
     ef_free_aligned(m->mla_scratch);
     memset(m, 0, sizeof *m);
 }
@@ -163,20 +163,12 @@ ef_status ef_train_model_create(const ef_train_shape *s, int32_t batch, int32_t 
     m->grads = alloc_floats(m->lay.n_floats, "gradients", &st);
     m->acts = alloc_floats(m->n_acts, "activations", &st);
     m->dacts = alloc_floats(m->n_dacts, "activation gradients", &st);
-    /* the largest projection backward: C→Q, C→K, O→C, C→F, F→C, C→V or MLA's */
-    const int32_t io[6][2] = {{(int32_t)d.C, (int32_t)d.Q}, {(int32_t)d.C, (int32_t)d.K},
-                              {(int32_t)d.O, (int32_t)d.C}, {(int32_t)d.C, (int32_t)d.F},
-                              {(int32_t)d.F, (int32_t)d.C}, {(int32_t)d.C, (int32_t)d.V}};
-    size_t work = s->mla ? ef_tr_mla_matmul_work_floats(s, (int64_t)d.N) : 0;
-    for (int i = 0; i < 6; i++) {
-        size_t w = ef_tr_matmul_work_floats((int64_t)d.N, io[i][0], io[i][1]);
-        if (w > work) work = w;
-    }
-    m->mm_work = alloc_floats(work, "matmul scratch", &st);
+    m->mm.threads = n_threads;
+    m->mm.pack = alloc_floats(ef_tr_mm_work_floats(n_threads), "matmul packing space", &st);
     if (s->mla) m->mla_scratch = alloc_floats(ef_tr_mla_scratch_floats(s, (int64_t)d.N), "MLA scratch", &st);
     if (st == EF_OK) {
         m->cos_sin = ef_malloc(sizeof(float) * d.T * (size_t)d.w.n_rot);
-        m->scratch = ef_malloc(sizeof(float) * d.T * (size_t)n_threads);
+        m->scratch = ef_malloc(sizeof(float) * ef_tr_attention_scratch_floats((int32_t)d.T, n_threads));
         if (!m->cos_sin || !m->scratch) st = ef_err(EF_ERR_NO_MEMORY, "training: out of memory");
     }
     if (st != EF_OK) {
@@ -215,12 +207,12 @@ static void qkv_fwd(ef_train_model *m, ef_pool *pool, const dims *d, const acts_
     if (m->shape.mla) {
         const ef_tr_mla_acts ma = mla_acts_of(a, d, l);
         ef_tr_mla_fwd(pool, &m->shape, P, p, (int32_t)l, B, m->cos_sin, xn1, &ma, q, k, v,
-                      m->mla_scratch);
+                      m->mla_scratch, &m->mm);
         return;
     }
-    ef_tr_matmul_fwd(pool, q, xn1, p + P->wq + l * d->Q * d->C, N, C, (int32_t)d->Q);
-    ef_tr_matmul_fwd(pool, k, xn1, p + P->wk + l * d->K * d->C, N, C, (int32_t)d->K);
-    ef_tr_matmul_fwd(pool, v, xn1, p + P->wv + l * d->K * d->C, N, C, (int32_t)d->K);
+    ef_tr_matmul_fwd(pool, q, xn1, p + P->wq + l * d->Q * d->C, N, C, (int32_t)d->Q, &m->mm);
+    ef_tr_matmul_fwd(pool, k, xn1, p + P->wk + l * d->K * d->C, N, C, (int32_t)d->K, &m->mm);
+    ef_tr_matmul_fwd(pool, v, xn1, p + P->wv + l * d->K * d->C, N, C, (int32_t)d->K, &m->mm);
     ef_tr_rope_fwd(q, m->cos_sin, B, T, (int32_t)d->H, d->w.dk);
     ef_tr_rope_fwd(k, m->cos_sin, B, T, (int32_t)d->KV, d->w.dk);
 }
@@ -254,23 +246,23 @@ float ef_train_model_forward(ef_train_model *m, ef_pool *pool, const int32_t *to
         float *h = a.h + l * d.N * d.F;           /* [N, F] */
         float *xout = a.res + (l + 1) * d.N * d.C; /* [N, C] */
 
-        ef_tr_rmsnorm_fwd(xn1, rstd1, x, p + P->attn_norm + l * d.C, N, C, eps);
+        ef_tr_rmsnorm_fwd(pool, xn1, rstd1, x, p + P->attn_norm + l * d.C, N, C, eps);
         qkv_fwd(m, pool, &d, &a, l, xn1, q, k, v);
         const ef_tr_attn_dims ad = attn_dims_of(m, &d, l);
-        ef_tr_attention_fwd(pool, ctx, att, q, k, v, &ad);
-        ef_tr_matmul_fwd(pool, xmid, ctx, p + P->wo + l * d.C * d.O, N, O, C);
+        ef_tr_attention_fwd(pool, ctx, att, q, k, v, &ad, &m->mm);
+        ef_tr_matmul_fwd(pool, xmid, ctx, p + P->wo + l * d.C * d.O, N, O, C, &m->mm);
         for (size_t i = 0; i < d.N * d.C; i++) xmid[i] += x[i];
 
-        ef_tr_rmsnorm_fwd(xn2, rstd2, xmid, p + P->ffn_norm + l * d.C, N, C, eps);
-        ef_tr_matmul_fwd(pool, g, xn2, p + P->w_gate + l * d.F * d.C, N, C, F);
-        ef_tr_matmul_fwd(pool, u, xn2, p + P->w_up + l * d.F * d.C, N, C, F);
-        ef_tr_swiglu_fwd(h, g, u, N * F);
-        ef_tr_matmul_fwd(pool, xout, h, p + P->w_down + l * d.C * d.F, N, F, C);
+        ef_tr_rmsnorm_fwd(pool, xn2, rstd2, xmid, p + P->ffn_norm + l * d.C, N, C, eps);
+        ef_tr_matmul_fwd(pool, g, xn2, p + P->w_gate + l * d.F * d.C, N, C, F, &m->mm);
+        ef_tr_matmul_fwd(pool, u, xn2, p + P->w_up + l * d.F * d.C, N, C, F, &m->mm);
+        ef_tr_swiglu_fwd(pool, h, g, u, N * F);
+        ef_tr_matmul_fwd(pool, xout, h, p + P->w_down + l * d.C * d.F, N, F, C, &m->mm);
         for (size_t i = 0; i < d.N * d.C; i++) xout[i] += xmid[i];
     }
     const float *xlast = a.res + d.L * d.N * d.C; /* [N, C] */
-    ef_tr_rmsnorm_fwd(a.xnf, a.rstdf, xlast, p + P->output_norm, N, C, eps);
-    ef_tr_matmul_fwd(pool, a.logits, a.xnf, p + P->output, N, C, (int32_t)d.V);
+    ef_tr_rmsnorm_fwd(pool, a.xnf, a.rstdf, xlast, p + P->output_norm, N, C, eps);
+    ef_tr_matmul_fwd(pool, a.logits, a.xnf, p + P->output, N, C, (int32_t)d.V, &m->mm);
     float mean = 0.0f;
     if (targets) {
         ef_tr_crossentropy_fwd(pool, a.losses, a.logits, targets, N, (int32_t)d.V);
@@ -291,21 +283,21 @@ static void qkv_bwd(ef_train_model *m, ef_pool *pool, const dims *d, const acts_
     float *gr = m->grads;
     const int64_t N = (int64_t)d->N;
     const int32_t C = (int32_t)d->C, B = (int32_t)d->B, T = (int32_t)d->T;
-    memset(da->dxn, 0, sizeof(float) * d->N * d->C);
     if (m->shape.mla) {
         const ef_tr_mla_acts ma = mla_acts_of(a, d, l);
+        memset(da->dxn, 0, sizeof(float) * d->N * d->C);
         ef_tr_mla_bwd(pool, &m->shape, P, p, gr, (int32_t)l, B, m->cos_sin, xn1, &ma, da->dq,
-                      da->dk, da->dv, da->dxn, m->mla_scratch, m->mm_work);
+                      da->dk, da->dv, da->dxn, m->mla_scratch, &m->mm);
         return;
     }
     ef_tr_rope_bwd(da->dq, m->cos_sin, B, T, (int32_t)d->H, d->w.dk);
     ef_tr_rope_bwd(da->dk, m->cos_sin, B, T, (int32_t)d->KV, d->w.dk);
-    ef_tr_matmul_bwd(pool, da->dxn, gr + P->wq + l * d->Q * d->C, da->dq, xn1,
-                     p + P->wq + l * d->Q * d->C, N, C, (int32_t)d->Q, m->mm_work);
+    ef_tr_matmul_bwd_set(pool, da->dxn, gr + P->wq + l * d->Q * d->C, da->dq, xn1,
+                         p + P->wq + l * d->Q * d->C, N, C, (int32_t)d->Q, &m->mm);
     ef_tr_matmul_bwd(pool, da->dxn, gr + P->wk + l * d->K * d->C, da->dk, xn1,
-                     p + P->wk + l * d->K * d->C, N, C, (int32_t)d->K, m->mm_work);
+                     p + P->wk + l * d->K * d->C, N, C, (int32_t)d->K, &m->mm);
     ef_tr_matmul_bwd(pool, da->dxn, gr + P->wv + l * d->K * d->C, da->dv, xn1,
-                     p + P->wv + l * d->K * d->C, N, C, (int32_t)d->K, m->mm_work);
+                     p + P->wv + l * d->K * d->C, N, C, (int32_t)d->K, &m->mm);
 }
 
 void ef_train_model_backward(ef_train_model *m, ef_pool *pool, const int32_t *tokens,
@@ -324,9 +316,8 @@ void ef_train_model_backward(ef_train_model *m, ef_pool *pool, const int32_t *to
 
     /* head: mean cross-entropy → dlogits → final norm */
     ef_tr_crossentropy_bwd(pool, a.logits, targets, N, (int32_t)d.V, scale / (float)N);
-    memset(da.dxn, 0, sizeof(float) * NC);
-    ef_tr_matmul_bwd(pool, da.dxn, gr + P->output, a.logits, a.xnf, p + P->output, N, C,
-                     (int32_t)d.V, m->mm_work);
+    ef_tr_matmul_bwd_set(pool, da.dxn, gr + P->output, a.logits, a.xnf, p + P->output, N, C,
+                         (int32_t)d.V, &m->mm);
     memset(da.dres, 0, sizeof(float) * NC);
     ef_tr_rmsnorm_bwd(da.dres, gr + P->output_norm, da.dxn, a.res + d.L * NC, p + P->output_norm,
                       a.rstdf, N, C);
@@ -340,29 +331,26 @@ void ef_train_model_backward(ef_train_model *m, ef_pool *pool, const int32_t *to
         const float *g = a.g + l * d.N * d.F, *u = a.u + l * d.N * d.F, *h = a.h + l * d.N * d.F;
 
         /* xout = xmid + h·Wdᵀ: dres flows to xmid unchanged */
-        memset(da.dh, 0, sizeof(float) * d.N * d.F);
-        ef_tr_matmul_bwd(pool, da.dh, gr + P->w_down + l * d.C * d.F, da.dres, h,
-                         p + P->w_down + l * d.C * d.F, N, F, C, m->mm_work);
+        ef_tr_matmul_bwd_set(pool, da.dh, gr + P->w_down + l * d.C * d.F, da.dres, h,
+                             p + P->w_down + l * d.C * d.F, N, F, C, &m->mm);
         memset(da.dg, 0, sizeof(float) * d.N * d.F);
         memset(da.du, 0, sizeof(float) * d.N * d.F);
-        ef_tr_swiglu_bwd(da.dg, da.du, da.dh, g, u, N * F);
-        memset(da.dxn, 0, sizeof(float) * NC);
-        ef_tr_matmul_bwd(pool, da.dxn, gr + P->w_gate + l * d.F * d.C, da.dg, xn2,
-                         p + P->w_gate + l * d.F * d.C, N, C, F, m->mm_work);
+        ef_tr_swiglu_bwd(pool, da.dg, da.du, da.dh, g, u, N * F);
+        ef_tr_matmul_bwd_set(pool, da.dxn, gr + P->w_gate + l * d.F * d.C, da.dg, xn2,
+                             p + P->w_gate + l * d.F * d.C, N, C, F, &m->mm);
         ef_tr_matmul_bwd(pool, da.dxn, gr + P->w_up + l * d.F * d.C, da.du, xn2,
-                         p + P->w_up + l * d.F * d.C, N, C, F, m->mm_work);
+                         p + P->w_up + l * d.F * d.C, N, C, F, &m->mm);
         ef_tr_rmsnorm_bwd(da.dres, gr + P->ffn_norm + l * d.C, da.dxn, xmid,
                           p + P->ffn_norm + l * d.C, rstd2, N, C);
 
         /* xmid = x + ctx·Woᵀ: dres flows to x unchanged */
-        memset(da.dctx, 0, sizeof(float) * d.N * d.O);
-        ef_tr_matmul_bwd(pool, da.dctx, gr + P->wo + l * d.C * d.O, da.dres, ctx,
-                         p + P->wo + l * d.C * d.O, N, O, C, m->mm_work);
+        ef_tr_matmul_bwd_set(pool, da.dctx, gr + P->wo + l * d.C * d.O, da.dres, ctx,
+                             p + P->wo + l * d.C * d.O, N, O, C, &m->mm);
         memset(da.dq, 0, sizeof(float) * d.N * d.Q);
         memset(da.dk, 0, sizeof(float) * d.N * d.K);
         memset(da.dv, 0, sizeof(float) * d.N * d.Vw);
         const ef_tr_attn_dims ad = attn_dims_of(m, &d, l);
-        ef_tr_attention_bwd(pool, da.dq, da.dk, da.dv, da.dctx, att, q, k, v, &ad, m->scratch);
+        ef_tr_attention_bwd(pool, da.dq, da.dk, da.dv, da.dctx, att, q, k, v, &ad, m->scratch, &m->mm);
         qkv_bwd(m, pool, &d, &a, &da, l, xn1);
         ef_tr_rmsnorm_bwd(da.dres, gr + P->attn_norm + l * d.C, da.dxn, x,
                           p + P->attn_norm + l * d.C, rstd1, N, C);

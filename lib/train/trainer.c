@@ -229,16 +229,30 @@ ef_status ef_trainer_create(const ef_train_params *params, ef_trainer **out) {
     return EF_OK;
 }
 
-/* Norm weights (vectors) do not decay; matrices and embeddings do. */
-static void apply_adamw(ef_trainer *t, float lr) {
+/* Norm weights (vectors) do not decay; matrices and embeddings do. Every
+ * tensor's range is split over the pool's workers. */
+typedef struct adamw_job {
+    ef_trainer *t;
+    float lr, grad_scale;
+} adamw_job;
+
+static void adamw_worker(void *ctx, int32_t ith, int32_t nth) {
+    const adamw_job *j = ctx;
+    ef_trainer *t = j->t;
     const int32_t n = ef_train_tensor_count(&t->p.shape);
     for (int32_t i = 0; i < n; i++) {
         ef_train_tensor_ref r;
         ef_train_tensor_at(&t->p.shape, &t->model.lay, i, &r);
-        const size_t count = (size_t)(r.ne0 * r.ne1 * r.ne2);
-        ef_adamw_update(&t->p.opt, lr, t->step + 1, t->model.params, t->model.grads, t->adam_m,
-                        t->adam_v, r.offset, r.offset + count, r.n_dims > 1);
+        int64_t b, e;
+        ef_split_range(r.ne0 * r.ne1 * r.ne2, ith, nth, &b, &e);
+        ef_adamw_update(&t->p.opt, j->lr, t->step + 1, t->model.params, t->model.grads, j->grad_scale,
+                        t->adam_m, t->adam_v, r.offset + (size_t)b, r.offset + (size_t)e, r.n_dims > 1);
     }
+}
+
+static void apply_adamw(ef_trainer *t, float lr, float grad_scale) {
+    adamw_job j = {t, lr, grad_scale};
+    ef_pool_run(t->pool, adamw_worker, &j);
 }
 
 ef_status ef_trainer_step(ef_trainer *t, float *loss) {
@@ -250,8 +264,8 @@ ef_status ef_trainer_step(ef_trainer *t, float *loss) {
         sum += ef_train_model_forward(&t->model, t->pool, t->inputs, t->targets, NULL);
         ef_train_model_backward(&t->model, t->pool, t->inputs, t->targets, 1.0f / (float)t->p.accum);
     }
-    ef_clip_grad_norm(t->model.grads, t->model.lay.n_floats, t->p.opt.clip_norm);
-    apply_adamw(t, ef_adamw_lr(&t->p.opt, t->step));
+    const float norm = ef_grad_norm(t->pool, t->model.grads, t->model.lay.n_floats);
+    apply_adamw(t, ef_adamw_lr(&t->p.opt, t->step), ef_clip_scale(norm, t->p.opt.clip_norm));
     t->step++;
     if (loss) *loss = (float)(sum / t->p.accum);
     return EF_OK;

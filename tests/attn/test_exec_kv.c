@@ -3,7 +3,8 @@
  * writer:
  *   - F16-cache logits stay close to F32-cache logits (relative RMS bound);
  *   - a prompt in chunks gives the same bits as in one call (F32 and F16),
- *     and 1 and 2 threads give the same bits;
+ *     and 1 and 2 threads give the same bits; also on window (sinks, ring)
+ *     and MLA (absorbed, expanded) models;
  *   - memory is linear in the context: at n_ctx 1024/4096/16384 the account's
  *     peak is the cache plus a near-constant remainder, no n × n term;
  *   - bad KV types, budgets and failed allocations are reported cleanly. */
@@ -204,6 +205,89 @@ static void chunks_threads_each_level(uint32_t kv_type) {
 static void test_chunks_threads_f32(void **state) { (void)state; chunks_threads_each_level(EF_TYPE_F32); }
 static void test_chunks_threads_f16(void **state) { (void)state; chunks_threads_each_level(EF_TYPE_F16); }
 
+/* The same property on window (sinks, ring rows) and MLA models made with
+ * `edgeformer make-model`: a 600-token prompt (windows of 100 cross tile
+ * and 256-position chunk edges; the ring wraps) whole, in chunks mixing
+ * decode-sized (≤ 4 tokens) and prefill calls, and with 1 thread, then
+ * decode steps: identical bits. MLA runs one forced path (absorbed or
+ * expanded), since AUTO may pick another path per chunk. */
+enum { M_PROMPT = 600, M_GEN = 6 };
+
+static ef_model *make_cli_model(const char *name, const char *args) {
+    char path[1024], cmd[4096];
+    snprintf(path, sizeof path, "%s/attn_kv_%s.gguf", EF_TEST_TMP, name);
+    snprintf(cmd, sizeof cmd, "\"%s\" make-model %s -o \"%s\"", EF_CLI, args, path);
+    assert_int_equal(system(cmd), 0);
+    ef_gguf *g = NULL;
+    ef_model *m = NULL;
+    assert_int_equal(ef_gguf_open(path, 1, &g), EF_OK);
+    assert_int_equal(ef_model_from_gguf(g, &m), EF_OK);
+    return m;
+}
+
+/* Logits of the prompt (in the given chunks, 0-terminated; NULL: whole)
+ * and M_GEN decode steps: out [M_PROMPT + M_GEN][n_vocab]. */
+static void run_cli_model(ef_model *m, int32_t mla_mode, ef_pool *pool, const int32_t *chunks, float *out) {
+    const int32_t n_vocab = m->hp.n_vocab;
+    int32_t tokens[M_PROMPT + M_GEN];
+    for (int i = 0; i < M_PROMPT + M_GEN; i++) tokens[i] = (int32_t)((i * 37 + 11) % n_vocab);
+    ef_mem_account acct = {0};
+    ef_exec *e = NULL;
+    const ef_exec_opts o = {M_PROMPT + M_GEN, M_PROMPT, EF_TYPE_F16, mla_mode, 0, -1, -1};
+    assert_int_equal(ef_exec_create_opts(m, &o, &acct, &e), EF_OK);
+    int32_t pos = 0;
+    for (int c = 0; pos < M_PROMPT; c++) {
+        const int32_t n = chunks ? chunks[c] : M_PROMPT;
+        assert_true(n > 0);
+        assert_int_equal(ef_exec_forward(e, pool, tokens + pos, n, pos, 1, out + (size_t)pos * n_vocab, NULL), EF_OK);
+        pos += n;
+    }
+    assert_int_equal(pos, M_PROMPT);
+    for (; pos < M_PROMPT + M_GEN; pos++)
+        assert_int_equal(ef_exec_forward(e, pool, tokens + pos, 1, pos, 0, out + (size_t)pos * n_vocab, NULL), EF_OK);
+    ef_exec_free(e, &acct);
+    assert_int_equal(acct.used, 0);
+}
+
+static void check_model_chunks_threads(const char *name, const char *args, int32_t mla_mode) {
+    static const int32_t chunks[] = {1, 3, 60, 4, 2, 130, 65, 35, 250, 3, 1, 46, 0}; /* sums to M_PROMPT */
+    ef_model *m = make_cli_model(name, args);
+    const size_t n_logits = (size_t)(M_PROMPT + M_GEN) * (size_t)m->hp.n_vocab;
+    float *whole = xcalloc(n_logits, sizeof(float)), *parts = xcalloc(n_logits, sizeof(float));
+    float *one = xcalloc(n_logits, sizeof(float));
+    const ef_cpu_simd best = ef_cpu_simd_supported();
+    for (int level = 0; level < (best != EF_CPU_SIMD_SCALAR ? 2 : 1); level++) {
+        ef_cpu_simd_force(level == 0 ? EF_CPU_SIMD_SCALAR : -1);
+        run_cli_model(m, mla_mode, g_pool2, NULL, whole);
+        run_cli_model(m, mla_mode, g_pool2, chunks, parts);
+        run_cli_model(m, mla_mode, NULL, chunks, one);
+        assert_memory_equal(whole, parts, n_logits * sizeof(float));
+        assert_memory_equal(whole, one, n_logits * sizeof(float));
+    }
+    ef_cpu_simd_force(-1);
+    free(whole), free(parts), free(one);
+    ef_model_release(m);
+}
+
+static void test_chunks_threads_window(void **state) {
+    (void)state;
+    check_model_chunks_threads("gqa_window", "--arch edgeformer --attn gqa_window --window 100 --sinks 3 --preset tiny "
+                               "--ctx 1024 --seed 81", EF_MLA_AUTO);
+}
+
+static void test_chunks_threads_mla(void **state) {
+    (void)state;
+    const char *args = "--arch edgeformer --attn mla --preset tiny --kv-lora 32 --ctx 1024 --seed 82";
+    check_model_chunks_threads("mla", args, EF_MLA_ABSORBED);
+    check_model_chunks_threads("mla", args, EF_MLA_EXPANDED);
+}
+
+static void test_chunks_threads_mla_window(void **state) {
+    (void)state;
+    check_model_chunks_threads("mla_window", "--arch edgeformer --attn mla_window --window 100 --sinks 3 --preset tiny "
+                               "--kv-lora 32 --ctx 1024 --seed 83", EF_MLA_ABSORBED);
+}
+
 /* Memory at the end of a long context: a 64-token prefill and a decode step
  * over (almost) the whole cache, with two workers. */
 static uint64_t peak_at(ef_model *m, int32_t n_ctx, uint32_t kv_type) {
@@ -348,6 +432,9 @@ int main(void) {
         cmocka_unit_test(test_f16_close_qwen2),
         cmocka_unit_test(test_chunks_threads_f32),
         cmocka_unit_test(test_chunks_threads_f16),
+        cmocka_unit_test(test_chunks_threads_window),
+        cmocka_unit_test(test_chunks_threads_mla),
+        cmocka_unit_test(test_chunks_threads_mla_window),
         cmocka_unit_test(test_memory_linear_in_context),
         cmocka_unit_test(test_bad_kv_type_and_budget),
         cmocka_unit_test(test_allocation_failures),

@@ -4,8 +4,12 @@
  * the prompt in one call and in chunks, teacher-forced decoding, then
  * rewind, a middle removal (context shift), a fork and a snapshot restore
  * applied to both sessions, each followed by decoding that must give the
- * reference's logits; a device K/V budget smaller than the context; and
- * plugins or options the path cannot serve (logged, old path, same logits).
+ * reference's logits; a device K/V budget smaller than the context (given,
+ * or the KV cache's hot-tier budget); on a cache shared with a cpu session,
+ * every sequence operation followed by a token whose logits must match the
+ * cpu session's (the device copy follows the sequence epochs of lib/kv);
+ * the epochs' rules; and plugins or options the path cannot serve (logged,
+ * old path, same logits).
  *
  * argv[1] names the backend: "cpudev" (default) is the built-in cpu
  * backend's op table bound as if it were a plugin, so the path runs here
@@ -27,6 +31,7 @@
 #include "edgeformer/edgeformer.h"
 #include "exec/exec_backend.h"
 #include "exec/forward_device.h"
+#include "kv/kv_cache.h"
 
 #define N_CTX 64
 #define N_PROMPT 12
@@ -75,6 +80,8 @@ typedef struct sess_opts {
     int32_t n_batch;       /* 0: default */
     const char *budget;    /* kv_device_budget or NULL */
     const char *resident;  /* device_resident or NULL */
+    uint64_t hot_budget;   /* the KV cache's hot-tier budget (0: none) */
+    ef_kv_cache *shared;   /* a cache to attach instead of the session's own, or NULL */
 } sess_opts;
 
 static ef_session *open_session(ef_model *m, const sess_opts *o) {
@@ -87,8 +94,10 @@ static ef_session *open_session(ef_model *m, const sess_opts *o) {
     assert_int_equal(ef_kv_params_create(&kvp), EF_OK);
     assert_int_equal(ef_kv_params_set_n_seq_max(kvp, 2), EF_OK);
     assert_int_equal(ef_kv_params_set_types(kvp, o->kv_type, o->kv_type), EF_OK);
+    if (o->hot_budget) assert_int_equal(ef_kv_params_set_tier_budget(kvp, EF_KV_TIER_HOT, o->hot_budget), EF_OK);
     assert_int_equal(ef_session_params_set_kv_params(p, kvp), EF_OK);
     ef_kv_params_free(kvp);
+    if (o->shared) assert_int_equal(ef_session_params_set_kv_cache(p, o->shared), EF_OK);
     const int plugin_here = !strncmp(o->backend, "cpudev", 6);
     ef_backend_choice choice;
     memset(&choice, 0, sizeof choice);
@@ -234,7 +243,8 @@ static ef_model *make_model(const model_case *mc) {
 static void check_model(const model_case *mc) {
     ef_model *m = make_model(mc);
     const int32_t n_vocab = ef_model_n_vocab(m);
-    const sess_opts ro = {"cpu", mc->kv_type, 0, NULL, NULL}, dopt = {g_backend, mc->kv_type, 0, NULL, NULL};
+    const sess_opts ro = {"cpu", mc->kv_type, 0, NULL, NULL, 0, NULL};
+    const sess_opts dopt = {g_backend, mc->kv_type, 0, NULL, NULL, 0, NULL};
     pair p = {open_session(m, &ro), open_session(m, &dopt), n_vocab, mc->thr, mc->label};
     int32_t prompt[N_PROMPT];
     prompt_tokens(prompt, N_PROMPT, n_vocab, 3);
@@ -252,10 +262,14 @@ static void check_model(const model_case *mc) {
     decode_from(&p, 4, "after a rewind", prompt[4]);
     assert_int_equal(stats(p.dev).resyncs, uploads);
 
-    /* a middle removal re-rotates later keys: the device copy must be rebuilt */
+    /* a middle removal re-rotates later keys: the device rows from position
+     * 2 on are uploaded again, those below stay */
+    const uint64_t rows_before = stats(p.dev).rows_uploaded;
     kv_both(&p, ef_kv_seq_remove, 0, 2, 5);
+    const int32_t len_after = ef_session_n_past(p.dev);
     decode_from(&p, 3, "after a middle removal", prompt[5]);
     assert_true(stats(p.dev).resyncs > uploads);
+    assert_int_equal(stats(p.dev).rows_uploaded - rows_before, (uint64_t)(len_after - 2));
 
     /* a fork to sequence 1, decoding there, then back on 0 */
     assert_int_equal(ef_kv_seq_copy(ef_session_kv_cache(p.ref), 0, 1), EF_OK);
@@ -286,7 +300,7 @@ static void check_model(const model_case *mc) {
     ef_session_free(p.dev);
 
     /* the prompt in chunks of 5 (n_batch) and in calls of 4 */
-    const sess_opts chunked = {g_backend, mc->kv_type, 5, NULL, NULL};
+    const sess_opts chunked = {g_backend, mc->kv_type, 5, NULL, NULL, 0, NULL};
     p.dev = open_session(m, &chunked);
     ef_session_reset(p.ref);
     eval_both(&p, prompt, N_PROMPT, EF_EVAL_ALL_LOGITS);
@@ -319,16 +333,24 @@ static void test_qwen2(void **state) {
     check_model(&k_models[3]);
 }
 
-/* kv_device_budget of 8 rows per layer, a context of 64: the prompt and
- * decode attend on the host, a rewind below 8 brings the device back. */
-static void budget_case(const model_case *mc) {
-    ef_model *m = make_model(mc);
+/* Bytes of `rows` device K and V rows of every layer (the device copy's type follows the pages here). */
+static uint64_t device_rows_bytes(const ef_model *m, const model_case *mc, int32_t rows) {
     const ef_hparams *hp = &m->hp;
-    const unsigned elt = strcmp(mc->kv_type, "f32") ? 2u : 4u; /* the device copy's type follows the pages here */
-    char budget[32]; /* 8 rows of K and V of every layer */
-    snprintf(budget, sizeof budget, "%llu",
-             (unsigned long long)(8u * 2u * (unsigned)hp->n_layer * (unsigned)(hp->n_head_kv * hp->head_dim) * elt));
-    const sess_opts ro = {"cpu", mc->kv_type, 0, NULL, NULL}, dopt = {g_backend, mc->kv_type, 0, budget, NULL};
+    const uint64_t elt = strcmp(mc->kv_type, "f32") ? 2u : 4u;
+    return (uint64_t)rows * 2u * (uint64_t)hp->n_layer * (uint64_t)(hp->n_head_kv * hp->head_dim) * elt;
+}
+
+/* A device budget of 8 rows per layer, a context of 64: the prompt and
+ * decode attend on the host, a rewind below 8 brings the device back. The
+ * budget is kv_device_budget, or (via_hot_tier) the KV cache's hot-tier
+ * budget, which is the default when kv_device_budget is not given. */
+static void budget_case(const model_case *mc, int via_hot_tier) {
+    ef_model *m = make_model(mc);
+    char budget[32];
+    snprintf(budget, sizeof budget, "%llu", (unsigned long long)device_rows_bytes(m, mc, 8));
+    const sess_opts ro = {"cpu", mc->kv_type, 0, NULL, NULL, 0, NULL};
+    const sess_opts dopt = {g_backend, mc->kv_type, 0, via_hot_tier ? NULL : budget, NULL,
+                            via_hot_tier ? device_rows_bytes(m, mc, 8) : 0, NULL};
     pair p = {open_session(m, &ro), open_session(m, &dopt), ef_model_n_vocab(m), mc->thr, "budget"};
     int32_t prompt[N_PROMPT];
     prompt_tokens(prompt, N_PROMPT, p.n_vocab, 5);
@@ -354,8 +376,244 @@ static void budget_case(const model_case *mc) {
 
 static void test_budget_smaller_than_context(void **state) {
     (void)state;
-    budget_case(&k_models[0]); /* F32 pages and device copy */
-    budget_case(&k_models[1]); /* F16 */
+    budget_case(&k_models[0], 0); /* F32 pages and device copy */
+    budget_case(&k_models[1], 0); /* F16 */
+    budget_case(&k_models[1], 1); /* the hot-tier budget as the default */
+}
+
+/* kv_device_budget, when given, overrides the hot-tier budget (0: n_ctx rows). */
+static void test_hot_tier_budget_overridden(void **state) {
+    (void)state;
+    const model_case *mc = &k_models[1];
+    ef_model *m = make_model(mc);
+    char rows16[32];
+    snprintf(rows16, sizeof rows16, "%llu", (unsigned long long)device_rows_bytes(m, mc, 16));
+    const char *given[3] = {NULL, rows16, "0"};
+    const int32_t want[3] = {8, 16, N_CTX};
+    for (int i = 0; i < 3; i++) {
+        const sess_opts o = {g_backend, mc->kv_type, 0, given[i], NULL, device_rows_bytes(m, mc, 8), NULL};
+        ef_session *s = open_session(m, &o);
+        int32_t t = 1;
+        if (ef_session_eval(s, &t, 1, 0)) fail_msg("eval: %s", ef_session_errmsg(s));
+        const ef_fwd_device_stats st = stats(s);
+        assert_int_equal(st.state, 1);
+        if (st.rows_cap != want[i])
+            fail_msg("kv_device_budget %s with a hot tier of 8 rows: %d device rows, want %d",
+                     given[i] ? given[i] : "(not given)", (int)st.rows_cap, (int)want[i]);
+        ef_session_free(s);
+    }
+    ef_model_free(m);
+}
+
+/* ---- sequence operations on a shared cache ---------------------------------
+ * The device session and a cpu session share one KV cache and one sequence.
+ * The cpu session is the reference and also the "other writer": its forward
+ * passes append rows without a new epoch, so after each operation below a
+ * device copy that missed the operation's epoch would attend over rows that
+ * are no longer the host's, and its logits would differ. */
+
+typedef struct shared {
+    ef_kv_cache *kv;
+    ef_session *dev, *ref;
+    int32_t n_vocab;
+    double thr;
+    const char *what;
+    float *want; /* [n_vocab] the reference's logits */
+} shared;
+
+static void eval_on(ef_session *s, int32_t seq, const int32_t *toks, int32_t n, const char *who) {
+    assert_int_equal(ef_session_set_seq(s, seq), EF_OK);
+    if (ef_session_eval(s, toks, (size_t)n, 0)) fail_msg("%s eval: %s", who, ef_session_errmsg(s));
+}
+
+static int32_t seq_len(ef_kv_cache *kv, int32_t seq) {
+    int32_t lo = 0, hi = 0;
+    assert_int_equal(ef_kv_seq_pos_range(kv, seq, &lo, &hi), EF_OK);
+    return hi + 1;
+}
+
+/* Token t at the end of seq: the reference's logits (its row then removed
+ * again: a rewind, which keeps every row below it), then the device
+ * session's at the same position, on the device path. */
+static void next_agrees(shared *sh, int32_t seq, int32_t t, const char *when) {
+    const int32_t n = seq_len(sh->kv, seq);
+    eval_on(sh->ref, seq, &t, 1, "cpu");
+    const float *row = NULL;
+    assert_int_equal(ef_session_logits(sh->ref, -1, &row), EF_OK);
+    memcpy(sh->want, row, sizeof *row * (size_t)sh->n_vocab);
+    assert_int_equal(ef_kv_seq_remove(sh->kv, seq, n, -1), EF_OK);
+    const uint64_t chunks = stats(sh->dev).chunks;
+    eval_on(sh->dev, seq, &t, 1, g_backend);
+    assert_int_equal(stats(sh->dev).chunks, chunks + 1); /* it ran on the device path */
+    assert_int_equal(seq_len(sh->kv, seq), n + 1);
+    assert_int_equal(ef_session_logits(sh->dev, -1, &row), EF_OK);
+    const double e = nmse(row, sh->want, sh->n_vocab);
+    if (!(e <= sh->thr)) fail_msg("%s, %s: logits NMSE %.3g above %.3g", sh->what, when, e, sh->thr);
+}
+
+/* After an operation: the device copy had rows the next chunk would reuse,
+ * and found them stale. */
+static void op_then_next(shared *sh, uint64_t resyncs_before, int32_t t, const char *when) {
+    next_agrees(sh, 0, t, when);
+    if (stats(sh->dev).resyncs <= resyncs_before) fail_msg("%s, %s: the device copy was not refreshed", sh->what, when);
+}
+
+static void check_shared_ops(const model_case *mc) {
+    ef_model *m = make_model(mc);
+    ef_kv_params *kvp = NULL;
+    assert_int_equal(ef_kv_params_create(&kvp), EF_OK);
+    assert_int_equal(ef_kv_params_set_n_ctx(kvp, N_CTX), EF_OK);
+    assert_int_equal(ef_kv_params_set_n_seq_max(kvp, 3), EF_OK);
+    assert_int_equal(ef_kv_params_set_types(kvp, mc->kv_type, mc->kv_type), EF_OK);
+    shared sh = {NULL, NULL, NULL, ef_model_n_vocab(m), mc->thr, mc->label, NULL};
+    assert_int_equal(ef_kv_cache_create(m, kvp, &sh.kv), EF_OK);
+    ef_kv_params_free(kvp);
+    const sess_opts ro = {"cpu", mc->kv_type, 0, NULL, NULL, 0, sh.kv};
+    const sess_opts dopt = {g_backend, mc->kv_type, 0, NULL, NULL, 0, sh.kv};
+    sh.ref = open_session(m, &ro);
+    sh.dev = open_session(m, &dopt);
+    sh.want = malloc(sizeof *sh.want * (size_t)sh.n_vocab);
+    assert_non_null(sh.want);
+    int32_t a[N_PROMPT], b[N_PROMPT], c[N_PROMPT];
+    prompt_tokens(a, N_PROMPT, sh.n_vocab, 21);
+    prompt_tokens(b, N_PROMPT, sh.n_vocab, 22);
+    prompt_tokens(c, N_PROMPT, sh.n_vocab, 23);
+
+    /* the device session writes sequence 0: its device copy holds those rows */
+    eval_on(sh.dev, 0, a, N_PROMPT, g_backend);
+    assert_int_equal(stats(sh.dev).state, 1);
+    next_agrees(&sh, 0, a[0], "after the prompt");
+
+    /* a rewind, then the other session appends other tokens where the old ones were */
+    uint64_t r = stats(sh.dev).resyncs;
+    assert_int_equal(ef_kv_seq_remove(sh.kv, 0, 6, -1), EF_OK);
+    eval_on(sh.ref, 0, b, 6, "cpu");
+    op_then_next(&sh, r, b[6], "a rewind refilled by another session");
+
+    /* clear, refilled by the other session */
+    r = stats(sh.dev).resyncs;
+    assert_int_equal(ef_kv_seq_clear(sh.kv, 0), EF_OK);
+    eval_on(sh.ref, 0, c, N_PROMPT, "cpu");
+    op_then_next(&sh, r, c[0], "a clear");
+
+    /* keep-only of sequence 1 drops sequence 0, which is refilled */
+    r = stats(sh.dev).resyncs;
+    eval_on(sh.ref, 1, b, 4, "cpu");
+    assert_int_equal(ef_kv_seq_keep(sh.kv, 1), EF_OK);
+    eval_on(sh.ref, 0, a, N_PROMPT, "cpu");
+    op_then_next(&sh, r, a[1], "keep-only");
+
+    /* a copy onto sequence 0 (a fork in the other direction) */
+    r = stats(sh.dev).resyncs;
+    eval_on(sh.ref, 1, b + 4, 6, "cpu"); /* sequence 1: b[0..10) */
+    assert_int_equal(ef_kv_seq_copy(sh.kv, 1, 0), EF_OK);
+    op_then_next(&sh, r, b[10], "a copy onto the sequence");
+
+    /* a middle removal, a shift and the session's context shift re-rotate later keys */
+    r = stats(sh.dev).resyncs;
+    assert_int_equal(ef_kv_seq_remove(sh.kv, 0, 2, 5), EF_OK);
+    op_then_next(&sh, r, c[1], "a middle removal");
+    r = stats(sh.dev).resyncs;
+    assert_int_equal(ef_kv_seq_shift(sh.kv, 0, 1, 3), EF_OK);
+    op_then_next(&sh, r, c[2], "ef_kv_seq_shift");
+    r = stats(sh.dev).resyncs;
+    assert_int_equal(ef_session_context_shift(sh.dev), EF_OK);
+    op_then_next(&sh, r, c[3], "the session's context shift");
+
+    /* a snapshot of sequence 0 restored over rows the device wrote since */
+    const int32_t snap_len = seq_len(sh.kv, 0);
+    assert_true(snap_len < N_PROMPT);
+    size_t need = 0;
+    assert_int_equal(ef_session_save_buffer(sh.ref, 0, NULL, 0, &need), EF_ERR_BUFFER_TOO_SMALL);
+    void *snap = malloc(need);
+    assert_non_null(snap);
+    assert_int_equal(ef_session_save_buffer(sh.ref, 0, snap, need, &need), EF_OK);
+    assert_int_equal(ef_kv_seq_clear(sh.kv, 0), EF_OK);
+    eval_on(sh.dev, 0, c, N_PROMPT, g_backend); /* the device copy: c's rows */
+    r = stats(sh.dev).resyncs;
+    assert_int_equal(ef_session_restore_buffer(sh.dev, 0, snap, need), EF_OK);
+    free(snap);
+    assert_int_equal(seq_len(sh.kv, 0), snap_len);
+    op_then_next(&sh, r, a[2], "a snapshot restore");
+
+    free(sh.want);
+    ef_session_free(sh.dev);
+    ef_session_free(sh.ref);
+    ef_kv_cache_free(sh.kv);
+    ef_model_free(m);
+}
+
+static void test_shared_cache_ops_f32(void **state) {
+    (void)state;
+    check_shared_ops(&k_models[0]);
+}
+static void test_shared_cache_ops_f16(void **state) {
+    (void)state;
+    check_shared_ops(&k_models[1]);
+}
+
+/* The epochs themselves: appends keep them, every other change starts a
+ * new one, and rows_kept says what a reader of an older epoch may keep. */
+static void test_seq_epochs(void **state) {
+    (void)state;
+    const model_case *mc = &k_models[0];
+    ef_model *m = make_model(mc);
+    ef_kv_params *kvp = NULL;
+    assert_int_equal(ef_kv_params_create(&kvp), EF_OK);
+    assert_int_equal(ef_kv_params_set_n_ctx(kvp, N_CTX), EF_OK);
+    assert_int_equal(ef_kv_params_set_n_seq_max(kvp, 2), EF_OK);
+    ef_kv_cache *kv = NULL, *kv2 = NULL;
+    assert_int_equal(ef_kv_cache_create(m, kvp, &kv), EF_OK);
+    assert_int_equal(ef_kv_cache_create(m, kvp, &kv2), EF_OK);
+    ef_kv_params_free(kvp);
+    const sess_opts o = {"cpu", mc->kv_type, 0, NULL, NULL, 0, kv}, o2 = {"cpu", mc->kv_type, 0, NULL, NULL, 0, kv2};
+    ef_session *s = open_session(m, &o), *s2 = open_session(m, &o2);
+    int32_t toks[N_PROMPT];
+    prompt_tokens(toks, N_PROMPT, ef_model_n_vocab(m), 31);
+    assert_int_equal(ef_kvi_seq_epoch(kv, 0), 0); /* never used */
+    assert_int_equal(ef_kvi_seq_epoch(kv, 7), 0); /* no such sequence */
+    eval_on(s, 0, toks, 4, "cpu");
+    eval_on(s2, 0, toks, 4, "cpu");
+    const uint64_t e1 = ef_kvi_seq_epoch(kv, 0);
+    assert_true(e1 != 0);
+    assert_true(ef_kvi_seq_epoch(kv2, 0) != e1); /* unique across caches */
+    assert_int_equal(ef_kvi_seq_rows_kept(kv, 0, e1), INT32_MAX);
+    eval_on(s, 0, toks + 4, 4, "cpu"); /* appends keep the epoch */
+    assert_true(ef_kvi_seq_epoch(kv, 0) == e1);
+    assert_int_equal(ef_kv_seq_remove(kv, 0, 5, 5), EF_OK); /* nothing removed: no change */
+    assert_true(ef_kvi_seq_epoch(kv, 0) == e1);
+    assert_int_equal(ef_kv_seq_remove(kv, 0, 6, -1), EF_OK); /* a rewind keeps 6 */
+    const uint64_t e2 = ef_kvi_seq_epoch(kv, 0);
+    assert_true(e2 != e1);
+    assert_int_equal(ef_kvi_seq_rows_kept(kv, 0, e1), 6);
+    assert_int_equal(ef_kv_seq_remove(kv, 0, 1, 3), EF_OK); /* a middle removal keeps 1 */
+    assert_int_equal(ef_kvi_seq_rows_kept(kv, 0, e2), 1);
+    assert_int_equal(ef_kvi_seq_rows_kept(kv, 0, e1), 1); /* the smallest since then */
+    const uint64_t e3 = ef_kvi_seq_epoch(kv, 0);
+    assert_int_equal(ef_kv_seq_copy(kv, 0, 1), EF_OK); /* a copy changes the target only */
+    assert_true(ef_kvi_seq_epoch(kv, 0) == e3);
+    const uint64_t e4 = ef_kvi_seq_epoch(kv, 1);
+    assert_int_equal(ef_kv_seq_keep(kv, 0), EF_OK);
+    assert_true(ef_kvi_seq_epoch(kv, 0) == e3);
+    assert_true(ef_kvi_seq_epoch(kv, 1) != e4);
+    assert_int_equal(ef_kvi_seq_rows_kept(kv, 1, e4), 0);
+    assert_int_equal(ef_kv_seq_clear(kv, 0), EF_OK);
+    assert_int_equal(ef_kvi_seq_rows_kept(kv, 0, e3), 0);
+    assert_int_equal(ef_kvi_seq_rows_kept(kv2, 0, e3), 0); /* not an epoch of that cache's sequence */
+    /* more changes than the log holds: an old reader must start over */
+    eval_on(s, 0, toks, N_PROMPT, "cpu");
+    const uint64_t e5 = ef_kvi_seq_epoch(kv, 0);
+    for (int32_t i = 0; i < 10; i++) {
+        assert_int_equal(ef_kv_seq_remove(kv, 0, N_PROMPT - 1 - i, -1), EF_OK);
+        assert_int_equal(ef_kvi_seq_rows_kept(kv, 0, e5), i < 8 ? N_PROMPT - 1 - i : 0);
+    }
+    ef_kvi_seq_touch(kv, 0, 0);
+    assert_int_equal(ef_kvi_seq_rows_kept(kv, 0, ef_kvi_seq_epoch(kv, 0)), INT32_MAX);
+    ef_session_free(s);
+    ef_session_free(s2);
+    ef_kv_cache_free(kv);
+    ef_kv_cache_free(kv2);
+    ef_model_free(m);
 }
 
 /* A device op failing mid-way: the chunk reruns on the old path, which the session keeps. */
@@ -363,7 +621,8 @@ static void test_device_failure_falls_back(void **state) {
     (void)state;
     const model_case *mc = &k_models[1];
     ef_model *m = make_model(mc);
-    const sess_opts ro = {"cpu", mc->kv_type, 0, NULL, NULL}, dopt = {"cpudev-flaky", mc->kv_type, 0, NULL, NULL};
+    const sess_opts ro = {"cpu", mc->kv_type, 0, NULL, NULL, 0, NULL};
+    const sess_opts dopt = {"cpudev-flaky", mc->kv_type, 0, NULL, NULL, 0, NULL};
     pair p = {open_session(m, &ro), open_session(m, &dopt), ef_model_n_vocab(m), mc->thr, "flaky flash_attn"};
     int32_t prompt[N_PROMPT];
     prompt_tokens(prompt, N_PROMPT, p.n_vocab, 13);
@@ -399,7 +658,8 @@ static void test_fallbacks(void **state) {
     for (int i = cpudev ? 0 : 1; i < 2; i++) {
         g_log[0] = '\0';
         ef_set_log_callback(capture, NULL, 3);
-        const sess_opts ro = {"cpu", mc->kv_type, 0, NULL, NULL}, dopt = {names[i], mc->kv_type, 0, NULL, resident[i]};
+        const sess_opts ro = {"cpu", mc->kv_type, 0, NULL, NULL, 0, NULL};
+        const sess_opts dopt = {names[i], mc->kv_type, 0, NULL, resident[i], 0, NULL};
         pair p = {open_session(m, &ro), open_session(m, &dopt), ef_model_n_vocab(m), mc->thr, why[i]};
         int32_t prompt[N_PROMPT];
         prompt_tokens(prompt, N_PROMPT, p.n_vocab, 9);
@@ -445,8 +705,9 @@ int main(int argc, char **argv) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_llama_f32),   cmocka_unit_test(test_llama_f16),
         cmocka_unit_test(test_llama_q8_0),  cmocka_unit_test(test_qwen2),
-        cmocka_unit_test(test_budget_smaller_than_context), cmocka_unit_test(test_fallbacks),
-        cmocka_unit_test(test_bad_option),
+        cmocka_unit_test(test_budget_smaller_than_context), cmocka_unit_test(test_hot_tier_budget_overridden),
+        cmocka_unit_test(test_shared_cache_ops_f32), cmocka_unit_test(test_shared_cache_ops_f16),
+        cmocka_unit_test(test_fallbacks), cmocka_unit_test(test_bad_option), cmocka_unit_test(test_seq_epochs),
         cmocka_unit_test(test_device_failure_falls_back), /* last: the cpu table only */
     };
     const size_t n = sizeof tests / sizeof tests[0] - (strcmp(g_backend, "cpudev") ? 1 : 0);

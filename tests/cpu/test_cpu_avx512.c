@@ -438,6 +438,47 @@ static void test_qmatmul_threads(void **state) {
     ef_pool_free(pool2);
 }
 
+/* The GEMVs read a worker's rows as four runs side by side: any row range
+ * [r0, r1) — cut anywhere, not only on row groups — gives each row the bits
+ * of the whole-range call and of the one-row form, and writes no row
+ * outside it (AVX-512 for dense, Q8_0 and Q4_0 weights; AVX2 for dense). */
+static void test_gemv_row_ranges(void **state) {
+    (void)state;
+    if (!have_avx512()) return;
+    const int64_t in = 288, out = 45;
+    for (int ti = 0; ti < 5; ti++) {
+        const uint32_t type = ti < 3 ? k_dense[ti] : ti == 3 ? EF_TYPE_Q8_0 : EF_TYPE_Q4_0;
+        dense_weight w;
+        qweight q;
+        const ef_tensor *t;
+        if (ti < 3) make_dense(&w, type, in, out), t = &w.t;
+        else make_qweight(&q, type, in, out), t = &q.t;
+        float *x = random_vec(in);
+        float whole[45], part[45], one[45]; /* [out] */
+        for (int avx2 = 0; avx2 < (ti < 3 ? 2 : 1); avx2++) {
+            void (*gemv)(const ef_tensor *, const float *, float *, int64_t, int64_t) =
+                avx2 ? ef_cpu_gemv_avx2 : ef_cpu_gemv_avx512;
+            gemv(t, x, whole, 0, out);
+            for (int64_t r = 0; r < out; r++) gemv(t, x, one, r, r + 1); /* y is indexed by row: one[r] */
+            assert_memory_equal(whole, one, sizeof whole);
+            for (int64_t r0 = 0; r0 < out; r0 += 3)
+                for (int64_t r1 = r0; r1 <= out; r1 += 5) {
+                    memset(part, 0xff, sizeof part);
+                    gemv(t, x, part, r0, r1);
+                    for (int64_t r = 0; r < out; r++) {
+                        uint32_t bits;
+                        memcpy(&bits, &part[r], 4);
+                        if (r >= r0 && r < r1) assert_memory_equal(&part[r], &whole[r], 4);
+                        else assert_int_equal(bits, 0xffffffffu); /* untouched */
+                    }
+                }
+        }
+        free(x);
+        if (ti < 3) free_dense(&w);
+        else free_qweight(&q);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_dense_vs_reference),
@@ -447,6 +488,7 @@ int main(void) {
         cmocka_unit_test(test_qtable),
         cmocka_unit_test(test_qdense_weight_only),
         cmocka_unit_test(test_qmatmul_threads),
+        cmocka_unit_test(test_gemv_row_ranges),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -197,7 +197,7 @@ def checkpoint_seeds():
     # byte 0 bit 0: the target recomputes every frame's CRC-32; bit 1: the
     # corpus replay fails if the seed is refused (the layout below drifted
     # from lib/train's: update it). The image is
-    # lib/train/checkpoint.c's: "EFTRCKPT", u32 version 1, frames {u32 tag,
+    # lib/train/checkpoint.c's: "EFTRCKPT", u32 version 2, frames {u32 tag,
     # u64 length, payload, u32 CRC-32 of tag+length+payload}: HPAR, STAT,
     # PARM, ADMM, ADMV, END!. The trainer of fuzz_checkpoint.c: synthetic
     # 260-token vocabulary, dim 2, 1 layer, 1 head, 1 KV head, ff 2, seq 4,
@@ -224,7 +224,7 @@ def checkpoint_seeds():
         head = tag + struct.pack("<Q", len(payload))
         return head + payload + struct.pack("<I", zlib.crc32(head + payload))
 
-    def image(frames, version=1):
+    def image(frames, version=2):
         return b"EFTRCKPT" + struct.pack("<I", version) + b"".join(frame(t, p) for t, p in frames)
 
     def frames(**kw):
@@ -241,7 +241,9 @@ def checkpoint_seeds():
         "valid_fixcrc": b"\3" + valid,
         "valid_step0": b"\2" + image(frames()),
         "bad_magic": b"\0" + b"EFTRCKPX" + valid[8:],
-        "version2": b"\0" + image(frames(), version=2),
+        "version3": b"\0" + image(frames(), version=3),
+        # a version-1 file: the 56-byte settings frame, before the attention variant
+        "version1_old_hpar": b"\0" + image([(b"HPAR", hpar()[:40] + hpar()[76:])] + frames()[1:], version=1),
         "bad_crc": b"\0" + bytes(bad_crc),
         "bad_crc_fixed": b"\1" + bytes(bad_crc),
         "other_dim": b"\1" + image(frames(hpar=hpar(dim=4))),

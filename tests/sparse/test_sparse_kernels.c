@@ -1,6 +1,6 @@
 /* The sparse FFN kernels (backends/cpu/sparse_ops.h) for F32, F16, Q8_0 and
- * Q4_0 weights, scalar reference, AVX2 and AVX-512 (where the processor has
- * them), against a dense computation in
+ * Q4_0 weights, scalar reference, AVX2, AVX-512 and NEON (where the
+ * processor has them), against a dense computation in
  * double precision with the same neuron mask applied; and the neuron-row
  * layout of ffn_down against the original. */
 #include <math.h>
@@ -13,8 +13,11 @@
 
 #include <cmocka.h>
 
+#include "base/fp16.h"
 #include "base/threadpool.h"
 #include "cpu/cpu_features.h"
+#include "cpu/matmul_kernels.h"
+#include "cpu/silu.h"
 #include "cpu/sparse_ops.h"
 #include "quant/types.h"
 
@@ -82,17 +85,63 @@ static void test_rows(void **state) {
             for (int64_t i = 0; i < in; i++) s += (double)w.deq[idx[k] * in + i] * x[i];
             ref[k] = (float)s;
         }
-        for (int impl = EF_SPARSE_REF; impl <= EF_SPARSE_AVX512; impl++) {
+        for (int impl = EF_SPARSE_REF; impl < EF_SPARSE_N_IMPL; impl++) {
             if (!ef_cpu_sparse_impl_ok(impl, k_types[ti])) continue;
             for (int p = 0; p < 2; p++) {
                 memset(y, 0, sizeof y);
                 ef_cpu_sparse_rows_with(p ? pool2 : NULL, impl, &w.t, x, idx, n_idx, y);
                 for (int32_t k = 0; k < n_idx; k++) assert_float_equal(y[k], ref[k], 1e-4f * (1.0f + fabsf(ref[k])));
             }
+#if defined(__aarch64__)
+            /* NEON F32/F16 rows are summed as the dense NEON GEMV sums a row: its bits */
+            if (impl == EF_SPARSE_NEON && (k_types[ti] == EF_TYPE_F32 || k_types[ti] == EF_TYPE_F16)) {
+                float dense[200];
+                ef_cpu_gemv_neon(&w.t, x, dense, 0, n_ff);
+                for (int32_t k = 0; k < n_idx; k++) assert_true(y[k] == dense[idx[k]]);
+            }
+#endif
         }
         free_weight(&w);
     }
     ef_pool_free(pool2);
+}
+
+/* The summation order every SIMD accumulation keeps (AVX2, AVX-512, NEON),
+ * in scalar C: per part (from zero), F32/F16: y[o] = fma(a_k, D[idx_k][o],
+ * y[o]) for k ascending; Q8_0/Q4_0: per block of 32 neurons
+ * t[o] = fma(a_k, code_k[o], t[o]) from zero over its active rows, then
+ * y[o] = fma(scale[o], t[o], y[o]); the parts are then added in order. */
+static void accum_fma_order(const ef_sparse_down *d, const int32_t *idx, const float *a, int32_t n_idx, float *y) {
+    int32_t bounds[EF_SPARSE_MAX_PARTS + 1];
+    const int32_t n_parts = ef_cpu_sparse_parts(d, idx, n_idx, bounds);
+    float part[1024], t[1024]; /* [n_out] */
+    assert_true(d->n_out <= 1024);
+    for (int32_t p = 0; p < n_parts; p++) {
+        memset(part, 0, sizeof part);
+        for (int32_t k = bounds[p]; k < bounds[p + 1];) {
+            const uint8_t *row = d->rows + (uint64_t)idx[k] * d->row_bytes;
+            if (d->type == EF_TYPE_F32 || d->type == EF_TYPE_F16) {
+                for (int64_t o = 0; o < d->n_out; o++)
+                    part[o] = fmaf(a[k], d->type == EF_TYPE_F32 ? ((const float *)row)[o]
+                                                                : ef_f16_to_f32(((const uint16_t *)row)[o]), part[o]);
+                k++;
+                continue;
+            }
+            const int32_t b = idx[k] / 32;
+            memset(t, 0, sizeof t);
+            for (; k < bounds[p + 1] && idx[k] / 32 == b; k++) {
+                row = d->rows + (uint64_t)idx[k] * d->row_bytes;
+                for (int64_t o = 0; o < d->n_out; o++) {
+                    const uint8_t byte = row[(o / 32) * 16 + (o % 16)];
+                    const float code = d->type == EF_TYPE_Q8_0 ? (float)(int8_t)row[o]
+                                                               : (float)((o % 32 < 16 ? byte & 0x0F : byte >> 4) - 8);
+                    t[o] = fmaf(a[k], code, t[o]);
+                }
+            }
+            for (int64_t o = 0; o < d->n_out; o++) part[o] = fmaf(ef_f16_to_f32(d->scales[b * d->n_out + o]), t[o], part[o]);
+        }
+        for (int64_t o = 0; o < d->n_out; o++) y[o] = p == 0 ? part[o] : y[o] + part[o];
+    }
 }
 
 /* The neuron-row layout of ffn_down holds the original's columns exactly;
@@ -140,8 +189,10 @@ static void test_accum_neuron_rows(void **state) {
             ref[o] = 0;
             for (int32_t k = 0; k < n_idx; k++) ref[o] += (double)a[k] * down.deq[o * N_FF + idx[k]];
         }
-        float y_avx2[N_EMBD];
-        for (int impl = EF_SPARSE_REF; impl <= EF_SPARSE_AVX512; impl++) {
+        float y_fma[N_EMBD];
+        accum_fma_order(&d, idx, a, n_idx, y_fma);
+        int n_simd = 0;
+        for (int impl = EF_SPARSE_REF; impl < EF_SPARSE_N_IMPL; impl++) {
             if (!ef_cpu_sparse_impl_ok(impl, type)) continue;
             for (int p = 0; p < 3; p++) {
                 for (int64_t o = 0; o < N_EMBD; o++) y[o] = 1e30f; /* must be overwritten */
@@ -151,14 +202,21 @@ static void test_accum_neuron_rows(void **state) {
                 if (p == 0) memcpy(y1, y, sizeof y);
                 else assert_memory_equal(y, y1, sizeof y); /* 2 and 3 threads: the same bits as 1 */
             }
-            /* AVX-512 sums each output in the AVX2 kernel's order: the same bits */
-            if (impl == EF_SPARSE_AVX2) memcpy(y_avx2, y1, sizeof y1);
-            if (impl == EF_SPARSE_AVX512 && ef_cpu_sparse_impl_ok(EF_SPARSE_AVX2, type))
-                assert_memory_equal(y1, y_avx2, sizeof y1);
+            /* every SIMD level sums each output in one order (so AVX-512, AVX2 and NEON agree bit for bit) */
+            if (impl != EF_SPARSE_REF) {
+                assert_memory_equal(y1, y_fma, sizeof y1);
+                n_simd++;
+            }
             /* no active neuron: zeros */
             ef_cpu_sparse_accum_with(pool2, impl, &d, idx, a, 0, y, scratch);
             for (int64_t o = 0; o < N_EMBD; o++) assert_true(y[o] == 0.0f);
         }
+#if defined(__aarch64__)
+        assert_true(n_simd >= 1); /* the NEON kernels ran */
+#elif defined(__x86_64__)
+        assert_true(n_simd >= (ef_cpu_simd_x86(ef_cpu_simd_supported()) ? 1 : 0));
+#endif
+        (void)n_simd;
         free(buf);
         free_weight(&down);
     }
@@ -235,7 +293,7 @@ static void test_fused_gate_up(void **state) {
         float x[IN];
         for (int i = 0; i < IN; i++) x[i] = frand();
         for (int relu = 0; relu <= 1; relu++)
-            for (int impl = EF_SPARSE_REF; impl <= EF_SPARSE_AVX512; impl++) {
+            for (int impl = EF_SPARSE_REF; impl < EF_SPARSE_N_IMPL; impl++) {
                 if (!ef_cpu_sparse_impl_ok(impl, k_types[ti])) continue;
                 /* one step after the other */
                 int32_t all[N_FF], idx_ref[N_FF], n_ref = 0;
@@ -245,7 +303,7 @@ static void test_fused_gate_up(void **state) {
                 const float thr = relu ? 0.05f : 0.1f;
                 for (int j = 0; j < N_FF; j++) {
                     const float g = act_ref[j];
-                    act_ref[j] = relu ? (g > 0.0f ? g : 0.0f) : g / (1.0f + expf(-g));
+                    act_ref[j] = relu ? (g > 0.0f ? g : 0.0f) : ef_silu_ref(g); /* every SiLU level has its bits */
                     if (relu ? act_ref[j] > thr : fabsf(act_ref[j]) >= thr) idx_ref[n_ref++] = j;
                 }
                 assert_true(n_ref > 20 && n_ref < N_FF - 20);
@@ -272,22 +330,42 @@ static void test_fused_gate_up(void **state) {
 /* Other types and widths fall back to F16 neuron rows. */
 static void test_fallback_layout(void **state) {
     (void)state;
-    weight w;
-    make_weight(&w, EF_TYPE_Q8_0, 64, 40); /* n_out 40: not whole groups of 32 (and an 8-wide SIMD tail) */
-    assert_int_equal(ef_cpu_sparse_down_type(&w.t), EF_TYPE_F16);
-    void *buf = malloc((size_t)ef_cpu_sparse_down_bytes(&w.t));
-    ef_sparse_down d;
-    assert_int_equal(ef_cpu_sparse_down_build(&w.t, buf, &d), EF_OK);
-    float col[40], scratch[7 * 40];
-    const float one = 1.0f;
-    const int32_t j = 5;
-    for (int impl = EF_SPARSE_REF; impl <= EF_SPARSE_AVX512; impl++) {
-        if (!ef_cpu_sparse_impl_ok(impl, EF_TYPE_F16)) continue;
-        ef_cpu_sparse_accum_with(NULL, impl, &d, &j, &one, 1, col, scratch);
-        for (int o = 0; o < 40; o++) assert_float_equal(col[o], w.deq[o * 64 + j], 1e-3f * (1 + fabsf(col[o])));
+    /* n_out 40: not whole groups of 32 (and an 8-wide tail for 16 lanes); 44: a 4-wide tail for 8 lanes too */
+    static const int64_t widths[] = {40, 44};
+    for (size_t wi = 0; wi < sizeof widths / sizeof widths[0]; wi++) {
+        const int64_t n_out = widths[wi];
+        weight w;
+        make_weight(&w, EF_TYPE_Q8_0, 64, n_out);
+        assert_int_equal(ef_cpu_sparse_down_type(&w.t), EF_TYPE_F16);
+        void *buf = malloc((size_t)ef_cpu_sparse_down_bytes(&w.t));
+        ef_sparse_down d;
+        assert_int_equal(ef_cpu_sparse_down_build(&w.t, buf, &d), EF_OK);
+        float col[44], scratch[7 * 44], y_fma[44];
+        const float one = 1.0f;
+        const int32_t j = 5;
+        accum_fma_order(&d, &j, &one, 1, y_fma);
+        for (int impl = EF_SPARSE_REF; impl < EF_SPARSE_N_IMPL; impl++) {
+            if (!ef_cpu_sparse_impl_ok(impl, EF_TYPE_F16)) continue;
+            ef_cpu_sparse_accum_with(NULL, impl, &d, &j, &one, 1, col, scratch);
+            for (int o = 0; o < n_out; o++) assert_float_equal(col[o], w.deq[o * 64 + j], 1e-3f * (1 + fabsf(col[o])));
+            if (impl != EF_SPARSE_REF) assert_memory_equal(col, y_fma, sizeof(float) * (size_t)n_out);
+        }
+        /* several rows over the tails: the SIMD order */
+        int32_t idx[40];
+        float a[40], y[44];
+        for (int k = 0; k < 40; k++) {
+            idx[k] = k + (k > 20 ? 3 : 0);
+            a[k] = frand();
+        }
+        accum_fma_order(&d, idx, a, 40, y_fma);
+        for (int impl = EF_SPARSE_AVX2; impl < EF_SPARSE_N_IMPL; impl++) {
+            if (!ef_cpu_sparse_impl_ok(impl, EF_TYPE_F16)) continue;
+            ef_cpu_sparse_accum_with(NULL, impl, &d, idx, a, 40, y, scratch);
+            assert_memory_equal(y, y_fma, sizeof(float) * (size_t)n_out);
+        }
+        free(buf);
+        free_weight(&w);
     }
-    free(buf);
-    free_weight(&w);
     assert_true(ef_cpu_sparse_type_ok(EF_TYPE_Q4_K));
     assert_false(ef_cpu_sparse_type_ok(EF_TYPE_IQ2_XXS));
 }

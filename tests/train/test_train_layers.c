@@ -72,7 +72,7 @@ static void test_rmsnorm(void **state) {
     enum { N = 3, C = 8 };
     float x[N * C], w[C], R[N * C], out[N * C], rstd[N], dx[N * C] = {0}, dw[C] = {0};
     fill(x, N * C, 1.0f), fill(w, C, 1.0f), fill(R, N * C, 1.0f);
-    ef_tr_rmsnorm_fwd(out, rstd, x, w, N, C, 1e-5f);
+    ef_tr_rmsnorm_fwd(NULL, out, rstd, x, w, N, C, 1e-5f);
     ef_tr_rmsnorm_bwd(dx, dw, R, x, w, rstd, N, C);
     norm_ctx c = {to_double(x, N * C), to_double(w, C), to_double(R, N * C), N, C, 1e-5};
     fd_check("rmsnorm dx", norm_loss, &c, c.x, N * C, dx);
@@ -99,17 +99,18 @@ static void test_matmul(void **state) {
     float x[N * I], W[O * I], R[N * O], out[N * O], out2[N * O];
     float dx[N * I] = {0}, dW[O * I] = {0}, dx2[N * I] = {0}, dW2[O * I] = {0};
     fill(x, N * I, 1.0f), fill(W, O * I, 1.0f), fill(R, N * O, 1.0f);
-    float *work = malloc(sizeof(float) * ef_tr_matmul_work_floats(N, I, O));
-    ef_tr_matmul_fwd(NULL, out, x, W, N, I, O);
-    ef_tr_matmul_bwd(NULL, dx, dW, R, x, W, N, I, O, work);
+    float *work = malloc(sizeof(float) * ef_tr_mm_work_floats(2));
+    const ef_tr_mm mm = {work, 2};
+    ef_tr_matmul_fwd(NULL, out, x, W, N, I, O, &mm);
+    ef_tr_matmul_bwd(NULL, dx, dW, R, x, W, N, I, O, &mm);
     mm_ctx c = {to_double(x, N * I), to_double(W, O * I), to_double(R, N * O), N, I, O};
     fd_check("matmul dx", mm_loss, &c, c.x, N * I, dx);
     fd_check("matmul dW", mm_loss, &c, c.W, O * I, dW);
     /* two threads give the same bits */
     ef_pool *pool;
     assert_int_equal(ef_pool_create(2, &pool), EF_OK);
-    ef_tr_matmul_fwd(pool, out2, x, W, N, I, O);
-    ef_tr_matmul_bwd(pool, dx2, dW2, R, x, W, N, I, O, work);
+    ef_tr_matmul_fwd(pool, out2, x, W, N, I, O, &mm);
+    ef_tr_matmul_bwd(pool, dx2, dW2, R, x, W, N, I, O, &mm);
     ef_pool_free(pool);
     assert_memory_equal(out, out2, sizeof out);
     assert_memory_equal(dx, dx2, sizeof dx);
@@ -130,8 +131,8 @@ static void test_swiglu(void **state) {
     enum { n = 20 };
     float g[n], u[n], R[n], h[n], dg[n] = {0}, du[n] = {0};
     fill(g, n, 3.0f), fill(u, n, 1.0f), fill(R, n, 1.0f);
-    ef_tr_swiglu_fwd(h, g, u, n);
-    ef_tr_swiglu_bwd(dg, du, R, g, u, n);
+    ef_tr_swiglu_fwd(NULL, h, g, u, n);
+    ef_tr_swiglu_bwd(NULL, dg, du, R, g, u, n);
     sw_ctx c = {to_double(g, n), to_double(u, n), to_double(R, n), n};
     fd_check("swiglu dg", sw_loss, &c, c.g, n, dg);
     fd_check("swiglu du", sw_loss, &c, c.u, n, du);
@@ -207,7 +208,7 @@ static int att_visible(const ef_tr_attn_dims *d, int t, int u) {
 static double att_loss(void *vc) {
     att_ctx *c = vc;
     const ef_tr_attn_dims *d = &c->d;
-    double L = 0, s[16];
+    double L = 0, s[128]; /* [T] scores of one query (T ≤ 128) */
     const int g = d->H / d->KV, dk = d->dk, dv = d->dv;
     for (int b = 0; b < d->B; b++)
         for (int h = 0; h < d->H; h++)
@@ -237,18 +238,21 @@ static double att_loss(void *vc) {
 static void check_attention(const char *name, int H, int KV, int dk, int dv, int T, int window,
                             int sinks) {
     const int B = 2;
+    assert_true(T <= 128); /* att_loss's score row */
     const ef_tr_attn_dims d = {.B = B, .T = T, .H = H, .KV = KV, .dk = dk, .dv = dv,
                                .scale = 1.0f / sqrtf((float)dk), .window = window, .sinks = sinks};
     const int nq = B * T * H * dk, nk = B * T * KV * dk, nv = B * T * KV * dv, no = B * T * H * dv;
     float *q = malloc(sizeof(float) * nq), *k = malloc(sizeof(float) * nk), *v = malloc(sizeof(float) * nv);
     float *R = malloc(sizeof(float) * no), *ctx = malloc(sizeof(float) * no);
-    float *att = malloc(sizeof(float) * B * H * T * T), *scratch = malloc(sizeof(float) * 2 * T);
+    float *att = malloc(sizeof(float) * B * H * T * T), *scratch = malloc(sizeof(float) * ef_tr_attention_scratch_floats(T, 2));
     float *dq = calloc(nq, sizeof(float)), *dk_ = calloc(nk, sizeof(float)), *dv_ = calloc(nv, sizeof(float));
     fill(q, nq, 1.5f), fill(k, nk, 1.5f), fill(v, nv, 1.0f), fill(R, no, 1.0f);
+    float *work = malloc(sizeof(float) * ef_tr_mm_work_floats(2));
+    const ef_tr_mm mm = {work, 2};
     ef_pool *pool;
     assert_int_equal(ef_pool_create(2, &pool), EF_OK);
-    ef_tr_attention_fwd(pool, ctx, att, q, k, v, &d);
-    ef_tr_attention_bwd(pool, dq, dk_, dv_, R, att, q, k, v, &d, scratch);
+    ef_tr_attention_fwd(pool, ctx, att, q, k, v, &d, &mm);
+    ef_tr_attention_bwd(pool, dq, dk_, dv_, R, att, q, k, v, &d, scratch, &mm);
     ef_pool_free(pool);
     /* masked probabilities are exactly 0, the visible ones sum to 1 */
     for (int bh = 0; bh < B * H; bh++)
@@ -274,12 +278,18 @@ static void check_attention(const char *name, int H, int KV, int dk, int dv, int
     fd_check(what, att_loss, &c, c.v, nv, dv_);
     free(c.q), free(c.k), free(c.v), free(c.R);
     free(q), free(k), free(v), free(R), free(ctx), free(att), free(scratch), free(dq), free(dk_),
-        free(dv_);
+        free(dv_), free(work);
 }
 static void test_attention_mha(void **state) { (void)state; check_attention("MHA", 2, 2, 4, 4, 5, 0, 0); }
 static void test_attention_gqa(void **state) { (void)state; check_attention("GQA", 4, 2, 4, 4, 5, 0, 0); }
 /* MLA's expanded heads: key 6 (nope + rope), value 3 */
 static void test_attention_dk_dv(void **state) { (void)state; check_attention("dk!=dv", 2, 2, 6, 3, 5, 0, 0); }
+/* longer than the 32-query causal blocks of train_attention.c (2 blocks, the last partial) */
+static void test_attention_blocks(void **state) {
+    (void)state;
+    check_attention("GQA T=40", 4, 2, 4, 3, 40, 0, 0);
+    check_attention("window T=40", 2, 1, 4, 4, 40, 20, 3);
+}
 static void test_attention_window(void **state) {
     (void)state;
     check_attention("window 3", 4, 2, 4, 4, 9, 3, 0);
@@ -368,7 +378,8 @@ static void check_mla(int q_lora) {
     float *dq_ = malloc(sizeof(float) * nq), *dk_ = malloc(sizeof(float) * nq);
     float *acts = malloc(sizeof(float) * (size_t)N * (2 * (q_lora + s.kv_lora) + 2));
     float *scratch = malloc(sizeof(float) * ef_tr_mla_scratch_floats(&s, N));
-    float *work = malloc(sizeof(float) * ef_tr_mla_matmul_work_floats(&s, N));
+    float *work = malloc(sizeof(float) * ef_tr_mm_work_floats(2));
+    const ef_tr_mm mm = {work, 2};
     float *cs = malloc(sizeof(float) * s.seq * s.qk_rope);
     fill(p, c.lay.n_floats, 0.5f), fill(xn, (size_t)N * C, 1.0f);
     fill(Rq, nq, 1.0f), fill(Rk, nq, 1.0f), fill(Rv, nv, 1.0f);
@@ -379,9 +390,9 @@ static void check_mla(int q_lora) {
                               .ckv = acts + N * (2 * q_lora + 2 + s.kv_lora)};
     ef_pool *pool;
     assert_int_equal(ef_pool_create(2, &pool), EF_OK);
-    ef_tr_mla_fwd(pool, &s, &c.lay, p, 0, B, cs, xn, &a, q, k, v, scratch);
+    ef_tr_mla_fwd(pool, &s, &c.lay, p, 0, B, cs, xn, &a, q, k, v, scratch, &mm);
     memcpy(dq_, Rq, sizeof(float) * nq), memcpy(dk_, Rk, sizeof(float) * nq);
-    ef_tr_mla_bwd(pool, &s, &c.lay, p, g, 0, B, cs, xn, &a, dq_, dk_, Rv, dxn, scratch, work);
+    ef_tr_mla_bwd(pool, &s, &c.lay, p, g, 0, B, cs, xn, &a, dq_, dk_, Rv, dxn, scratch, &mm);
     ef_pool_free(pool);
     c.p = to_double(p, c.lay.n_floats), c.xn = to_double(xn, (size_t)N * C);
     c.Rq = to_double(Rq, nq), c.Rk = to_double(Rk, nq), c.Rv = to_double(Rv, nv);
@@ -445,7 +456,8 @@ int main(void) {
         cmocka_unit_test(test_swiglu),        cmocka_unit_test(test_embedding),
         cmocka_unit_test(test_rope),          cmocka_unit_test(test_attention_mha),
         cmocka_unit_test(test_attention_gqa), cmocka_unit_test(test_attention_dk_dv),
-        cmocka_unit_test(test_attention_window), cmocka_unit_test(test_mla),
+        cmocka_unit_test(test_attention_window),
+        cmocka_unit_test(test_attention_blocks), cmocka_unit_test(test_mla),
         cmocka_unit_test(test_mla_q_lora),    cmocka_unit_test(test_crossentropy),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -121,6 +121,21 @@ static void test_bad_checkpoints(void **state) {
     }
     copy_prefix(TMP("good.ckpt"), TMP("magic.ckpt"), n, 0);
     assert_int_equal(ef_trainer_load(t, TMP("magic.ckpt")), EF_ERR_FORMAT);
+    /* another format version (the u32 after the magic): named in the error */
+    const uint32_t versions[] = {1, 3};
+    for (size_t i = 0; i < 2; i++) {
+        copy_prefix(TMP("good.ckpt"), TMP("version.ckpt"), n, -1);
+        FILE *f = fopen(TMP("version.ckpt"), "r+b");
+        assert_non_null(f);
+        assert_int_equal(fseek(f, 8, SEEK_SET), 0);
+        assert_int_equal(fwrite(&versions[i], 4, 1, f), 1);
+        fclose(f);
+        assert_int_equal(ef_trainer_load(t, TMP("version.ckpt")), EF_ERR_FORMAT);
+        char want[64];
+        snprintf(want, sizeof want, "version %u, this build reads 2", (unsigned)versions[i]);
+        print_message("version %u: %s\n", (unsigned)versions[i], ef_last_error());
+        assert_non_null(strstr(ef_last_error(), want));
+    }
     /* refused loads left the trainer as it was */
     assert_memory_equal(t->model.params, after_copy, sizeof(float) * t->model.lay.n_floats);
     assert_int_equal(ef_trainer_step_count(t), 2);

@@ -12,6 +12,9 @@
 #define PAD 64
 
 static oclt T;
+/* NMSE limit of matmul results: 1e-10 for fp32 math; the fp16-math pass
+ * raises it for the HGEMM cases only. */
+static double g_matmul_thr = 1e-10;
 
 /* ---- weights of each type: raw bytes + the values they stand for ---- */
 
@@ -168,7 +171,7 @@ static void test_matmul(uint32_t type, int64_t in, int64_t out, int64_t n) {
             ref[t * out + r] = s;
         }
     if (st != 0) oclt_expect(&T, 0, what);
-    else oclt_expect_close(&T, what, y, ref, (size_t)(out * n), 1e-10);
+    else oclt_expect_close(&T, what, y, ref, (size_t)(out * n), g_matmul_thr);
     T.be.buffer_free(T.ctx, bw);
     T.be.buffer_free(T.ctx, bx);
     T.be.buffer_free(T.ctx, by);
@@ -487,6 +490,44 @@ static void run_all(void) {
     test_flash_attn(EF_BE_TYPE_F16, 7, 0, 2, 2, 16);    /* prefill from empty, MHA */
 }
 
+/* opencl.fp16_math=1 with CLBlast prefill, where HGEMM replaces the F16
+ * weight's expansion + SGEMM: taken exactly on devices with cl_khr_fp16
+ * (the init log says which). There the batches past 8 tokens sum in half:
+ * NMSE within u²·in (u = 2⁻¹¹; about 6x the expected u²·in/6); decode and
+ * small batches, other types, and devices without fp16 keep fp32 limits. */
+static int test_fp16_math(const ef_be_probe *pr) {
+    const int fp16 = (pr->caps & EF_BE_CAP_FP16) != 0;
+    printf("-- opencl.fp16_math=1 opencl.prefill=clblast (the device %s cl_khr_fp16)\n", fp16 ? "has" : "lacks");
+    char err[256] = "";
+    ef_be_option bad = {"opencl.fp16_math", "yes"};
+    oclt_expect(&T, oclt_init(&T, &bad, 1, err, sizeof err) == 1 && strstr(err, "opencl.fp16_math"),
+                "opencl.fp16_math=yes -> EF_ERR_INVALID_ARG naming it");
+    T.log_all[0] = '\0';
+    ef_be_option opt[3] = {{"opencl.device", "any"}, {"opencl.prefill", "clblast"}, {"opencl.fp16_math", "1"}};
+    int32_t st = oclt_init(&T, opt, 3, err, sizeof err);
+    if (st != 0) {
+        printf("FAIL init: %d %s\n", st, err);
+        return 1;
+    }
+    oclt_expect(&T, (strstr(T.log_all, "fp16 math (HGEMM)") != NULL) == fp16,
+                "fp16 math is on exactly when the device has cl_khr_fp16 (init log)");
+    oclt_expect(&T, (strstr(T.log_all, "fp16_math=1 not taken") != NULL) == !fp16,
+                "without cl_khr_fp16 the init log says the option was not taken");
+    const double u = 1.0 / 2048.0;
+    const int64_t ins[2] = {77, 1100}, ns[3] = {1, 3, 13};
+    for (int i = 0; i < 2; i++)
+        for (int j = 0; j < 3; j++) {
+            g_matmul_thr = fp16 && ns[j] > 8 ? u * u * (double)ins[i] : 1e-10;
+            test_matmul(EF_BE_TYPE_F16, ins[i], 37, ns[j]);
+        }
+    g_matmul_thr = 1e-10;
+    test_matmul(EF_BE_TYPE_F32, 77, 37, 13);
+    test_matmul(EF_BE_TYPE_Q8_0, 96, 37, 13);
+    oclt_expect(&T, T.be.synchronize(T.ctx) == 0, "synchronize");
+    oclt_close(&T);
+    return 0;
+}
+
 int main(int argc, char **argv) {
     if (argc < 2) {
         fprintf(stderr, "usage: %s libedgeformer-opencl.so\n", argv[0]);
@@ -522,6 +563,7 @@ int main(int argc, char **argv) {
         oclt_expect(&T, T.be.synchronize(T.ctx) == 0, "synchronize");
         oclt_close(&T);
     }
+    if (test_fp16_math(&pr) != 0) return 1;
     oclt_expect(&T, T.live_allocs == 0, "every host allocation freed");
     printf("%d failure(s)\n", T.failures);
     return T.failures ? 1 : 0;

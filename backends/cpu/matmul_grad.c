@@ -1,0 +1,215 @@
+/* F32 GEMM with transposed operands (matmul_grad.h): the blocking loops,
+ * the packing of op(A) and op(B) into micro-panels, the split over the
+ * pool's workers, and the scalar reference micro-kernel. The AVX2, AVX-512
+ * and NEON micro-kernels are in matmul_grad_{avx2,avx512,neon}.c. */
+#include "cpu/matmul_grad.h"
+
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "cpu/cpu_features.h"
+#include "cpu/matmul_kernels.h"
+
+enum {
+    MC = 96,  /* rows of op(A) packed at once: [MC][KC] = 96 KiB, stays in L2 */
+    KC = 256, /* K chunk: a B micro-panel [KC][NR] stays in L1 across the MC rows */
+    NC = 512, /* columns of op(B) packed at once: [KC][NC] = 512 KiB, L2 */
+    SCALAR_MR = 4,
+    SCALAR_NR = 8,
+    MAX_MR = 12, /* the largest tile (AVX-512) */
+    MAX_NR = 32,
+    ALIGN_FLOATS = 16 /* 64 bytes */
+};
+
+/* One worker's packing space: [MC][KC] for A, [KC][NC] for B, plus slack to align. */
+#define WORK_PER_THREAD ((size_t)MC * KC + (size_t)KC * NC + ALIGN_FLOATS)
+
+size_t ef_cpu_gemm_f32_work_floats(int32_t n_threads) {
+    return (size_t)(n_threads < 1 ? 1 : n_threads) * WORK_PER_THREAD;
+}
+
+/* Scalar reference: the tile of matmul_grad.h with fmaf, so each output is
+ * the same fused chain as the SIMD kernels'. A element (i, k) at
+ * ap[i·a_row + k·a_k]; bp: [kc][8]. */
+static void tile_scalar(int64_t kc, const float *ap, int64_t a_row, int64_t a_k, const float *bp, float *c,
+                        int64_t ldc, int add) {
+    float acc[SCALAR_MR][SCALAR_NR] = {{0}}; /* [MR][NR] */
+    for (int64_t k = 0; k < kc; k++)
+        for (int i = 0; i < SCALAR_MR; i++)
+            for (int j = 0; j < SCALAR_NR; j++)
+                acc[i][j] = fmaf(ap[i * a_row + k * a_k], bp[k * SCALAR_NR + j], acc[i][j]);
+    for (int i = 0; i < SCALAR_MR; i++)
+        for (int j = 0; j < SCALAR_NR; j++) c[i * ldc + j] = add ? c[i * ldc + j] + acc[i][j] : acc[i][j];
+}
+static void ukernel_scalar(int64_t kc, const float *ap, const float *bp, float *c, int64_t ldc, int add) {
+    tile_scalar(kc, ap, 1, SCALAR_MR, bp, c, ldc, add);
+}
+static void ukernel_rows_scalar(int64_t kc, const float *ap, const float *bp, float *c, int64_t ldc, int add) {
+    tile_scalar(kc, ap, kc, 1, bp, c, ldc, add);
+}
+
+/* A stored Bᵀ's micro-panel in plain C (the layout of ef_gemm_pack_bt_avx2). */
+static void pack_bt_scalar(const float *B, int64_t ldb, int64_t kc, int64_t cols, int nr, float *dst) {
+    int64_t c = 0;
+    for (; c < cols; c++)
+        for (int64_t k = 0; k < kc; k++) dst[k * nr + c] = B[c * ldb + k];
+    for (; c < nr; c++)
+        for (int64_t k = 0; k < kc; k++) dst[k * nr + c] = 0.0f;
+}
+
+typedef void (*pack_bt_fn)(const float *B, int64_t ldb, int64_t kc, int64_t cols, int nr, float *dst);
+
+typedef struct gemm_tile {
+    int mr, nr;
+    ef_gemm_ukernel_fn run;      /* A panel [kc][mr] */
+    ef_gemm_ukernel_fn run_rows; /* A panel [mr][kc] */
+    pack_bt_fn pack_bt;
+} gemm_tile;
+
+static gemm_tile tile_for_level(int level) {
+    const ef_cpu_simd have = ef_cpu_simd_supported();
+    if (level == EF_CPU_SIMD_AVX512 && have == EF_CPU_SIMD_AVX512 && ef_cpu_avx512_kernels_built())
+        return (gemm_tile){EF_GEMM_AVX512_MR, EF_GEMM_AVX512_NR, ef_gemm_ukernel_avx512,
+                           ef_gemm_ukernel_rows_avx512, ef_gemm_pack_bt_avx2};
+    if ((level == EF_CPU_SIMD_AVX512 || level == EF_CPU_SIMD_AVX2) && ef_cpu_simd_x86(have) &&
+        ef_cpu_avx2_kernels_built())
+        return (gemm_tile){EF_GEMM_AVX2_MR, EF_GEMM_AVX2_NR, ef_gemm_ukernel_avx2, ef_gemm_ukernel_rows_avx2,
+                           ef_gemm_pack_bt_avx2};
+    if (ef_cpu_simd_arm((ef_cpu_simd)level) && ef_cpu_simd_arm(have) && ef_cpu_neon_kernels_built())
+        return (gemm_tile){EF_GEMM_NEON_MR, EF_GEMM_NEON_NR, ef_gemm_ukernel_neon, ef_gemm_ukernel_rows_neon,
+                           pack_bt_scalar};
+    return (gemm_tile){SCALAR_MR, SCALAR_NR, ukernel_scalar, ukernel_rows_scalar, pack_bt_scalar};
+}
+
+/* dst[0..width) = src[0..n), zero past n: one row of a packed micro-panel.
+ * Whole rows of the widths in use are fixed-size copies the compiler turns
+ * into a few vector moves (a plain loop of runtime length does not). */
+static inline void copy_run(float *dst, const float *src, int64_t n, int width) {
+    if (n == width) switch (width) {
+        case 4: memcpy(dst, src, 4 * sizeof(float)); return;
+        case 6: memcpy(dst, src, 6 * sizeof(float)); return;
+        case 8: memcpy(dst, src, 8 * sizeof(float)); return;
+        case 12: memcpy(dst, src, 12 * sizeof(float)); return;
+        case 16: memcpy(dst, src, 16 * sizeof(float)); return;
+        case 32: memcpy(dst, src, 32 * sizeof(float)); return;
+        default: break;
+        }
+    int64_t i = 0;
+    for (; i < n; i++) dst[i] = src[i];
+    for (; i < width; i++) dst[i] = 0.0f;
+}
+
+/* The mc rows of op(A) from i0, k0..k0+kc, in micro-panels of mr rows
+ * (rows past mc zero), each at ap + p·kc: from a stored Aᵀ k-major
+ * [kc][mr] (a contiguous run of rows per k), else as rows [mr][kc] (each
+ * row's run copied as it is). */
+static void pack_a(const ef_gemm_f32 *g, int64_t i0, int64_t mc, int64_t k0, int64_t kc, int mr, float *ap) {
+    for (int64_t p = 0; p < mc; p += mr) {
+        const int64_t rows = mc - p < mr ? mc - p : mr;
+        float *dst = ap + p * kc; /* [kc][mr] or [mr][kc] */
+        if (g->trans_a) {
+            for (int64_t k = 0; k < kc; k++) /* a contiguous run of rows per k */
+                copy_run(dst + k * mr, g->A + (k0 + k) * g->lda + i0 + p, rows, mr);
+        } else {
+            for (int64_t r = 0; r < rows; r++)
+                memcpy(dst + r * kc, g->A + (i0 + p + r) * g->lda + k0, sizeof(float) * (size_t)kc);
+            memset(dst + rows * kc, 0, sizeof(float) * (size_t)((mr - rows) * kc));
+        }
+    }
+}
+
+/* bp[q][k][nr] = op(B)[k0 + k][j0 + q·nr + c] for the nc columns from j0,
+ * columns past nc zero. bp: [ceil(nc/nr)][kc][nr]. */
+static void pack_b(const ef_gemm_f32 *g, int64_t k0, int64_t kc, int64_t j0, int64_t nc, int nr, pack_bt_fn pack_bt,
+                   float *bp) {
+    for (int64_t q = 0; q < nc; q += nr) {
+        const int64_t cols = nc - q < nr ? nc - q : nr;
+        float *dst = bp + q * kc; /* [kc][nr] */
+        if (!g->trans_b) {        /* B is [K][N]: a contiguous run per k */
+            for (int64_t k = 0; k < kc; k++) copy_run(dst + k * nr, g->B + (k0 + k) * g->ldb + j0 + q, cols, nr);
+        } else { /* B is [N][K]: one stored row per column, transposed */
+            pack_bt(g->B + (j0 + q) * g->ldb + k0, g->ldb, kc, cols, nr, dst);
+        }
+    }
+}
+
+/* One mr×nr tile at c (rows, cols of it inside C): whole tiles go straight
+ * to C, edge tiles through a local tile whose valid part is then added or
+ * stored (the same single addition per output). */
+static void run_tile(ef_gemm_ukernel_fn run, const gemm_tile *t, int64_t kc, const float *ap, const float *bp,
+                     float *c, int64_t ldc, int64_t rows, int64_t cols, int add) {
+    if (rows == t->mr && cols == t->nr) {
+        run(kc, ap, bp, c, ldc, add);
+        return;
+    }
+    float tile[MAX_MR * MAX_NR] __attribute__((aligned(64))); /* [mr][nr] */
+    run(kc, ap, bp, tile, t->nr, 0);
+    for (int64_t i = 0; i < rows; i++)
+        for (int64_t j = 0; j < cols; j++)
+            c[i * ldc + j] = add ? c[i * ldc + j] + tile[i * t->nr + j] : tile[i * t->nr + j];
+}
+
+typedef struct gemm_job {
+    const ef_gemm_f32 *g;
+    gemm_tile tile;
+    int32_t parts; /* workers that take a share: min(pool size, work_threads) */
+} gemm_job;
+
+/* Rows [m0, m1) of C: all of N and K, BLIS order (jc, pc, ic, jr, ir). */
+static void gemm_rows(const gemm_job *job, float *ap, float *bp, int64_t m0, int64_t m1) {
+    const ef_gemm_f32 *g = job->g;
+    const gemm_tile *t = &job->tile;
+    const ef_gemm_ukernel_fn run = g->trans_a ? t->run : t->run_rows; /* pack_a's layout */
+    for (int64_t jc = 0; jc < g->N; jc += NC) {
+        const int64_t nc = g->N - jc < NC ? g->N - jc : NC;
+        for (int64_t pc = 0; pc < g->K; pc += KC) {
+            const int64_t kc = g->K - pc < KC ? g->K - pc : KC;
+            const int add = g->accumulate || pc > 0;
+            pack_b(g, pc, kc, jc, nc, t->nr, t->pack_bt, bp);
+            for (int64_t ic = m0; ic < m1; ic += MC) {
+                const int64_t mc = m1 - ic < MC ? m1 - ic : MC;
+                pack_a(g, ic, mc, pc, kc, t->mr, ap);
+                for (int64_t jr = 0; jr < nc; jr += t->nr) {
+                    const int64_t cols = nc - jr < t->nr ? nc - jr : t->nr;
+                    for (int64_t ir = 0; ir < mc; ir += t->mr) {
+                        const int64_t rows = mc - ir < t->mr ? mc - ir : t->mr;
+                        float *c = g->C + (ic + ir) * g->ldc + jc + jr; /* [rows][ldc] */
+                        run_tile(run, t, kc, ap + ir * kc, bp + jr * kc, c, g->ldc, rows, cols, add);
+                    }
+                }
+            }
+        }
+    }
+}
+
+static void gemm_worker(void *ctx, int32_t ith, int32_t nth) {
+    const gemm_job *job = ctx;
+    const ef_gemm_f32 *g = job->g;
+    const int32_t parts = nth < job->parts ? nth : job->parts;
+    if (ith >= parts) return;
+    const int64_t mr = job->tile.mr, n_panels = (g->M + mr - 1) / mr;
+    int64_t p0, p1;
+    ef_split_range(n_panels, ith, parts, &p0, &p1);
+    const int64_t m0 = p0 * mr, m1 = p1 * mr < g->M ? p1 * mr : g->M;
+    if (m0 >= m1) return;
+    if (g->K == 0) { /* an empty sum: C keeps its values, or becomes 0 */
+        if (!g->accumulate)
+            for (int64_t m = m0; m < m1; m++) memset(g->C + m * g->ldc, 0, sizeof(float) * (size_t)g->N);
+        return;
+    }
+    float *base = g->work + (size_t)ith * WORK_PER_THREAD;
+    float *ap = (float *)(((uintptr_t)base + 63) & ~(uintptr_t)63); /* [MC][KC] */
+    float *bp = ap + (size_t)MC * KC;                              /* [KC][NC] */
+    gemm_rows(job, ap, bp, m0, m1);
+}
+
+void ef_cpu_gemm_f32_at(ef_pool *pool, const ef_gemm_f32 *g, int level) {
+    if (g->M <= 0 || g->N <= 0) return;
+    gemm_job job = {g, tile_for_level(level), g->work_threads < 1 ? 1 : g->work_threads};
+    ef_pool_run(pool, gemm_worker, &job);
+}
+
+void ef_cpu_gemm_f32(ef_pool *pool, const ef_gemm_f32 *g) {
+    ef_cpu_gemm_f32_at(pool, g, (int)ef_cpu_simd_active());
+}

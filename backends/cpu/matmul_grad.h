@@ -1,0 +1,90 @@
+/* F32 GEMM with either operand transposed, for training: the backward
+ * passes multiply by W and by doutᵀ directly instead of building transposed
+ * copies and calling the forward matmul.
+ *
+ *   C[M, N] (+)= op(A) · op(B)      all row-major, leading dims in floats
+ *   op(A) = A [M][K], or Aᵀ with A stored [K][M] (trans_a)
+ *   op(B) = B [K][N], or Bᵀ with B stored [N][K] (trans_b)
+ *
+ * Training's three products are (y = x·Wᵀ, W {I, O} as GGUF stores it):
+ *   forward  y[N, O]   = x[N, I] · Wᵀ          (trans_b)
+ *   dx       dx[N, I] += dout[N, O] · W[O, I]  (no transposes)
+ *   dW       dW[O, I] += doutᵀ · x[N, I]       (trans_a)
+ *
+ * Blocking (BLIS's loop order): N in NC columns, K in KC chunks, M in MC
+ * rows; a KC×NC block of op(B) and an MC×KC block of op(A) are packed into
+ * the worker's part of `work` (zero-padded to whole micro-panels), then a
+ * register tile of MR×NR outputs runs over each pair of micro-panels. The
+ * tile and the packing width depend on the SIMD level (scalar 4×8, AVX2
+ * 6×16, AVX-512 12×32, NEON 8×8). Packing copies runs as they are stored wherever it
+ * can: A's micro-panels are k-major from a stored Aᵀ but plain rows from
+ * a stored A (the *_rows kernels read those), and only a stored Bᵀ is
+ * transposed (8×8 in registers on x86).
+ *
+ * Order of the sums: every output is, per KC chunk in ascending order, one
+ * fused multiply-add chain over k ascending started from 0, then added to
+ * C. That is the same at every level and for every split, so the thread
+ * count never changes the bits, and the SIMD levels agree with each other
+ * (the scalar reference uses fmaf, which can differ where a C library's
+ * fmaf is not exact). Workers split M in whole tiles. */
+#ifndef EF_BACKENDS_CPU_MATMUL_GRAD_H
+#define EF_BACKENDS_CPU_MATMUL_GRAD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/threadpool.h"
+
+typedef struct ef_gemm_f32 {
+    int64_t M, N, K;
+    const float *A; /* [M][lda], or [K][lda] when trans_a */
+    int64_t lda;
+    int trans_a;
+    const float *B; /* [K][ldb], or [N][ldb] when trans_b */
+    int64_t ldb;
+    int trans_b;
+    float *C;       /* [M][ldc] */
+    int64_t ldc;
+    int accumulate; /* 1: C += op(A)·op(B); 0: C = op(A)·op(B) */
+    /* packing space for work_threads workers (ef_cpu_gemm_f32_work_floats);
+     * a pool with more workers than that leaves the extra ones idle */
+    float *work;
+    int32_t work_threads;
+} ef_gemm_f32;
+
+/* Floats of `work` for n_threads workers (any shape). */
+size_t ef_cpu_gemm_f32_work_floats(int32_t n_threads);
+
+/* Runs the product at the active SIMD level (ef_cpu_simd_active), parallel
+ * over the pool (NULL: on the caller's thread). g->work is required. */
+void ef_cpu_gemm_f32(ef_pool *pool, const ef_gemm_f32 *g);
+/* The same at an explicit level (tests compare levels): EF_CPU_SIMD_AVX512,
+ * EF_CPU_SIMD_AVX2, EF_CPU_SIMD_NEON(_DOTPROD) or anything else for the
+ * scalar reference; a level this build or processor lacks runs the next one
+ * down (the scalar reference off its architecture). */
+void ef_cpu_gemm_f32_at(ef_pool *pool, const ef_gemm_f32 *g, int level);
+
+/* The micro-kernels: c[MR][ldc] = (add ? c : 0) + Σ_k a[·][k] ⊗ bp[k][NR]
+ * over k < kc, one fma chain per output from 0, then one addition into c.
+ * ap: the A micro-panel, k-major [kc][MR] (packed from a stored Aᵀ) or, for
+ * the *_rows kernels, [MR][kc] (rows of A copied as they are); bp: [kc][NR].
+ * Panels are 64-byte aligned. */
+typedef void (*ef_gemm_ukernel_fn)(int64_t kc, const float *ap, const float *bp, float *c, int64_t ldc,
+                                   int add);
+#define EF_GEMM_AVX2_MR 6
+#define EF_GEMM_AVX2_NR 16
+#define EF_GEMM_AVX512_MR 12
+#define EF_GEMM_AVX512_NR 32
+#define EF_GEMM_NEON_MR 8
+#define EF_GEMM_NEON_NR 8
+void ef_gemm_ukernel_avx2(int64_t kc, const float *ap, const float *bp, float *c, int64_t ldc, int add);
+void ef_gemm_ukernel_rows_avx2(int64_t kc, const float *ap, const float *bp, float *c, int64_t ldc, int add);
+void ef_gemm_ukernel_avx512(int64_t kc, const float *ap, const float *bp, float *c, int64_t ldc, int add);
+void ef_gemm_ukernel_rows_avx512(int64_t kc, const float *ap, const float *bp, float *c, int64_t ldc, int add);
+void ef_gemm_ukernel_neon(int64_t kc, const float *ap, const float *bp, float *c, int64_t ldc, int add);
+void ef_gemm_ukernel_rows_neon(int64_t kc, const float *ap, const float *bp, float *c, int64_t ldc, int add);
+/* One B micro-panel from a stored Bᵀ (matmul_grad_avx2.c; x86 levels):
+ * dst[k][nr] = B[c·ldb + k] for c < cols, 0 for cols ≤ c < nr; k < kc. */
+void ef_gemm_pack_bt_avx2(const float *B, int64_t ldb, int64_t kc, int64_t cols, int nr, float *dst);
+
+#endif

@@ -1,0 +1,189 @@
+/* The transposed-operand F32 GEMM (backends/cpu/matmul_grad.h): every
+ * combination of transposes, overwrite and accumulate, shapes that are not
+ * multiples of any tile or block (and larger than the K, M and N blocks),
+ * leading dimensions wider than the rows; each level against a double
+ * reference, the SIMD levels against each other bit for bit, and 1, 2 and
+ * 3 workers (one more than the packing space has room for) bit for bit. */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "cpu/cpu_features.h"
+#include "cpu/matmul_grad.h"
+
+static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
+static float next_uniform(void) { /* [-1, 1) */
+    rng_state = rng_state * 6364136223846793005ull + 1442695040888963407ull;
+    return (float)((rng_state >> 40) * (1.0 / 8388608.0)) - 1.0f;
+}
+static float *random_floats(size_t n) {
+    float *p = malloc(sizeof(float) * n);
+    assert_non_null(p);
+    for (size_t i = 0; i < n; i++) p[i] = next_uniform();
+    return p;
+}
+
+typedef struct shape {
+    int64_t M, N, K;
+    int trans_a, trans_b, accumulate;
+    int64_t pad; /* extra floats at the end of every stored row */
+} shape;
+
+/* The operands and the starting C of one case (C0 kept to rebuild C). */
+typedef struct operands {
+    shape s;
+    float *A, *B, *C0;
+    int64_t lda, ldb, ldc;
+} operands;
+
+static operands make_operands(shape s) {
+    operands o = {.s = s};
+    const int64_t a_rows = s.trans_a ? s.K : s.M, a_cols = s.trans_a ? s.M : s.K;
+    const int64_t b_rows = s.trans_b ? s.N : s.K, b_cols = s.trans_b ? s.K : s.N;
+    o.lda = a_cols + s.pad, o.ldb = b_cols + s.pad, o.ldc = s.N + s.pad;
+    o.A = random_floats((size_t)(a_rows * o.lda));
+    o.B = random_floats((size_t)(b_rows * o.ldb));
+    o.C0 = random_floats((size_t)(s.M * o.ldc));
+    return o;
+}
+static void free_operands(operands *o) { free(o->A), free(o->B), free(o->C0); }
+
+/* C = (accumulate ? C0 : 0) + op(A)·op(B), in double. C: [M][ldc]. */
+static double *reference(const operands *o) {
+    const shape *s = &o->s;
+    double *C = malloc(sizeof(double) * (size_t)(s->M * o->ldc));
+    assert_non_null(C);
+    for (int64_t i = 0; i < s->M; i++)
+        for (int64_t j = 0; j < s->N; j++) {
+            double sum = s->accumulate ? o->C0[i * o->ldc + j] : 0.0;
+            for (int64_t k = 0; k < s->K; k++) {
+                const double a = s->trans_a ? o->A[k * o->lda + i] : o->A[i * o->lda + k];
+                const double b = s->trans_b ? o->B[j * o->ldb + k] : o->B[k * o->ldb + j];
+                sum += a * b;
+            }
+            C[i * o->ldc + j] = sum;
+        }
+    return C;
+}
+
+/* Runs the GEMM at `level` on `pool` (NULL: the caller's thread) with
+ * packing space for work_threads; returns the new C ([M][ldc]). */
+static float *run(const operands *o, int level, ef_pool *pool, int32_t work_threads) {
+    const shape *s = &o->s;
+    float *C = malloc(sizeof(float) * (size_t)(s->M * o->ldc));
+    float *work = malloc(sizeof(float) * ef_cpu_gemm_f32_work_floats(work_threads));
+    assert_non_null(C), assert_non_null(work);
+    memcpy(C, o->C0, sizeof(float) * (size_t)(s->M * o->ldc));
+    const ef_gemm_f32 g = {.M = s->M, .N = s->N, .K = s->K, .A = o->A, .lda = o->lda, .trans_a = s->trans_a,
+                           .B = o->B, .ldb = o->ldb, .trans_b = s->trans_b, .C = C, .ldc = o->ldc,
+                           .accumulate = s->accumulate, .work = work, .work_threads = work_threads};
+    ef_cpu_gemm_f32_at(pool, &g, level);
+    free(work);
+    return C;
+}
+
+/* Largest |got − ref| / (Σ|a·b| + 1) over C; padding must be untouched. */
+static double max_error(const operands *o, const float *got, const double *ref) {
+    const shape *s = &o->s;
+    double worst = 0.0;
+    for (int64_t i = 0; i < s->M; i++) {
+        for (int64_t j = 0; j < s->N; j++) {
+            const double e = fabs((double)got[i * o->ldc + j] - ref[i * o->ldc + j]) / ((double)s->K + 1.0);
+            if (e > worst) worst = e;
+        }
+        for (int64_t j = s->N; j < o->ldc; j++) assert_true(got[i * o->ldc + j] == o->C0[i * o->ldc + j]);
+    }
+    return worst;
+}
+
+/* Small enough for qemu (the arm64 CI), each block size exceeded once:
+ * K > KC (256), N > NC (512), M > MC (96); odd edges everywhere. */
+static const shape k_shapes[] = {
+    {1, 1, 1, 0, 0, 0, 0},      {5, 7, 6, 0, 1, 0, 0},      {13, 33, 17, 1, 0, 1, 3},
+    {13, 20, 300, 0, 0, 1, 0},  {100, 9, 257, 1, 0, 0, 5},  {5, 530, 12, 0, 1, 1, 1},
+    {110, 20, 260, 1, 1, 1, 0}, {97, 31, 0, 0, 0, 0, 2},    {12, 32, 260, 0, 0, 1, 0},
+    {16, 24, 530, 1, 0, 1, 0},  {3, 2, 9, 1, 1, 0, 0},      {40, 70, 40, 0, 1, 0, 2},
+};
+
+/* levels this machine lacks fall back to the scalar reference */
+static const int k_levels[] = {EF_CPU_SIMD_SCALAR, EF_CPU_SIMD_AVX2, EF_CPU_SIMD_AVX512, EF_CPU_SIMD_NEON};
+enum { N_LEVELS = sizeof k_levels / sizeof k_levels[0] };
+
+static void test_levels_against_double(void **state) {
+    (void)state;
+    for (size_t c = 0; c < sizeof k_shapes / sizeof k_shapes[0]; c++) {
+        operands o = make_operands(k_shapes[c]);
+        double *ref = reference(&o);
+        for (size_t l = 0; l < N_LEVELS; l++) {
+            float *C = run(&o, k_levels[l], NULL, 1);
+            const double err = max_error(&o, C, ref);
+            if (err > 1e-6)
+                print_message("M=%lld N=%lld K=%lld tA=%d tB=%d acc=%d level %d: error %.3e\n",
+                              (long long)o.s.M, (long long)o.s.N, (long long)o.s.K, o.s.trans_a, o.s.trans_b,
+                              o.s.accumulate, k_levels[l], err);
+            assert_true(err <= 1e-6); /* F32 rounding of sums of |terms| ≤ 1 */
+            free(C);
+        }
+        free(ref);
+        free_operands(&o);
+    }
+}
+
+/* AVX2 and AVX-512 run the same fma chains: the same bits (elsewhere both
+ * fall back to the scalar kernel). */
+static void test_simd_levels_agree(void **state) {
+    (void)state;
+    for (size_t c = 0; c < sizeof k_shapes / sizeof k_shapes[0]; c++) {
+        operands o = make_operands(k_shapes[c]);
+        float *c2 = run(&o, EF_CPU_SIMD_AVX2, NULL, 1);
+        float *c5 = run(&o, EF_CPU_SIMD_AVX512, NULL, 1);
+        assert_memory_equal(c2, c5, sizeof(float) * (size_t)(o.s.M * o.ldc));
+        free(c2), free(c5);
+        free_operands(&o);
+    }
+}
+
+/* 2 workers give the bits of one, at the active level and at the scalar
+ * one; 3 workers with packing space for 2 (one idles) too, on one shape
+ * (pools of more threads than cores crawl under qemu). */
+static void test_threads_same_bits(void **state) {
+    (void)state;
+    const int levels[2] = {(int)ef_cpu_simd_active(), EF_CPU_SIMD_SCALAR};
+    ef_pool *pool2, *pool3;
+    assert_int_equal(ef_pool_create(2, &pool2), EF_OK);
+    assert_int_equal(ef_pool_create(3, &pool3), EF_OK);
+    for (size_t c = 0; c < sizeof k_shapes / sizeof k_shapes[0]; c++) {
+        operands o = make_operands(k_shapes[c]);
+        const size_t bytes = sizeof(float) * (size_t)(o.s.M * o.ldc);
+        for (int l = 0; l < 2; l++) {
+            float *c1 = run(&o, levels[l], NULL, 1);
+            float *c2 = run(&o, levels[l], pool2, 2);
+            assert_memory_equal(c1, c2, bytes);
+            if (c == 6) { /* 110 rows: work for both sharing workers */
+                float *c3 = run(&o, levels[l], pool3, 2);
+                assert_memory_equal(c1, c3, bytes);
+                free(c3);
+            }
+            free(c1), free(c2);
+        }
+        free_operands(&o);
+    }
+    ef_pool_free(pool2);
+    ef_pool_free(pool3);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_levels_against_double),
+        cmocka_unit_test(test_simd_levels_agree),
+        cmocka_unit_test(test_threads_same_bits),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
