@@ -57,7 +57,11 @@ void ef_attn_ext_fold(const ef_attn_ext_rows *rows, const ef_attn_ext_tile *tile
 
 ef_attn_ext_kernels ef_attn_ext_pick_kernels(void) {
     ef_attn_ext_kernels k = {NULL, NULL};
-    if (ef_cpu_simd_x86(ef_cpu_simd_active()) && ef_attn_ext_avx2_built()) {
+    const ef_cpu_simd level = ef_cpu_simd_active();
+    if (level == EF_CPU_SIMD_AVX512 && ef_attn_ext_avx512_built()) {
+        k.scores = ef_attn_ext_scores_avx512;
+        k.fold = ef_attn_ext_fold_avx512;
+    } else if (ef_cpu_simd_x86(level) && ef_attn_ext_avx2_built()) {
         k.scores = ef_attn_ext_scores_avx2;
         k.fold = ef_attn_ext_fold_avx2;
     }

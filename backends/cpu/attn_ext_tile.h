@@ -90,6 +90,15 @@ void ef_attn_ext_fold_avx2(const ef_attn_ext_rows *rows, const ef_attn_ext_tile 
  * relative of expf; exactly 0 for x ≤ −88 and −inf), for its tests. */
 void ef_attn_ext_exp_avx2(const float *x, float *y, int32_t n);
 
+/* AVX-512 kernels (attn_ext_avx512.c): the AVX2 pair 16 lanes wide, with
+ * its own vector exp (same bound); ef_attn_ext_avx512_built() is 0 when that
+ * file was compiled without the AVX-512 flags (then they do nothing). */
+int ef_attn_ext_avx512_built(void);
+void ef_attn_ext_scores_avx512(const ef_attn_ext_rows *rows, const ef_attn_ext_tile *tile, float *s);
+void ef_attn_ext_fold_avx512(const ef_attn_ext_rows *rows, const ef_attn_ext_tile *tile, const uint8_t *live,
+                             int32_t i0, int32_t i1, float *s);
+void ef_attn_ext_exp_avx512(const float *x, float *y, int32_t n);
+
 /* The fastest kernels this CPU and ef_cpu_simd_active allow, or NULL
  * members when no SIMD level has them (ef_cpu_attn_ext then runs the
  * plain reference, ef_cpu_attn_ext_ref). */

@@ -206,9 +206,16 @@ static void check_case(const case_spec *cs) {
     ef_cpu_attn_ext_ref(g_pool2, &c.a, c.q, c.scratch, ref);
     const double e_ref = max_err_vs_want(&c, ref);
 
-    ef_attn_ext_kernels sets[2] = {{ef_attn_ext_scores, ef_attn_ext_fold}, ef_attn_ext_pick_kernels()};
-    const char *names[2] = {"scalar", "simd"};
-    for (int k = 0; k < 2; k++) {
+    /* the reference, the picked pair, and each x86 SIMD pair this CPU and build have */
+    const ef_cpu_simd hw = ef_cpu_simd_supported();
+    const ef_attn_ext_kernels none = {NULL, NULL};
+    const ef_attn_ext_kernels avx2 = {ef_attn_ext_scores_avx2, ef_attn_ext_fold_avx2};
+    const ef_attn_ext_kernels avx512 = {ef_attn_ext_scores_avx512, ef_attn_ext_fold_avx512};
+    ef_attn_ext_kernels sets[4] = {{ef_attn_ext_scores, ef_attn_ext_fold}, ef_attn_ext_pick_kernels(),
+                                   ef_cpu_simd_x86(hw) && ef_attn_ext_avx2_built() ? avx2 : none,
+                                   hw == EF_CPU_SIMD_AVX512 && ef_attn_ext_avx512_built() ? avx512 : none};
+    const char *names[4] = {"scalar", "simd", "avx2", "avx512"};
+    for (int k = 0; k < 4; k++) {
         if (!sets[k].scores) continue; /* no SIMD pair on this CPU/build */
         float *one = xcalloc(n_out, sizeof(float)), *two = xcalloc(n_out, sizeof(float));
         float *chunked = xcalloc(n_out, sizeof(float)), *pieces = xcalloc(n_out, sizeof(float));
@@ -342,6 +349,35 @@ static void test_vector_exp(void **state) {
     free(x), free(y);
 }
 
+/* The AVX-512 fold's vector exp (vscalefps for 2ⁿ): the same bound and the
+ * same edges as the AVX2 one. */
+static void test_vector_exp_avx512(void **state) {
+    (void)state;
+    if (ef_cpu_simd_supported() != EF_CPU_SIMD_AVX512 || !ef_attn_ext_avx512_built()) {
+        print_message("  no AVX-512 kernels on this CPU/build: nothing to check\n");
+        return;
+    }
+    enum { N = 400001 };
+    float *x = xcalloc(N, sizeof(float)), *y = xcalloc(N, sizeof(float));
+    for (int32_t i = 0; i < N; i++) x[i] = -87.0f * (float)i / (float)(N - 1);
+    ef_attn_ext_exp_avx512(x, y, N - 3); /* an odd count: the masked tail too */
+    ef_attn_ext_exp_avx512(x + N - 3, y + N - 3, 3);
+    double worst = 0;
+    for (int32_t i = 0; i < N; i++) {
+        const double want = exp((double)x[i]);
+        const double rel = fabs(y[i] - want) / want;
+        if (!(rel <= worst)) worst = rel;
+    }
+    print_message("  avx512 vector exp on [-87, 0]: max relative error %.2e\n", worst);
+    assert_true(worst <= 3e-7);
+    const float edge[6] = {0.0f, -88.0f, -88.5f, -1000.0f, -INFINITY, -0.0f};
+    float out[6];
+    ef_attn_ext_exp_avx512(edge, out, 6);
+    assert_true(out[0] == 1.0f && out[5] == 1.0f);
+    for (int k = 1; k < 5; k++) assert_true(out[k] == 0.0f && !signbit(out[k]));
+    free(x), free(y);
+}
+
 static int setup(void **state) {
     (void)state;
     return ef_pool_create(2, &g_pool2) == EF_OK ? 0 : -1;
@@ -358,6 +394,7 @@ int main(void) {
         cmocka_unit_test(test_cases),
         cmocka_unit_test(test_dispatch),
         cmocka_unit_test(test_vector_exp),
+        cmocka_unit_test(test_vector_exp_avx512),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
