@@ -23,16 +23,13 @@ struct ef_exec {
     float *k_new, *v_new;  /* [n_batch][kv_dim] this call's K, V before an F16 store; NULL for F32 */
     float *att;            /* [n_batch][att_dim] attention output, heads concatenated */
     float *gate, *up;      /* [n_batch][max(n_ff, n_ff_exp*max(1, n_shared))] */
-    float *attn_partial;   /* [ef_cpu_flash_partial_floats(n_ctx, EF_FLASH_DECODE_MAX_TOK)] split-KV */
-    float *attn_scratch;   /* [attn_workers][ef_cpu_flash_scratch_floats] per-worker flash scratch */
-    int32_t attn_workers;  /* workers attn_scratch / ext_scratch are sized for (grows with the pool) */
+    int32_t attn_workers;  /* workers ext_scratch is sized for (grows with the pool) */
     float *wvec;           /* [wvec_len] a norm weight or bias as F32 */
     int32_t *layer_window; /* [n_layer] window of each layer (0: full causal) */
     int32_t *layer_ring;   /* [n_layer] ring rows of each layer's cache (0: row = position) */
     int64_t *layer_off;    /* [n_layer] first element of each layer's cache in k_cache/v_cache */
     int32_t n_sinks;       /* sink tokens of window layers */
     int32_t unbounded;     /* every layer is a ring: positions may run past n_ctx */
-    int32_t use_flash;     /* some layer is full-causal GQA: attn_partial/attn_scratch exist */
     int32_t wvec_len;
 
     /* MLA (NULL unless hp.attn_kind == EF_ATTN_MLA) */
@@ -84,9 +81,6 @@ void ef_exec_norm(ef_exec *e, const ef_tensor *w, const float *x, int32_t n, int
 void ef_exec_project(ef_exec *e, ef_pool *pool, const ef_tensor *w, const ef_tensor *b, const float *x,
                      int32_t n, float *y);
 
-/* The flash-attention shape of this model (MLA: H query heads over one
- * shared latent head of kv_lora + rope). */
-ef_attn_shape ef_exec_flash_shape(const ef_exec *e, int32_t n_tok, int32_t n_past);
 /* att[n][q_dim] = attention of layer il's queries (e->q) over its cache rows
  * (forward.c; full-causal layers are window 0 of the tiled kernel). */
 void ef_exec_attend(ef_exec *e, ef_pool *pool, int32_t il, int32_t n, int32_t n_past, ef_kv_rows k_rows,

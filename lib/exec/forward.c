@@ -4,7 +4,7 @@
  *   xn = rmsnorm(x) · attn_norm
  *   q = xn·Wqᵀ (+bq); k, v = xn·Wkᵀ, xn·Wvᵀ (+bk, bv); rope(q), rope(k);
  *   k, v stored into the cache rows of their positions (as F16 or F32)
- *   x += flash_attention(q, K[0..], V[0..]) · Woᵀ
+ *   x += attention(q, K[0..], V[0..]) · Woᵀ   (the tiled ef_cpu_attn_ext: causal, window, sinks)
  *   x += (silu(xn'·Wgᵀ) * (xn'·Wuᵀ)) · Wdᵀ   with xn' = rmsnorm(x) · ffn_norm
  * then logits = rmsnorm(x) · output_norm · Woutᵀ. */
 #include "exec/forward.h"
@@ -37,21 +37,6 @@ ef_status ef_exec_alloc_floats(ef_mem_account *acct, float **out, uint64_t n0, u
 static int32_t max3(int32_t a, int32_t b, int32_t c) {
     int32_t m = a > b ? a : b;
     return m > c ? m : c;
-}
-
-/* The attention shape of the model (n_tok, n_past filled per call). MLA's
- * absorbed attention is one shared head of kv_lora + rope (MQA). */
-static ef_attn_shape model_attn_shape(const ef_hparams *hp, int32_t n_tok, int32_t n_past) {
-    if (hp->attn_kind == EF_ATTN_MLA) {
-        const ef_attn_shape s = {n_tok, n_past, hp->n_head, 1, hp->kv_lora_rank + hp->qk_rope_dim};
-        return s;
-    }
-    const ef_attn_shape s = {n_tok, n_past, hp->n_head, hp->n_head_kv, hp->head_dim};
-    return s;
-}
-
-ef_attn_shape ef_exec_flash_shape(const ef_exec *e, int32_t n_tok, int32_t n_past) {
-    return model_attn_shape(&e->m->hp, n_tok, n_past);
 }
 
 /* Per-layer windows and cache rows: window layers get a ring of
@@ -129,7 +114,6 @@ static ef_status create_once(const ef_model *m, const ef_exec_opts *o, const pag
     e->kv_type = kv_type;
     e->kv_elt = kv_type == EF_TYPE_F16 ? sizeof(uint16_t) : sizeof(float);
     const uint64_t nb = (uint64_t)n_batch;
-    const ef_attn_shape shape = model_attn_shape(hp, 1, 0);
     uint64_t rows = 0;
     st = plan_layers(e, o, pg, &rows);
     if (pg) rows = 0; /* paged: the rows live in the bound ef_kv_cache */
@@ -140,8 +124,6 @@ static ef_status create_once(const ef_model *m, const ef_exec_opts *o, const pag
     }
     /* every layer runs the tiled ef_cpu_attn_ext (full-causal ones with window 0);
      * MLA runs it through forward_mla.c */
-    e->use_flash = 0;
-    const uint64_t partial = e->use_flash ? ef_cpu_flash_partial_floats(&shape, n_ctx, EF_FLASH_DECODE_MAX_TOK) : 0;
 
     if (!st && !pg) st = alloc_cache(acct, &e->k_cache, e, rows, "the K cache");
     if (!st && !mla && !pg) st = alloc_cache(acct, &e->v_cache, e, rows, "the V cache");
@@ -155,9 +137,6 @@ static ef_status create_once(const ef_model *m, const ef_exec_opts *o, const pag
     if (!st) st = alloc_floats(acct, &e->att, nb, (uint64_t)e->att_dim, 1, "the attention output");
     if (!st) st = alloc_floats(acct, &e->gate, nb, (uint64_t)n_ff, 1, "the FFN gate");
     if (!st) st = alloc_floats(acct, &e->up, nb, (uint64_t)n_ff, 1, "the FFN up projection");
-    if (!st && e->use_flash) st = alloc_floats(acct, &e->attn_partial, partial, 1, 1, "the split-KV attention partials");
-    if (!st && e->use_flash)
-        st = alloc_floats(acct, &e->attn_scratch, ef_cpu_flash_scratch_floats(&shape), 1, 1, "the attention scratch");
     if (!st) e->attn_workers = 1;
     if (!st) st = alloc_floats(acct, &e->wvec, (uint64_t)e->wvec_len, 1, 1, "the weight vector scratch");
     if (!st && mla) st = ef_mla_alloc(e);
@@ -264,7 +243,7 @@ void ef_exec_free(ef_exec *e, ef_mem_account *acct) {
     if (!e) return;
     ef_ffn_sparse_free(e);
     void *bufs[] = {e->k_cache, e->v_cache, e->x, e->xn, e->q, e->k_new, e->v_new, e->att,
-                    e->gate, e->up, e->attn_partial, e->attn_scratch, e->wvec,
+                    e->gate, e->up, e->wvec,
                     e->q_lat, e->kv_a, e->q_abs, e->o_lat, e->h_in, e->h_out, e->exp_tmp, e->k_exp, e->v_exp, e->ext_scratch,
                     e->router, e->sel_prob, e->sel_idx, e->sel_w, e->rows, e->row_w, e->xg,
                     e->moe_out, e->moe_acc, e->layer_window, e->layer_ring, e->layer_off};
@@ -277,25 +256,14 @@ void ef_exec_free(ef_exec *e, ef_mem_account *acct) {
 static ef_status ensure_attn_scratch(ef_exec *e, ef_pool *pool) {
     const int32_t workers = ef_pool_size(pool);
     if (workers <= e->attn_workers) return EF_OK;
-    const ef_attn_shape shape = model_attn_shape(&e->m->hp, 1, 0);
-    float *bigger = NULL;
-    ef_status st = EF_OK;
-    if (e->use_flash)
-        st = alloc_floats(e->acct, &bigger, (uint64_t)workers, ef_cpu_flash_scratch_floats(&shape), 1,
-                          "the attention scratch");
-    if (st) return st;
-    float *ext = NULL;
     if (e->ext_floats > 0) {
-        st = alloc_floats(e->acct, &ext, (uint64_t)workers, (uint64_t)e->ext_floats, 1, "the MLA attention scratch");
-        if (st) {
-            ef_acct_free(e->acct, bigger);
-            return st;
-        }
+        float *ext = NULL;
+        const ef_status st =
+            alloc_floats(e->acct, &ext, (uint64_t)workers, (uint64_t)e->ext_floats, 1, "the attention scratch");
+        if (st) return st;
         ef_acct_free(e->acct, e->ext_scratch);
         e->ext_scratch = ext;
     }
-    ef_acct_free(e->acct, e->attn_scratch);
-    e->attn_scratch = bigger;
     e->attn_workers = workers;
     return EF_OK;
 }
