@@ -4,8 +4,8 @@
  *   pack    4 weight rows of a K chunk of KC elements → an F32 panel
  *           (converted once, reused by every token tile);
  *   tile    a 4-row × 3-token register tile of 8-lane accumulators,
- *           12 FMAs per 7 loads;
- *   reduce  ef_avx2_hsum of each accumulator.
+ *           12 FMAs per 7 loads; on the last K chunk, the 4 rows'
+ *           ef_avx2_hsum at once per token.
  * Each output is one 8-lane sum over k ascending, the tail zero, then
  * ef_avx2_hsum: the order gemv_avx2.c uses, whatever the block sizes. */
 #include "cpu/gemm_driver.h"
@@ -37,13 +37,30 @@ EF_AVX2_INLINE void pack_panel(uint32_t type, const void *const *rows, int64_t k
             _mm256_storeu_ps(panel + (s * 4 + i) * 8, ef_avx2_load_w_tail(type, rows[i], k0 + 8 * s, len - 8 * s));
 }
 
-/* acc[t][i] += panel rows i · x[t][k0 .. k0+len) for t < nt (1..3 tokens).
+/* The four ef_avx2_hsum of a0..a3 at once: [hsum(a0), .., hsum(a3)].
+ * The same additions in the same pairs (halves of 4, then lanes 0+2 and
+ * 1+3, then those two), so each result has hsum's bits. */
+EF_AVX2_INLINE __m128 hsum4(__m256 a0, __m256 a1, __m256 a2, __m256 a3) {
+    const __m256 s01 = _mm256_add_ps(_mm256_permute2f128_ps(a0, a1, 0x20),
+                                     _mm256_permute2f128_ps(a0, a1, 0x31)); /* [4 of a0 | 4 of a1] */
+    const __m256 s23 = _mm256_add_ps(_mm256_permute2f128_ps(a2, a3, 0x20), _mm256_permute2f128_ps(a2, a3, 0x31));
+    const __m256 t01 = _mm256_add_ps(s01, _mm256_permute_ps(s01, _MM_SHUFFLE(1, 0, 3, 2))); /* lanes 0+2, 1+3 */
+    const __m256 t23 = _mm256_add_ps(s23, _mm256_permute_ps(s23, _MM_SHUFFLE(1, 0, 3, 2)));
+    const __m256 u01 = _mm256_add_ps(t01, _mm256_permute_ps(t01, _MM_SHUFFLE(2, 3, 0, 1))); /* lane 0 of each 4 */
+    const __m256 u23 = _mm256_add_ps(t23, _mm256_permute_ps(t23, _MM_SHUFFLE(2, 3, 0, 1)));
+    const __m256 m = _mm256_unpacklo_ps(u01, u23); /* [a0 a2 . . | a1 a3 . .] */
+    return _mm_unpacklo_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+}
+
+/* Sums of panel rows i · x[t][k0 .. k0+len) for t < nt (1..3 tokens), from
+ * zero or acc, to acc or reduced into y (ef_gemm_sink).
  * xs: nt token rows; acc: [nt][4][8] floats. */
 EF_AVX2_INLINE void tile_4xT(const float *panel, const float *const *xs, int nt, int64_t k0,
-                             int64_t len, float *acc) {
+                             int64_t len, float *acc, const ef_gemm_sink *sink) {
     __m256 a[TILE_T][4]; /* [token][row]: 8-lane sums */
     for (int t = 0; t < nt; t++)
-        for (int i = 0; i < 4; i++) a[t][i] = _mm256_loadu_ps(acc + (t * 4 + i) * 8);
+        for (int i = 0; i < 4; i++)
+            a[t][i] = sink->first ? _mm256_setzero_ps() : _mm256_loadu_ps(acc + (t * 4 + i) * 8);
     int64_t s = 0;
     for (; 8 * s + 8 <= len; s++) {
         __m256 xv[TILE_T]; /* [token][8] */
@@ -62,25 +79,28 @@ EF_AVX2_INLINE void tile_4xT(const float *panel, const float *const *xs, int nt,
             for (int t = 0; t < nt; t++) a[t][i] = _mm256_fmadd_ps(p, xv[t], a[t][i]);
         }
     }
+    if (!sink->y) {
+        for (int t = 0; t < nt; t++)
+            for (int i = 0; i < 4; i++) _mm256_storeu_ps(acc + (t * 4 + i) * 8, a[t][i]);
+        return;
+    }
+    const __m128i live = _mm256_castsi256_si128(ef_avx2_first_lanes(sink->nr)); /* rows past the group's end */
     for (int t = 0; t < nt; t++)
-        for (int i = 0; i < 4; i++) _mm256_storeu_ps(acc + (t * 4 + i) * 8, a[t][i]);
+        _mm_maskstore_ps(sink->y + t * sink->out, live, hsum4(a[t][0], a[t][1], a[t][2], a[t][3]));
 }
 
 /* Fixed tile widths so the compiler keeps the tile in registers. */
-static void tile_4x3(const float *panel, const float *const *xs, int64_t k0, int64_t len, float *acc) {
-    tile_4xT(panel, xs, 3, k0, len, acc);
+static void tile_4x3(const float *panel, const float *const *xs, int64_t k0, int64_t len, float *acc,
+                     const ef_gemm_sink *sink) {
+    tile_4xT(panel, xs, 3, k0, len, acc, sink);
 }
-static void tile_4x2(const float *panel, const float *const *xs, int64_t k0, int64_t len, float *acc) {
-    tile_4xT(panel, xs, 2, k0, len, acc);
+static void tile_4x2(const float *panel, const float *const *xs, int64_t k0, int64_t len, float *acc,
+                     const ef_gemm_sink *sink) {
+    tile_4xT(panel, xs, 2, k0, len, acc, sink);
 }
-static void tile_4x1(const float *panel, const float *const *xs, int64_t k0, int64_t len, float *acc) {
-    tile_4xT(panel, xs, 1, k0, len, acc);
-}
-
-/* y[t·out + i] = ef_avx2_hsum(acc[t][i]); acc: [tb][4][8]. */
-static void reduce_hsum(const float *acc, int64_t tb, int64_t nr, float *y, int64_t out) {
-    for (int64_t t = 0; t < tb; t++)
-        for (int64_t i = 0; i < nr; i++) y[t * out + i] = ef_avx2_hsum(_mm256_load_ps(acc + (t * 4 + i) * 8));
+static void tile_4x1(const float *panel, const float *const *xs, int64_t k0, int64_t len, float *acc,
+                     const ef_gemm_sink *sink) {
+    tile_4xT(panel, xs, 1, k0, len, acc, sink);
 }
 
 static void pack_f32(const void *const *rows, int64_t k0, int64_t len, float *panel) {
@@ -100,7 +120,6 @@ static const ef_gemm_level k_avx2 = {
     .max_tb = MAX_TB,
     .l2_x_bytes = L2_X_BYTES,
     .tile = {NULL, tile_4x1, tile_4x2, tile_4x3},
-    .reduce = reduce_hsum,
 };
 
 void ef_cpu_gemm_avx2(const ef_tensor *w, const float *x, int32_t n, float *y, int64_t r0, int64_t r1) {

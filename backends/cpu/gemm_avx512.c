@@ -6,8 +6,8 @@
  *   pack    4 weight rows of a K chunk of KC elements → an F32 panel
  *           (converted once, reused by every token tile);
  *   tile    a 4-row × 6-token register tile of 16-lane accumulators
- *           (24 of the 32 zmm registers), 24 FMAs per 10 loads;
- *   reduce  ef_avx512_hsum of each accumulator.
+ *           (24 of the 32 zmm registers), 24 FMAs per 10 loads; on the
+ *           last K chunk, the 4 rows' ef_avx512_hsum at once per token.
  * Each output is one 16-lane sum over k ascending, the tail masked to
  * zero, then ef_avx512_hsum — the order gemv_avx512.c uses — whatever the
  * block sizes or the thread split. */
@@ -49,13 +49,31 @@ EF_AVX512_INLINE void pack_panel(uint32_t type, const void *const *rows, int64_t
                             ef_avx512_load_w_tail(type, rows[i], k0 + 16 * s, len - 16 * s));
 }
 
-/* acc[t][i] += panel rows i · x[t][k0 .. k0+len) for t < nt (1..6 tokens).
+/* The four ef_avx512_hsum of a0..a3 at once: [hsum(a0), .., hsum(a3)].
+ * The same additions in the same pairs (halves of 8, then of 4, then lanes
+ * 0+2 and 1+3, then those two), so each result has hsum's bits. */
+EF_AVX512_INLINE __m128 hsum4(__m512 a0, __m512 a1, __m512 a2, __m512 a3) {
+    const __m512 h01 = _mm512_add_ps(_mm512_shuffle_f32x4(a0, a1, _MM_SHUFFLE(1, 0, 1, 0)),
+                                     _mm512_shuffle_f32x4(a0, a1, _MM_SHUFFLE(3, 2, 3, 2))); /* [8 | 8] */
+    const __m512 h23 = _mm512_add_ps(_mm512_shuffle_f32x4(a2, a3, _MM_SHUFFLE(1, 0, 1, 0)),
+                                     _mm512_shuffle_f32x4(a2, a3, _MM_SHUFFLE(3, 2, 3, 2)));
+    const __m512 s = _mm512_add_ps(_mm512_shuffle_f32x4(h01, h23, _MM_SHUFFLE(2, 0, 2, 0)),
+                                   _mm512_shuffle_f32x4(h01, h23, _MM_SHUFFLE(3, 1, 3, 1))); /* [4|4|4|4] */
+    const __m512 t = _mm512_add_ps(s, _mm512_permute_ps(s, _MM_SHUFFLE(1, 0, 3, 2)));    /* lanes 0+2, 1+3 */
+    const __m512 u = _mm512_add_ps(t, _mm512_permute_ps(t, _MM_SHUFFLE(2, 3, 0, 1)));    /* lane 0 of each 4 */
+    return _mm512_castps512_ps128(_mm512_permutexvar_ps(_mm512_set_epi32(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+                                                                         12, 8, 4, 0), u));
+}
+
+/* Sums of panel rows i · x[t][k0 .. k0+len) for t < nt (1..6 tokens), from
+ * zero or acc, to acc or reduced into y (ef_gemm_sink).
  * xs: nt token rows; acc: [nt][4][16] floats. */
 EF_AVX512_INLINE void tile_4xT(const float *panel, const float *const *xs, int nt, int64_t k0,
-                               int64_t len, float *acc) {
+                               int64_t len, float *acc, const ef_gemm_sink *sink) {
     __m512 a[TILE_T][4]; /* [token][row]: 16-lane sums */
     for (int t = 0; t < nt; t++)
-        for (int i = 0; i < 4; i++) a[t][i] = _mm512_load_ps(acc + (t * 4 + i) * 16);
+        for (int i = 0; i < 4; i++)
+            a[t][i] = sink->first ? _mm512_setzero_ps() : _mm512_load_ps(acc + (t * 4 + i) * 16);
     int64_t s = 0;
     for (; 16 * s + 16 <= len; s++) {
         const __m512 p0 = _mm512_load_ps(panel + (s * 4 + 0) * 16); /* [16] of row 0 */
@@ -78,34 +96,40 @@ EF_AVX512_INLINE void tile_4xT(const float *panel, const float *const *xs, int n
                 a[t][i] = _mm512_fmadd_ps(_mm512_load_ps(panel + (s * 4 + i) * 16), xv, a[t][i]);
         }
     }
+    if (!sink->y) {
+        for (int t = 0; t < nt; t++)
+            for (int i = 0; i < 4; i++) _mm512_store_ps(acc + (t * 4 + i) * 16, a[t][i]);
+        return;
+    }
+    const __mmask8 live = (__mmask8)((1u << sink->nr) - 1); /* rows past the group's end are dropped */
     for (int t = 0; t < nt; t++)
-        for (int i = 0; i < 4; i++) _mm512_store_ps(acc + (t * 4 + i) * 16, a[t][i]);
+        _mm_mask_storeu_ps(sink->y + t * sink->out, live, hsum4(a[t][0], a[t][1], a[t][2], a[t][3]));
 }
 
 /* Fixed tile widths so the compiler keeps the tile in registers. */
-static void tile_4x1(const float *p, const float *const *xs, int64_t k0, int64_t len, float *acc) {
-    tile_4xT(p, xs, 1, k0, len, acc);
+static void tile_4x1(const float *p, const float *const *xs, int64_t k0, int64_t len, float *acc,
+                     const ef_gemm_sink *sink) {
+    tile_4xT(p, xs, 1, k0, len, acc, sink);
 }
-static void tile_4x2(const float *p, const float *const *xs, int64_t k0, int64_t len, float *acc) {
-    tile_4xT(p, xs, 2, k0, len, acc);
+static void tile_4x2(const float *p, const float *const *xs, int64_t k0, int64_t len, float *acc,
+                     const ef_gemm_sink *sink) {
+    tile_4xT(p, xs, 2, k0, len, acc, sink);
 }
-static void tile_4x3(const float *p, const float *const *xs, int64_t k0, int64_t len, float *acc) {
-    tile_4xT(p, xs, 3, k0, len, acc);
+static void tile_4x3(const float *p, const float *const *xs, int64_t k0, int64_t len, float *acc,
+                     const ef_gemm_sink *sink) {
+    tile_4xT(p, xs, 3, k0, len, acc, sink);
 }
-static void tile_4x4(const float *p, const float *const *xs, int64_t k0, int64_t len, float *acc) {
-    tile_4xT(p, xs, 4, k0, len, acc);
+static void tile_4x4(const float *p, const float *const *xs, int64_t k0, int64_t len, float *acc,
+                     const ef_gemm_sink *sink) {
+    tile_4xT(p, xs, 4, k0, len, acc, sink);
 }
-static void tile_4x5(const float *p, const float *const *xs, int64_t k0, int64_t len, float *acc) {
-    tile_4xT(p, xs, 5, k0, len, acc);
+static void tile_4x5(const float *p, const float *const *xs, int64_t k0, int64_t len, float *acc,
+                     const ef_gemm_sink *sink) {
+    tile_4xT(p, xs, 5, k0, len, acc, sink);
 }
-static void tile_4x6(const float *p, const float *const *xs, int64_t k0, int64_t len, float *acc) {
-    tile_4xT(p, xs, 6, k0, len, acc);
-}
-
-/* y[t·out + i] = ef_avx512_hsum(acc[t][i]); acc: [tb][4][16]. */
-static void reduce_hsum(const float *acc, int64_t tb, int64_t nr, float *y, int64_t out) {
-    for (int64_t t = 0; t < tb; t++)
-        for (int64_t i = 0; i < nr; i++) y[t * out + i] = ef_avx512_hsum(_mm512_load_ps(acc + (t * 4 + i) * 16));
+static void tile_4x6(const float *p, const float *const *xs, int64_t k0, int64_t len, float *acc,
+                     const ef_gemm_sink *sink) {
+    tile_4xT(p, xs, 6, k0, len, acc, sink);
 }
 
 static void pack_f32(const void *const *rows, int64_t k0, int64_t len, float *panel) {
@@ -131,7 +155,6 @@ static const ef_gemm_level k_avx512 = {
     .max_tb = MAX_TB,
     .l2_x_bytes = L2_X_BYTES,
     .tile = {NULL, tile_4x1, tile_4x2, tile_4x3, tile_4x4, tile_4x5, tile_4x6},
-    .reduce = reduce_hsum,
 };
 
 void ef_cpu_gemm_avx512(const ef_tensor *w, const float *x, int32_t n, float *y, int64_t r0, int64_t r1) {

@@ -1,8 +1,8 @@
 /* The blocking loops of the prefill GEMM, one copy for every SIMD level
  * (see gemm_driver.h). Plain C: the vector work happens in the level's
- * pack / tile / reduce functions, called once per row group and K chunk
- * (pack), per token tile and K chunk (tile: hundreds of FMAs per call) and
- * per row group (reduce). */
+ * pack and tile functions, called once per row group and K chunk (pack)
+ * and per token tile and K chunk (tile: hundreds of FMAs per call, and on
+ * the last chunk the horizontal sums into y). */
 #include "cpu/gemm_driver.h"
 
 #include <string.h>
@@ -38,7 +38,10 @@ void ef_gemm_run(const ef_gemm_level *lv, ef_gemm_pack_fn pack, const ef_tensor 
             const void *rows[EF_MATMUL_ROW_GROUP]; /* a short group repeats its last row; those sums are dropped */
             for (int i = 0; i < EF_MATMUL_ROW_GROUP; i++)
                 rows[i] = base + (uint64_t)(r + (i < nr ? i : nr - 1)) * row_bytes;
-            memset(acc, 0, (size_t)(tb * group_floats) * sizeof(float));
+            if (in <= 0) { /* no K: every sum is 0 */
+                for (int64_t t = 0; t < tb; t++) memset(y + (t0 + t) * out + r, 0, (size_t)nr * sizeof(float));
+                continue;
+            }
             for (int64_t k0 = 0; k0 < in; k0 += lv->kc) {
                 const int64_t len = in - k0 < lv->kc ? in - k0 : lv->kc;
                 pack(rows, k0, len, panel);
@@ -46,10 +49,10 @@ void ef_gemm_run(const ef_gemm_level *lv, ef_gemm_pack_fn pack, const ef_tensor 
                     const int64_t nt = tb - t < lv->tile_t ? tb - t : lv->tile_t;
                     const float *xs[EF_GEMM_MAX_TILE_T]; /* token rows of this tile */
                     for (int j = 0; j < lv->tile_t; j++) xs[j] = x + (t0 + t + (j < nt ? j : 0)) * in;
-                    lv->tile[nt](panel, xs, k0, len, acc + t * group_floats);
+                    const ef_gemm_sink sink = {k0 == 0, k0 + len >= in ? y + (t0 + t) * out + r : NULL, out, nr};
+                    lv->tile[nt](panel, xs, k0, len, acc + t * group_floats, &sink);
                 }
             }
-            lv->reduce(acc, tb, nr, y + t0 * out + r, out);
         }
     }
 }

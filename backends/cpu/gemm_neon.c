@@ -4,8 +4,8 @@
  *   pack    4 weight rows of a K chunk of KC elements → an F32 panel
  *           (converted once, reused by every token tile);
  *   tile    a 4-row × 2-token register tile of 8-lane accumulators
- *           (16 registers, 8 for the panel, 4 for x: 28 of 32);
- *   reduce  ef_neon_hsum8 of each accumulator.
+ *           (16 registers, 8 for the panel, 4 for x: 28 of 32); on the
+ *           last K chunk, ef_neon_hsum8 of each into y.
  * Each output is one 8-lane sum over k ascending with the tail zero-padded,
  * then ef_neon_hsum8 — the order gemv_neon.c uses — whatever the block
  * sizes. */
@@ -44,13 +44,15 @@ EF_NEON_INLINE void pack_panel(uint32_t type, const void *const *rows, int64_t k
         }
 }
 
-/* acc[t][i] += panel rows i · x[t][k0 .. k0+len) for t < nt (1 or 2 tokens).
+/* Sums of panel rows i · x[t][k0 .. k0+len) for t < nt (1 or 2 tokens),
+ * from zero or acc, to acc or reduced into y (ef_gemm_sink).
  * xs: nt token rows; acc: [nt][4][8] floats. */
 EF_NEON_INLINE void tile_4xT(const float *panel, const float *const *xs, int nt, int64_t k0,
-                             int64_t len, float *acc) {
+                             int64_t len, float *acc, const ef_gemm_sink *sink) {
     ef_neon_f32x8 a[TILE_T][4]; /* [token][row]: 8-lane sums */
+    const ef_neon_f32x8 zero = {vdupq_n_f32(0.0f), vdupq_n_f32(0.0f)};
     for (int t = 0; t < nt; t++)
-        for (int i = 0; i < 4; i++) a[t][i] = ef_neon_load_w8(EF_TYPE_F32, acc, (t * 4 + i) * 8);
+        for (int i = 0; i < 4; i++) a[t][i] = sink->first ? zero : ef_neon_load_w8(EF_TYPE_F32, acc, (t * 4 + i) * 8);
     int64_t s = 0;
     for (; 8 * s + 8 <= len; s++) {
         ef_neon_f32x8 xv[TILE_T]; /* [token][8] */
@@ -70,24 +72,23 @@ EF_NEON_INLINE void tile_4xT(const float *panel, const float *const *xs, int nt,
     }
     for (int t = 0; t < nt; t++)
         for (int i = 0; i < 4; i++) {
-            vst1q_f32(acc + (t * 4 + i) * 8, a[t][i].lo);
-            vst1q_f32(acc + (t * 4 + i) * 8 + 4, a[t][i].hi);
+            if (sink->y) {
+                if (i < sink->nr) sink->y[t * sink->out + i] = ef_neon_hsum8(a[t][i]);
+            } else {
+                vst1q_f32(acc + (t * 4 + i) * 8, a[t][i].lo);
+                vst1q_f32(acc + (t * 4 + i) * 8 + 4, a[t][i].hi);
+            }
         }
 }
 
 /* Fixed tile widths so the compiler keeps the tile in registers. */
-static void tile_4x2(const float *panel, const float *const *xs, int64_t k0, int64_t len, float *acc) {
-    tile_4xT(panel, xs, 2, k0, len, acc);
+static void tile_4x2(const float *panel, const float *const *xs, int64_t k0, int64_t len, float *acc,
+                     const ef_gemm_sink *sink) {
+    tile_4xT(panel, xs, 2, k0, len, acc, sink);
 }
-static void tile_4x1(const float *panel, const float *const *xs, int64_t k0, int64_t len, float *acc) {
-    tile_4xT(panel, xs, 1, k0, len, acc);
-}
-
-/* y[t·out + i] = ef_neon_hsum8(acc[t][i]); acc: [tb][4][8]. */
-static void reduce_hsum(const float *acc, int64_t tb, int64_t nr, float *y, int64_t out) {
-    for (int64_t t = 0; t < tb; t++)
-        for (int64_t i = 0; i < nr; i++)
-            y[t * out + i] = ef_neon_hsum8(ef_neon_load_w8(EF_TYPE_F32, acc, (t * 4 + i) * 8));
+static void tile_4x1(const float *panel, const float *const *xs, int64_t k0, int64_t len, float *acc,
+                     const ef_gemm_sink *sink) {
+    tile_4xT(panel, xs, 1, k0, len, acc, sink);
 }
 
 static void pack_f32(const void *const *rows, int64_t k0, int64_t len, float *panel) {
@@ -107,7 +108,6 @@ static const ef_gemm_level k_neon = {
     .max_tb = MAX_TB,
     .l2_x_bytes = L2_X_BYTES,
     .tile = {NULL, tile_4x1, tile_4x2},
-    .reduce = reduce_hsum,
 };
 
 void ef_cpu_gemm_neon(const ef_tensor *w, const float *x, int32_t n, float *y, int64_t r0, int64_t r1) {
