@@ -37,21 +37,6 @@ EF_AVX2_INLINE void pack_panel(uint32_t type, const void *const *rows, int64_t k
             _mm256_storeu_ps(panel + (s * 4 + i) * 8, ef_avx2_load_w_tail(type, rows[i], k0 + 8 * s, len - 8 * s));
 }
 
-/* The four ef_avx2_hsum of a0..a3 at once: [hsum(a0), .., hsum(a3)].
- * The same additions in the same pairs (halves of 4, then lanes 0+2 and
- * 1+3, then those two), so each result has hsum's bits. */
-EF_AVX2_INLINE __m128 hsum4(__m256 a0, __m256 a1, __m256 a2, __m256 a3) {
-    const __m256 s01 = _mm256_add_ps(_mm256_permute2f128_ps(a0, a1, 0x20),
-                                     _mm256_permute2f128_ps(a0, a1, 0x31)); /* [4 of a0 | 4 of a1] */
-    const __m256 s23 = _mm256_add_ps(_mm256_permute2f128_ps(a2, a3, 0x20), _mm256_permute2f128_ps(a2, a3, 0x31));
-    const __m256 t01 = _mm256_add_ps(s01, _mm256_permute_ps(s01, _MM_SHUFFLE(1, 0, 3, 2))); /* lanes 0+2, 1+3 */
-    const __m256 t23 = _mm256_add_ps(s23, _mm256_permute_ps(s23, _MM_SHUFFLE(1, 0, 3, 2)));
-    const __m256 u01 = _mm256_add_ps(t01, _mm256_permute_ps(t01, _MM_SHUFFLE(2, 3, 0, 1))); /* lane 0 of each 4 */
-    const __m256 u23 = _mm256_add_ps(t23, _mm256_permute_ps(t23, _MM_SHUFFLE(2, 3, 0, 1)));
-    const __m256 m = _mm256_unpacklo_ps(u01, u23); /* [a0 a2 . . | a1 a3 . .] */
-    return _mm_unpacklo_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
-}
-
 /* Sums of panel rows i · x[t][k0 .. k0+len) for t < nt (1..3 tokens), from
  * zero or acc, to acc or reduced into y (ef_gemm_sink).
  * xs: nt token rows; acc: [nt][4][8] floats. */
@@ -86,7 +71,7 @@ EF_AVX2_INLINE void tile_4xT(const float *panel, const float *const *xs, int nt,
     }
     const __m128i live = _mm256_castsi256_si128(ef_avx2_first_lanes(sink->nr)); /* rows past the group's end */
     for (int t = 0; t < nt; t++)
-        _mm_maskstore_ps(sink->y + t * sink->out, live, hsum4(a[t][0], a[t][1], a[t][2], a[t][3]));
+        _mm_maskstore_ps(sink->y + t * sink->out, live, ef_avx2_hsum4(a[t][0], a[t][1], a[t][2], a[t][3]));
 }
 
 /* Fixed tile widths so the compiler keeps the tile in registers. */

@@ -49,22 +49,6 @@ EF_AVX512_INLINE void pack_panel(uint32_t type, const void *const *rows, int64_t
                             ef_avx512_load_w_tail(type, rows[i], k0 + 16 * s, len - 16 * s));
 }
 
-/* The four ef_avx512_hsum of a0..a3 at once: [hsum(a0), .., hsum(a3)].
- * The same additions in the same pairs (halves of 8, then of 4, then lanes
- * 0+2 and 1+3, then those two), so each result has hsum's bits. */
-EF_AVX512_INLINE __m128 hsum4(__m512 a0, __m512 a1, __m512 a2, __m512 a3) {
-    const __m512 h01 = _mm512_add_ps(_mm512_shuffle_f32x4(a0, a1, _MM_SHUFFLE(1, 0, 1, 0)),
-                                     _mm512_shuffle_f32x4(a0, a1, _MM_SHUFFLE(3, 2, 3, 2))); /* [8 | 8] */
-    const __m512 h23 = _mm512_add_ps(_mm512_shuffle_f32x4(a2, a3, _MM_SHUFFLE(1, 0, 1, 0)),
-                                     _mm512_shuffle_f32x4(a2, a3, _MM_SHUFFLE(3, 2, 3, 2)));
-    const __m512 s = _mm512_add_ps(_mm512_shuffle_f32x4(h01, h23, _MM_SHUFFLE(2, 0, 2, 0)),
-                                   _mm512_shuffle_f32x4(h01, h23, _MM_SHUFFLE(3, 1, 3, 1))); /* [4|4|4|4] */
-    const __m512 t = _mm512_add_ps(s, _mm512_permute_ps(s, _MM_SHUFFLE(1, 0, 3, 2)));    /* lanes 0+2, 1+3 */
-    const __m512 u = _mm512_add_ps(t, _mm512_permute_ps(t, _MM_SHUFFLE(2, 3, 0, 1)));    /* lane 0 of each 4 */
-    return _mm512_castps512_ps128(_mm512_permutexvar_ps(_mm512_set_epi32(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-                                                                         12, 8, 4, 0), u));
-}
-
 /* Sums of panel rows i · x[t][k0 .. k0+len) for t < nt (1..6 tokens), from
  * zero or acc, to acc or reduced into y (ef_gemm_sink).
  * xs: nt token rows; acc: [nt][4][16] floats. */
@@ -103,7 +87,7 @@ EF_AVX512_INLINE void tile_4xT(const float *panel, const float *const *xs, int n
     }
     const __mmask8 live = (__mmask8)((1u << sink->nr) - 1); /* rows past the group's end are dropped */
     for (int t = 0; t < nt; t++)
-        _mm_mask_storeu_ps(sink->y + t * sink->out, live, hsum4(a[t][0], a[t][1], a[t][2], a[t][3]));
+        _mm_mask_storeu_ps(sink->y + t * sink->out, live, ef_avx512_hsum4(a[t][0], a[t][1], a[t][2], a[t][3]));
 }
 
 /* Fixed tile widths so the compiler keeps the tile in registers. */

@@ -53,6 +53,11 @@ typedef void (*ef_qunpack_fn)(const uint8_t *src, int32_t n32, ef_qgroup_w *g);
  * xa: [ceil(in/256)] groups; x: [in]. */
 typedef float (*ef_qrow_int_fn)(const uint8_t *row, const ef_qgroup_a *xa, int64_t in);
 typedef float (*ef_qrow_f32_fn)(const uint8_t *row, const float *x, int64_t in);
+/* The same for EF_QROWS rows at once, out[i] for rows[i]: each row's sum
+ * in the order (and with the bits) of the level's ef_qrow_int_fn, the rows
+ * walked side by side so their loads overlap as EF_QROWS streams. */
+#define EF_QROWS 4
+typedef void (*ef_qrows_int_fn)(const uint8_t *const *rows, const ef_qgroup_a *xa, int64_t in, float *out);
 
 typedef struct ef_qtype_ops {
     int32_t block;           /* weight block size: 32 or 256 */
@@ -62,6 +67,7 @@ typedef struct ef_qtype_ops {
     ef_qunpack_fn unpack_avx2; /* AVX2 twin (same bytes) */
     ef_qrow_int_fn row_int_avx2; /* fused integer-dot row kernel, or NULL (groups instead) */
     ef_qrow_f32_fn row_f32_avx2; /* fused weight-only row kernel, or NULL (groups instead) */
+    ef_qrows_int_fn rows_int_avx2; /* row_int_avx2 over EF_QROWS rows, or NULL */
 } ef_qtype_ops;
 
 /* NULL when `type` has no quantized matmul kernels. */
@@ -81,6 +87,7 @@ typedef struct ef_qkernels {
     ef_qrow_f32_fn row_f32;
     ef_qdot_f32_fn dot_f32;
     ef_qdot_int_fn dot_int;
+    ef_qrows_int_fn rows_int; /* row_int over EF_QROWS rows, or NULL; only from row_int's own table */
 } ef_qkernels;
 
 /* What `level` (cpu_features.h's ef_cpu_simd, as an int) runs for `type`;
@@ -124,8 +131,10 @@ EF_QUNPACK_DECL(tq2_0);
 
 /* Fused AVX2 row kernels (qdot_<family>_avx2.c; never called without AVX2). */
 float ef_qrow_q8_0_int_avx2(const uint8_t *row, const ef_qgroup_a *xa, int64_t in);
+void ef_qrows_q8_0_int_avx2(const uint8_t *const *rows, const ef_qgroup_a *xa, int64_t in, float *out);
 float ef_qrow_q8_0_f32_avx2(const uint8_t *row, const float *x, int64_t in);
 float ef_qrow_q4_0_int_avx2(const uint8_t *row, const ef_qgroup_a *xa, int64_t in);
+void ef_qrows_q4_0_int_avx2(const uint8_t *const *rows, const ef_qgroup_a *xa, int64_t in, float *out);
 float ef_qrow_q4_0_f32_avx2(const uint8_t *row, const float *x, int64_t in);
 float ef_qrow_q4_k_int_avx2(const uint8_t *row, const ef_qgroup_a *xa, int64_t in);
 float ef_qrow_q4_k_f32_avx2(const uint8_t *row, const float *x, int64_t in);

@@ -16,14 +16,20 @@
 
 #include "cpu/qdot.h"
 
+/* ef_qrows_*: the integer-dot kernel beside them over EF_QROWS rows (same bits per row). */
+
 /* Weight-only in the dense GEMV's order (same bits as gemv_avx512.c for a row). */
 float ef_qrow_q8_0_f32_avx512(const uint8_t *row, const float *x, int64_t in);
 float ef_qrow_q8_0_int_avx512(const uint8_t *row, const ef_qgroup_a *xa, int64_t in);
 float ef_qrow_q8_0_int_avx512_vnni(const uint8_t *row, const ef_qgroup_a *xa, int64_t in);
+void ef_qrows_q8_0_int_avx512(const uint8_t *const *rows, const ef_qgroup_a *xa, int64_t in, float *out);
+void ef_qrows_q8_0_int_avx512_vnni(const uint8_t *const *rows, const ef_qgroup_a *xa, int64_t in, float *out);
 
 float ef_qrow_q4_0_f32_avx512(const uint8_t *row, const float *x, int64_t in); /* as Q8_0's */
 float ef_qrow_q4_0_int_avx512(const uint8_t *row, const ef_qgroup_a *xa, int64_t in);
 float ef_qrow_q4_0_int_avx512_vnni(const uint8_t *row, const ef_qgroup_a *xa, int64_t in);
+void ef_qrows_q4_0_int_avx512(const uint8_t *const *rows, const ef_qgroup_a *xa, int64_t in, float *out);
+void ef_qrows_q4_0_int_avx512_vnni(const uint8_t *const *rows, const ef_qgroup_a *xa, int64_t in, float *out);
 
 float ef_qrow_q4_k_f32_avx512(const uint8_t *row, const float *x, int64_t in); /* weight-only only */
 

@@ -10,20 +10,20 @@
 /* Every type has an AVX2 unpacker; types without fused row kernels go
  * group by group. */
 static const ef_qtype_ops k_q8_0 = {32, 0, 1, ef_qunpack_q8_0, ef_qunpack_q8_0_avx2,
-                                     ef_qrow_q8_0_int_avx2, ef_qrow_q8_0_f32_avx2};
+                                     ef_qrow_q8_0_int_avx2, ef_qrow_q8_0_f32_avx2, ef_qrows_q8_0_int_avx2};
 static const ef_qtype_ops k_q4_0 = {32, 0, 1, ef_qunpack_q4_0, ef_qunpack_q4_0_avx2,
-                                     ef_qrow_q4_0_int_avx2, ef_qrow_q4_0_f32_avx2};
-static const ef_qtype_ops k_q4_1 = {32, 1, 1, ef_qunpack_q4_1, ef_qunpack_q4_1_avx2, NULL, NULL};
-static const ef_qtype_ops k_q5_0 = {32, 0, 1, ef_qunpack_q5_0, ef_qunpack_q5_0_avx2, NULL, NULL};
-static const ef_qtype_ops k_q5_1 = {32, 1, 1, ef_qunpack_q5_1, ef_qunpack_q5_1_avx2, NULL, NULL};
+                                     ef_qrow_q4_0_int_avx2, ef_qrow_q4_0_f32_avx2, ef_qrows_q4_0_int_avx2};
+static const ef_qtype_ops k_q4_1 = {32, 1, 1, ef_qunpack_q4_1, ef_qunpack_q4_1_avx2, NULL, NULL, NULL};
+static const ef_qtype_ops k_q5_0 = {32, 0, 1, ef_qunpack_q5_0, ef_qunpack_q5_0_avx2, NULL, NULL, NULL};
+static const ef_qtype_ops k_q5_1 = {32, 1, 1, ef_qunpack_q5_1, ef_qunpack_q5_1_avx2, NULL, NULL, NULL};
 static const ef_qtype_ops k_q4_k = {256, 1, 0, ef_qunpack_q4_k, ef_qunpack_q4_k_avx2, ef_qrow_q4_k_int_avx2,
-                                     ef_qrow_q4_k_f32_avx2};
-static const ef_qtype_ops k_q5_k = {256, 1, 0, ef_qunpack_q5_k, ef_qunpack_q5_k_avx2, NULL, NULL};
+                                     ef_qrow_q4_k_f32_avx2, NULL};
+static const ef_qtype_ops k_q5_k = {256, 1, 0, ef_qunpack_q5_k, ef_qunpack_q5_k_avx2, NULL, NULL, NULL};
 static const ef_qtype_ops k_q6_k = {256, 0, 0, ef_qunpack_q6_k, ef_qunpack_q6_k_avx2, ef_qrow_q6_k_int_avx2,
-                                     ef_qrow_q6_k_f32_avx2};
-static const ef_qtype_ops k_q2_k = {256, 1, 0, ef_qunpack_q2_k, ef_qunpack_q2_k_avx2, NULL, NULL};
-static const ef_qtype_ops k_q3_k = {256, 0, 0, ef_qunpack_q3_k, ef_qunpack_q3_k_avx2, NULL, NULL};
-static const ef_qtype_ops k_tq2_0 = {256, 0, 0, ef_qunpack_tq2_0, ef_qunpack_tq2_0_avx2, NULL, NULL};
+                                     ef_qrow_q6_k_f32_avx2, NULL};
+static const ef_qtype_ops k_q2_k = {256, 1, 0, ef_qunpack_q2_k, ef_qunpack_q2_k_avx2, NULL, NULL, NULL};
+static const ef_qtype_ops k_q3_k = {256, 0, 0, ef_qunpack_q3_k, ef_qunpack_q3_k_avx2, NULL, NULL, NULL};
+static const ef_qtype_ops k_tq2_0 = {256, 0, 0, ef_qunpack_tq2_0, ef_qunpack_tq2_0_avx2, NULL, NULL, NULL};
 
 const ef_qtype_ops *ef_qtype_ops_get(uint32_t type) {
     switch (type) {

@@ -21,25 +21,47 @@ EF_AVX512_INLINE __m512i codes2(const uint8_t *blk, int two) {
     return _mm512_inserti64x4(_mm512_castsi256_si512(q0), q1, 1);
 }
 
-EF_AVX512_INLINE float row_int(const uint8_t *row, const ef_qgroup_a *xa, int64_t in, int vnni) {
+/* out[r] = rows[r] · activations for r < R (1 or EF_QROWS, a constant
+ * after inlining): one [16] lane-sum chain per row, blocks ascending, then
+ * ef_avx512_hsum, so a row's bits do not depend on R. The rows share each
+ * activation load and stream side by side. */
+EF_AVX512_INLINE void rows_int(const uint8_t *const *rows, int R, const ef_qgroup_a *xa, int64_t in, int vnni,
+                               float *out) {
     const int64_t nb = in / 32;
-    __m512 acc = _mm512_setzero_ps(); /* [16] lane sums */
+    __m512 acc[EF_QROWS]; /* [R][16] lane sums */
+    for (int r = 0; r < R; r++) acc[r] = _mm512_setzero_ps();
     int64_t b = 0;
-    for (; b + 2 <= nb; b += 2, row += 2 * Q8_0_BYTES) { /* b even: b and b+1 share a group of 8 */
+    for (; b + 2 <= nb; b += 2) { /* b even: b and b+1 share a group of 8 */
         const ef_qgroup_a *a = xa + (b >> 3);
         const __m512i aq = _mm512_loadu_si512((const void *)(a->q + 32 * (b & 7))); /* [64] */
-        const __m512i isum = ef_avx512_dot_s8(codes2(row, 1), aq, vnni);          /* [16] i32 */
-        const __m512 sc = ef_avx512_block_scales2(row, row + Q8_0_BYTES, a->d + (b & 7));
-        acc = _mm512_fmadd_ps(sc, _mm512_cvtepi32_ps(isum), acc);
+        for (int r = 0; r < R; r++) {
+            const uint8_t *blk = rows[r] + b * Q8_0_BYTES;
+            const __m512i isum = ef_avx512_dot_s8(codes2(blk, 1), aq, vnni); /* [16] i32 */
+            const __m512 sc = ef_avx512_block_scales2(blk, blk + Q8_0_BYTES, a->d + (b & 7));
+            acc[r] = _mm512_fmadd_ps(sc, _mm512_cvtepi32_ps(isum), acc[r]);
+        }
     }
     if (b < nb) { /* an odd last block: the upper half is zero codes × zero factor */
         const ef_qgroup_a *a = xa + (b >> 3);
         const __m512i aq = _mm512_zextsi256_si512(_mm256_loadu_si256((const __m256i *)(a->q + 32 * (b & 7))));
-        const __m512i isum = ef_avx512_dot_s8(codes2(row, 0), aq, vnni);
-        const __m512 sc = _mm512_maskz_mov_ps(0x00ff, _mm512_set1_ps(ef_avx512_load_f16(row) * a->d[b & 7]));
-        acc = _mm512_fmadd_ps(sc, _mm512_cvtepi32_ps(isum), acc);
+        for (int r = 0; r < R; r++) {
+            const uint8_t *blk = rows[r] + b * Q8_0_BYTES;
+            const __m512i isum = ef_avx512_dot_s8(codes2(blk, 0), aq, vnni);
+            const __m512 sc = _mm512_maskz_mov_ps(0x00ff, _mm512_set1_ps(ef_avx512_load_f16(blk) * a->d[b & 7]));
+            acc[r] = _mm512_fmadd_ps(sc, _mm512_cvtepi32_ps(isum), acc[r]);
+        }
     }
-    return ef_avx512_hsum(acc);
+    if (R == EF_QROWS) {
+        _mm_storeu_ps(out, ef_avx512_hsum4(acc[0], acc[1], acc[2], acc[3]));
+        return;
+    }
+    for (int r = 0; r < R; r++) out[r] = ef_avx512_hsum(acc[r]);
+}
+
+EF_AVX512_INLINE float row_int(const uint8_t *row, const ef_qgroup_a *xa, int64_t in, int vnni) {
+    float out;
+    rows_int(&row, 1, xa, in, vnni, &out);
+    return out;
 }
 
 float ef_qrow_q8_0_int_avx512(const uint8_t *row, const ef_qgroup_a *xa, int64_t in) {
@@ -48,6 +70,14 @@ float ef_qrow_q8_0_int_avx512(const uint8_t *row, const ef_qgroup_a *xa, int64_t
 
 float ef_qrow_q8_0_int_avx512_vnni(const uint8_t *row, const ef_qgroup_a *xa, int64_t in) {
     return row_int(row, xa, in, 1);
+}
+
+void ef_qrows_q8_0_int_avx512(const uint8_t *const *rows, const ef_qgroup_a *xa, int64_t in, float *out) {
+    rows_int(rows, EF_QROWS, xa, in, 0, out);
+}
+
+void ef_qrows_q8_0_int_avx512_vnni(const uint8_t *const *rows, const ef_qgroup_a *xa, int64_t in, float *out) {
+    rows_int(rows, EF_QROWS, xa, in, 1, out);
 }
 
 /* Weight-only, one row: the order of the dense AVX-512 GEMV (gemv_avx512.c)
@@ -78,6 +108,12 @@ float ef_qrow_q8_0_int_avx512(const uint8_t *row, const ef_qgroup_a *xa, int64_t
 float ef_qrow_q8_0_int_avx512_vnni(const uint8_t *row, const ef_qgroup_a *xa, int64_t in) {
     (void)row, (void)xa, (void)in;
     return 0.0f;
+}
+void ef_qrows_q8_0_int_avx512(const uint8_t *const *rows, const ef_qgroup_a *xa, int64_t in, float *out) {
+    (void)rows, (void)xa, (void)in, (void)out;
+}
+void ef_qrows_q8_0_int_avx512_vnni(const uint8_t *const *rows, const ef_qgroup_a *xa, int64_t in, float *out) {
+    (void)rows, (void)xa, (void)in, (void)out;
 }
 
 #endif

@@ -24,6 +24,32 @@ static int32_t clamp_token_block(int32_t want, int64_t bytes_per_token) {
     return tb < 1 ? 1 : (int32_t)tb;
 }
 
+/* Integer-dot rows [r0, r1) for tokens t0..t0+tb−1 with the level's
+ * EF_QROWS-row kernel: the rows are cut into EF_QROWS equal runs of h and
+ * one pass takes row i of every run (the order of gemv_runs.h), so the
+ * weights stream as EF_QROWS sequential reads that share each activation
+ * load; the last rows go one at a time. A row's sum is the same either way. */
+static void rows_int_runs(const ef_qkernels *k, const ef_tensor *w, const struct ef_qgroup_a *xa, int64_t n_groups,
+                          int32_t t0, int32_t tb, float *y, int64_t r0, int64_t r1) {
+    const int64_t in = w->ne[0], out = w->ne[1];
+    const uint64_t row_bytes = ef_type_row_size(w->type, in);
+    const uint8_t *base = w->data;
+    const int64_t h = (r1 - r0) / EF_QROWS; /* rows per run */
+    for (int64_t i = 0; i < h; i++) {
+        const uint8_t *rows[EF_QROWS]; /* row i of each run */
+        for (int j = 0; j < EF_QROWS; j++) rows[j] = base + (uint64_t)(r0 + j * h + i) * row_bytes;
+        for (int32_t t = t0; t < t0 + tb; t++) {
+            float o[EF_QROWS]; /* [EF_QROWS] */
+            k->rows_int(rows, xa + (int64_t)t * n_groups, in, o);
+            for (int j = 0; j < EF_QROWS; j++) y[(int64_t)t * out + r0 + j * h + i] = o[j];
+        }
+    }
+    for (int64_t r = r0 + EF_QROWS * h; r < r1; r++) {
+        const uint8_t *row = base + (uint64_t)r * row_bytes;
+        for (int32_t t = t0; t < t0 + tb; t++) y[(int64_t)t * out + r] = k->row_int(row, xa + (int64_t)t * n_groups, in);
+    }
+}
+
 void ef_cpu_qmatmul_rows(const ef_tensor *w, const float *x, const struct ef_qgroup_a *xa, int32_t n, float *y,
                          int64_t r0, int64_t r1, int level, int32_t token_block) {
     const ef_qtype_ops *ops = ef_qtype_ops_get(w->type);
@@ -43,6 +69,10 @@ void ef_cpu_qmatmul_rows(const ef_tensor *w, const float *x, const struct ef_qgr
 
     for (int32_t t0 = 0; t0 < n; t0 += tb_max) {
         const int32_t tb = n - t0 < tb_max ? n - t0 : tb_max;
+        if (fused && xa && k.rows_int) { /* EF_QROWS rows at a time, taken from as many equal runs */
+            rows_int_runs(&k, w, xa, n_groups, t0, tb, y, r0, r1);
+            continue;
+        }
         if (fused) { /* whole rows, read from their blocks; the row stays in L1 across tokens */
             for (int64_t r = r0; r < r1; r++) {
                 const uint8_t *row = (const uint8_t *)w->data + (uint64_t)r * row_bytes;

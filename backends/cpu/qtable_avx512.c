@@ -10,17 +10,19 @@
 
 #include "quant/types.h"
 
-/* {unpack, row_int, row_f32, dot_f32, dot_int} */
+/* {unpack, row_int, row_f32, dot_f32, dot_int, rows_int} */
 /* Weight-only Q8_0 / Q4_0 run the dense kernels at this level (ef_cpu_simd_qdense). */
-static const ef_qkernels k_q8_0 = {NULL, ef_qrow_q8_0_int_avx512, NULL, NULL, NULL};
-static const ef_qkernels k_q8_0_vnni = {NULL, ef_qrow_q8_0_int_avx512_vnni, NULL, NULL, NULL};
-static const ef_qkernels k_q4_0 = {NULL, ef_qrow_q4_0_int_avx512, NULL, NULL, NULL};
-static const ef_qkernels k_q4_0_vnni = {NULL, ef_qrow_q4_0_int_avx512_vnni, NULL, NULL, NULL};
+static const ef_qkernels k_q8_0 = {NULL, ef_qrow_q8_0_int_avx512, NULL, NULL, NULL, ef_qrows_q8_0_int_avx512};
+static const ef_qkernels k_q8_0_vnni = {NULL, ef_qrow_q8_0_int_avx512_vnni, NULL, NULL, NULL,
+                                          ef_qrows_q8_0_int_avx512_vnni};
+static const ef_qkernels k_q4_0 = {NULL, ef_qrow_q4_0_int_avx512, NULL, NULL, NULL, ef_qrows_q4_0_int_avx512};
+static const ef_qkernels k_q4_0_vnni = {NULL, ef_qrow_q4_0_int_avx512_vnni, NULL, NULL, NULL,
+                                          ef_qrows_q4_0_int_avx512_vnni};
 /* Q4_K: weight-only only, Q6_K: integer-dot only (the other mode measured
  * slower than AVX2 on Zen 4; see the kernel files). */
-static const ef_qkernels k_q4_k = {NULL, NULL, ef_qrow_q4_k_f32_avx512, NULL, NULL};
-static const ef_qkernels k_q6_k = {NULL, ef_qrow_q6_k_int_avx512, NULL, NULL, NULL};
-static const ef_qkernels k_q6_k_vnni = {NULL, ef_qrow_q6_k_int_avx512_vnni, NULL, NULL, NULL};
+static const ef_qkernels k_q4_k = {NULL, NULL, ef_qrow_q4_k_f32_avx512, NULL, NULL, NULL};
+static const ef_qkernels k_q6_k = {NULL, ef_qrow_q6_k_int_avx512, NULL, NULL, NULL, NULL};
+static const ef_qkernels k_q6_k_vnni = {NULL, ef_qrow_q6_k_int_avx512_vnni, NULL, NULL, NULL, NULL};
 
 const ef_qkernels *ef_qkernels_avx512(uint32_t type) {
     if (!ef_cpu_avx512_kernels_built()) return NULL; /* the kernel files are stubs */

@@ -13,24 +13,24 @@
 
 /* Every type gets the NEON group dots; unpackers and fused rows where they
  * exist. Members: unpack, row_int, row_f32, dot_f32, dot_int. */
-static const ef_qkernels k_q8_0 = {NULL, ef_qrow_q8_0_int_neon, ef_qrow_q8_0_f32_neon, ef_qdot_f32_neon, ef_qdot_int_neon};
-static const ef_qkernels k_q4_0 = {ef_qunpack_q4_0_neon, ef_qrow_q4_0_int_neon, ef_qrow_q4_0_f32_neon, ef_qdot_f32_neon, ef_qdot_int_neon};
-static const ef_qkernels k_q4_1 = {ef_qunpack_q4_1_neon, NULL, NULL, ef_qdot_f32_neon, ef_qdot_int_neon};
-static const ef_qkernels k_q5_0 = {ef_qunpack_q5_0_neon, NULL, NULL, ef_qdot_f32_neon, ef_qdot_int_neon};
-static const ef_qkernels k_q5_1 = {ef_qunpack_q5_1_neon, NULL, NULL, ef_qdot_f32_neon, ef_qdot_int_neon};
-static const ef_qkernels k_q4_k = {ef_qunpack_q4_k_neon, ef_qrow_q4_k_int_neon, ef_qrow_q4_k_f32_neon, ef_qdot_f32_neon, ef_qdot_int_neon};
-static const ef_qkernels k_q5_k = {ef_qunpack_q5_k_neon, NULL, NULL, ef_qdot_f32_neon, ef_qdot_int_neon};
-static const ef_qkernels k_q6_k = {ef_qunpack_q6_k_neon, ef_qrow_q6_k_int_neon, ef_qrow_q6_k_f32_neon, ef_qdot_f32_neon, ef_qdot_int_neon};
-static const ef_qkernels k_q2_k = {ef_qunpack_q2_k_neon, NULL, NULL, ef_qdot_f32_neon, ef_qdot_int_neon};
-static const ef_qkernels k_q3_k = {ef_qunpack_q3_k_neon, NULL, NULL, ef_qdot_f32_neon, ef_qdot_int_neon};
-static const ef_qkernels k_tq2_0 = {ef_qunpack_tq2_0_neon, NULL, NULL, ef_qdot_f32_neon, ef_qdot_int_neon};
+static const ef_qkernels k_q8_0 = {NULL, ef_qrow_q8_0_int_neon, ef_qrow_q8_0_f32_neon, ef_qdot_f32_neon, ef_qdot_int_neon, NULL};
+static const ef_qkernels k_q4_0 = {ef_qunpack_q4_0_neon, ef_qrow_q4_0_int_neon, ef_qrow_q4_0_f32_neon, ef_qdot_f32_neon, ef_qdot_int_neon, NULL};
+static const ef_qkernels k_q4_1 = {ef_qunpack_q4_1_neon, NULL, NULL, ef_qdot_f32_neon, ef_qdot_int_neon, NULL};
+static const ef_qkernels k_q5_0 = {ef_qunpack_q5_0_neon, NULL, NULL, ef_qdot_f32_neon, ef_qdot_int_neon, NULL};
+static const ef_qkernels k_q5_1 = {ef_qunpack_q5_1_neon, NULL, NULL, ef_qdot_f32_neon, ef_qdot_int_neon, NULL};
+static const ef_qkernels k_q4_k = {ef_qunpack_q4_k_neon, ef_qrow_q4_k_int_neon, ef_qrow_q4_k_f32_neon, ef_qdot_f32_neon, ef_qdot_int_neon, NULL};
+static const ef_qkernels k_q5_k = {ef_qunpack_q5_k_neon, NULL, NULL, ef_qdot_f32_neon, ef_qdot_int_neon, NULL};
+static const ef_qkernels k_q6_k = {ef_qunpack_q6_k_neon, ef_qrow_q6_k_int_neon, ef_qrow_q6_k_f32_neon, ef_qdot_f32_neon, ef_qdot_int_neon, NULL};
+static const ef_qkernels k_q2_k = {ef_qunpack_q2_k_neon, NULL, NULL, ef_qdot_f32_neon, ef_qdot_int_neon, NULL};
+static const ef_qkernels k_q3_k = {ef_qunpack_q3_k_neon, NULL, NULL, ef_qdot_f32_neon, ef_qdot_int_neon, NULL};
+static const ef_qkernels k_tq2_0 = {ef_qunpack_tq2_0_neon, NULL, NULL, ef_qdot_f32_neon, ef_qdot_int_neon, NULL};
 
 /* SDOT: the group integer-dot for every type, fused rows for Q8_0, Q4_0, Q4_K, Q6_K. */
-static const ef_qkernels k_dotprod = {NULL, NULL, NULL, NULL, ef_qdot_int_neon_dotprod};
-static const ef_qkernels k_dotprod_q8_0 = {NULL, ef_qrow_q8_0_int_neon_dotprod, NULL, NULL, ef_qdot_int_neon_dotprod};
-static const ef_qkernels k_dotprod_q4_0 = {NULL, ef_qrow_q4_0_int_neon_dotprod, NULL, NULL, ef_qdot_int_neon_dotprod};
-static const ef_qkernels k_dotprod_q4_k = {NULL, ef_qrow_q4_k_int_neon_dotprod, NULL, NULL, ef_qdot_int_neon_dotprod};
-static const ef_qkernels k_dotprod_q6_k = {NULL, ef_qrow_q6_k_int_neon_dotprod, NULL, NULL, ef_qdot_int_neon_dotprod};
+static const ef_qkernels k_dotprod = {NULL, NULL, NULL, NULL, ef_qdot_int_neon_dotprod, NULL};
+static const ef_qkernels k_dotprod_q8_0 = {NULL, ef_qrow_q8_0_int_neon_dotprod, NULL, NULL, ef_qdot_int_neon_dotprod, NULL};
+static const ef_qkernels k_dotprod_q4_0 = {NULL, ef_qrow_q4_0_int_neon_dotprod, NULL, NULL, ef_qdot_int_neon_dotprod, NULL};
+static const ef_qkernels k_dotprod_q4_k = {NULL, ef_qrow_q4_k_int_neon_dotprod, NULL, NULL, ef_qdot_int_neon_dotprod, NULL};
+static const ef_qkernels k_dotprod_q6_k = {NULL, ef_qrow_q6_k_int_neon_dotprod, NULL, NULL, ef_qdot_int_neon_dotprod, NULL};
 
 static const ef_qkernels *neon_table(uint32_t type) {
     switch (type) {

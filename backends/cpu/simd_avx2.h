@@ -49,4 +49,19 @@ EF_AVX2_INLINE float ef_avx2_hsum(__m256 v) {
     return _mm_cvtss_f32(s);
 }
 
+/* The four ef_avx2_hsum of a0..a3 at once: [hsum(a0), .., hsum(a3)].
+ * The same additions in the same pairs (halves of 4, then lanes 0+2 and
+ * 1+3, then those two), so each result has hsum's bits. */
+EF_AVX2_INLINE __m128 ef_avx2_hsum4(__m256 a0, __m256 a1, __m256 a2, __m256 a3) {
+    const __m256 s01 = _mm256_add_ps(_mm256_permute2f128_ps(a0, a1, 0x20),
+                                     _mm256_permute2f128_ps(a0, a1, 0x31)); /* [4 of a0 | 4 of a1] */
+    const __m256 s23 = _mm256_add_ps(_mm256_permute2f128_ps(a2, a3, 0x20), _mm256_permute2f128_ps(a2, a3, 0x31));
+    const __m256 t01 = _mm256_add_ps(s01, _mm256_permute_ps(s01, _MM_SHUFFLE(1, 0, 3, 2))); /* lanes 0+2, 1+3 */
+    const __m256 t23 = _mm256_add_ps(s23, _mm256_permute_ps(s23, _MM_SHUFFLE(1, 0, 3, 2)));
+    const __m256 u01 = _mm256_add_ps(t01, _mm256_permute_ps(t01, _MM_SHUFFLE(2, 3, 0, 1))); /* lane 0 of each 4 */
+    const __m256 u23 = _mm256_add_ps(t23, _mm256_permute_ps(t23, _MM_SHUFFLE(2, 3, 0, 1)));
+    const __m256 m = _mm256_unpacklo_ps(u01, u23); /* [a0 a2 . . | a1 a3 . .] */
+    return _mm_unpacklo_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+}
+
 #endif

@@ -99,19 +99,39 @@ EF_AVX512_INLINE float ef_avx512_hsum(__m512 v) {
     return _mm_cvtss_f32(s);
 }
 
-/* Σ w·a of each 4 consecutive int8 pairs (64 of each → [16] int32), as
- * |w| · (a with w's sign), the unsigned×signed form both instructions take
- * (|w| ≤ 128, |a| ≤ 127: no pair sum saturates). vnni 1: vpdpbusd, else
- * vpmaddubsw + vpmaddwd; the results are the same integers. */
-EF_AVX512_INLINE __m512i ef_avx512_dot_s8(__m512i w, __m512i a, int vnni) {
-    const __m512i aw = _mm512_mask_sub_epi8(a, _mm512_movepi8_mask(w), _mm512_setzero_si512(), a); /* [64] */
-    const __m512i uw = _mm512_abs_epi8(w);                                                         /* [64] */
+/* The four ef_avx512_hsum of a0..a3 at once: [hsum(a0), .., hsum(a3)].
+ * The same additions in the same pairs (halves of 8, then of 4, then lanes
+ * 0+2 and 1+3, then those two), so each result has hsum's bits. */
+EF_AVX512_INLINE __m128 ef_avx512_hsum4(__m512 a0, __m512 a1, __m512 a2, __m512 a3) {
+    const __m512 h01 = _mm512_add_ps(_mm512_shuffle_f32x4(a0, a1, _MM_SHUFFLE(1, 0, 1, 0)),
+                                     _mm512_shuffle_f32x4(a0, a1, _MM_SHUFFLE(3, 2, 3, 2))); /* [8 | 8] */
+    const __m512 h23 = _mm512_add_ps(_mm512_shuffle_f32x4(a2, a3, _MM_SHUFFLE(1, 0, 1, 0)),
+                                     _mm512_shuffle_f32x4(a2, a3, _MM_SHUFFLE(3, 2, 3, 2)));
+    const __m512 s = _mm512_add_ps(_mm512_shuffle_f32x4(h01, h23, _MM_SHUFFLE(2, 0, 2, 0)),
+                                   _mm512_shuffle_f32x4(h01, h23, _MM_SHUFFLE(3, 1, 3, 1))); /* [4|4|4|4] */
+    const __m512 t = _mm512_add_ps(s, _mm512_permute_ps(s, _MM_SHUFFLE(1, 0, 3, 2)));    /* lanes 0+2, 1+3 */
+    const __m512 u = _mm512_add_ps(t, _mm512_permute_ps(t, _MM_SHUFFLE(2, 3, 0, 1)));    /* lane 0 of each 4 */
+    return _mm512_castps512_ps128(_mm512_permutexvar_ps(_mm512_set_epi32(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+                                                                         12, 8, 4, 0), u));
+}
+
+/* Σ u·a of each 4 consecutive pairs of unsigned u (≤ 128) and signed a
+ * (|a| ≤ 127): [64] of each → [16] int32, no pair sum saturating. vnni 1:
+ * vpdpbusd, else vpmaddubsw + vpmaddwd; the results are the same integers. */
+EF_AVX512_INLINE __m512i ef_avx512_dot_u8(__m512i u, __m512i a, int vnni) {
 #if defined(__AVX512VNNI__)
-    if (vnni) return _mm512_dpbusd_epi32(_mm512_setzero_si512(), uw, aw);
+    if (vnni) return _mm512_dpbusd_epi32(_mm512_setzero_si512(), u, a);
 #else
     (void)vnni;
 #endif
-    return _mm512_madd_epi16(_mm512_maddubs_epi16(uw, aw), _mm512_set1_epi16(1));
+    return _mm512_madd_epi16(_mm512_maddubs_epi16(u, a), _mm512_set1_epi16(1));
+}
+
+/* Σ w·a of each 4 consecutive int8 pairs (64 of each → [16] int32), as
+ * |w| · (a with w's sign), the unsigned×signed form (|w| ≤ 128). */
+EF_AVX512_INLINE __m512i ef_avx512_dot_s8(__m512i w, __m512i a, int vnni) {
+    const __m512i aw = _mm512_mask_sub_epi8(a, _mm512_movepi8_mask(w), _mm512_setzero_si512(), a); /* [64] */
+    return ef_avx512_dot_u8(_mm512_abs_epi8(w), aw, vnni);
 }
 
 #endif

@@ -407,6 +407,51 @@ static void test_idot_alloc_failure_falls_back(void **state) {
     free_qweight(&w);
 }
 
+/* The EF_QROWS-row integer-dot kernels give each row the bits of the
+ * one-row kernel of their level (the GEMV walks rows four at a time, the
+ * sparse FFN one at a time; both must agree), for every level that has them. */
+static void test_rows_kernels_match_row_kernels(void **state) {
+    (void)state;
+    REQUIRE_SIMD();
+    static const int64_t ins[] = {32, 64, 96, 256, 288, 1056, 2080};
+    const int levels[] = {EF_CPU_SIMD_AVX2, EF_CPU_SIMD_AVX512, EF_CPU_SIMD_NEON, EF_CPU_SIMD_NEON_DOTPROD};
+    int checked = 0;
+    for (size_t li = 0; li < sizeof levels / sizeof levels[0]; li++) {
+        if (levels[li] > (int)ef_cpu_simd_supported()) continue;
+        if (ef_cpu_simd_x86((ef_cpu_simd)levels[li]) != ef_cpu_simd_x86(ef_cpu_simd_supported())) continue;
+        for (size_t ti = 0; ti < 2; ti++) {
+            const uint32_t type = ti ? EF_TYPE_Q4_0 : EF_TYPE_Q8_0;
+            ef_qkernels k;
+            assert_true(ef_qkernels_resolve(type, levels[li], &k));
+            if (!k.rows_int) continue;
+            assert_non_null(k.row_int);
+            for (size_t ii = 0; ii < sizeof ins / sizeof ins[0]; ii++) {
+                const int64_t in = ins[ii], n_groups = (in + EF_QGROUP - 1) / EF_QGROUP;
+                qweight w;
+                make_qweight(&w, type, in, EF_QROWS);
+                float *x = random_vec(in); /* [in] */
+                ef_qgroup_a *xa = malloc(sizeof(ef_qgroup_a) * (size_t)n_groups);
+                assert_non_null(xa);
+                ef_cpu_qmatmul_quantize_x(type, x, in, 0, 1, xa);
+                const uint64_t row_bytes = ef_type_row_size(type, in);
+                const uint8_t *rows[EF_QROWS];
+                for (int r = 0; r < EF_QROWS; r++) rows[r] = w.data + row_bytes * (uint64_t)r;
+                float four[EF_QROWS];
+                k.rows_int(rows, xa, in, four);
+                for (int r = 0; r < EF_QROWS; r++) {
+                    const float one = k.row_int(rows[r], xa, in);
+                    assert_memory_equal(&one, &four[r], sizeof one);
+                    assert_true(one != 0.0f); /* random rows: a zero means nothing ran */
+                }
+                checked++;
+                free(xa), free(x), free_qweight(&w);
+            }
+        }
+    }
+    if (ef_cpu_simd_supported() == EF_CPU_SIMD_AVX512) assert_true(checked > 0); /* the AVX-512 level has them */
+    (void)checked;
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_unpack_matches_dequantizer),
@@ -417,6 +462,7 @@ int main(void) {
         cmocka_unit_test(test_threads_identical),
         cmocka_unit_test(test_mode_dispatch),
         cmocka_unit_test(test_idot_alloc_failure_falls_back),
+        cmocka_unit_test(test_rows_kernels_match_row_kernels),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
