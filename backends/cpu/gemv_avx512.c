@@ -7,16 +7,42 @@
  * registers. Rows go in the order of gemv_runs.h: a pass takes one row from
  * each of four runs of the worker's rows, four independent FMA chains
  * sharing each load of x, the weights read as four sequential streams.
- * Each row keeps one 16-lane accumulator over k ascending, the tail masked
- * to zero, then ef_avx512_hsum: the order gemm_avx512.c uses, so GEMV and
- * GEMM give the same bits for a token, whatever rows share a pass and
- * whatever the thread split. */
+ * Each row keeps one 16-lane accumulator over k ascending (F16: as two
+ * 8-lane halves, the same sums), the tail masked to zero, then
+ * ef_avx512_hsum: the order gemm_avx512.c uses, so GEMV and GEMM give the
+ * same bits for a token, whatever rows share a pass and whatever the thread
+ * split. */
 #include "cpu/gemv_runs.h"
 #include "cpu/matmul_kernels.h"
 #include "quant/types.h"
 
 #if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__) && defined(__AVX512DQ__)
+#include "cpu/simd_avx2.h"
 #include "cpu/simd_avx512.h"
+
+/* F16 rows: acc[i] (zero on entry) = the 16-lane sums of x · rows[i] over
+ * the whole 16-element steps, kept as two 8-lane halves (lanes 0..7 and
+ * 8..15: the same lane-wise FMAs in the same order, so the same bits as one
+ * zmm accumulator) with 8-lane conversions. On Zen 4, which runs a zmm op
+ * as two 256-bit halves, this ran at 1.3–1.5× the zmm form from L2 and
+ * 1.05–1.26× from L3, 0.96–1.01× from DRAM (docs/benchmarks.md, "Row
+ * streams in the GEMV"); F32 and BF16 did not gain. Returns the first k
+ * not done. */
+EF_AVX512_INLINE int64_t f16_steps_as_halves(const void *const *rows, const float *x, int64_t in, __m512 *acc,
+                                             const int nr) {
+    __m256 lo[EF_GEMV_RUNS], hi[EF_GEMV_RUNS]; /* [row][8]: lanes 0..7, 8..15 of acc[row] */
+    for (int i = 0; i < nr; i++) lo[i] = hi[i] = _mm256_setzero_ps();
+    int64_t k = 0;
+    for (; k + 16 <= in; k += 16) {
+        const __m256 x0 = _mm256_loadu_ps(x + k), x1 = _mm256_loadu_ps(x + k + 8); /* [8], [8] */
+        for (int i = 0; i < nr; i++) {
+            lo[i] = _mm256_fmadd_ps(ef_avx2_load_w8(EF_TYPE_F16, rows[i], k), x0, lo[i]);
+            hi[i] = _mm256_fmadd_ps(ef_avx2_load_w8(EF_TYPE_F16, rows[i], k + 8), x1, hi[i]);
+        }
+    }
+    for (int i = 0; i < nr; i++) acc[i] = _mm512_insertf32x8(_mm512_castps256_ps512(lo[i]), hi[i], 1);
+    return k;
+}
 
 /* out[i] = x · rows[i] for i < nr (a constant after inlining: 1 or
  * EF_GEMV_RUNS); rows: row pointers; x: [in]. */
@@ -25,6 +51,7 @@ EF_AVX512_INLINE void gemv_nrows(uint32_t type, const void *const *rows, const f
     __m512 acc[EF_GEMV_RUNS]; /* [row][16] lane sums */
     for (int i = 0; i < nr; i++) acc[i] = _mm512_setzero_ps();
     int64_t k = 0;
+    if (type == EF_TYPE_F16) k = f16_steps_as_halves(rows, x, in, acc, nr);
     if (ef_avx512_dense_q(type)) /* a block of 32 at a time (rows are whole blocks), same order */
         for (; k + 32 <= in; k += 32) {
             const __m512 x0 = _mm512_loadu_ps(x + k), x1 = _mm512_loadu_ps(x + k + 16); /* [16], [16] */

@@ -1,11 +1,12 @@
-/* The row order of the decode GEMVs (gemv_avx2.c, gemv_avx512.c), shared:
- * a worker's output rows [r0, r1) are cut into EF_GEMV_RUNS equal runs of
- * h rows, and one pass takes row i of every run, so EF_GEMV_RUNS rows share
- * each load of x (independent FMA chains) while the weights are read as
- * EF_GEMV_RUNS long sequential streams. Neighbouring rows side by side were
- * as many short interleaved streams, which the hardware prefetcher did not
- * follow: from DRAM that ran at half the speed for rows under 4 KiB on Zen 4
- * (docs/benchmarks.md, "Row streams"). The last r1 − r0 − EF_GEMV_RUNS·h
+/* The row order of the decode GEMVs (gemv_avx2.c, gemv_avx512.c,
+ * gemv_neon.c), shared: a worker's output rows [r0, r1) are cut into
+ * EF_GEMV_RUNS equal runs of h rows, and one pass takes row i of every
+ * run, so EF_GEMV_RUNS rows share each load of x (independent FMA chains)
+ * while the weights are read as EF_GEMV_RUNS long sequential streams.
+ * Neighbouring rows side by side were as many short interleaved streams,
+ * which the hardware prefetcher did not follow: from DRAM that ran at half
+ * the speed for rows under 4 KiB on Zen 4 (docs/benchmarks.md, "Row
+ * streams"). The last r1 − r0 − EF_GEMV_RUNS·h
  * rows go one at a time. A row's sum never depends on the rows sharing its
  * pass, so neither the runs nor the thread split change a bit.
  *

@@ -46,6 +46,8 @@ EF_AVX512_INLINE __mmask16 ef_avx512_first16(int64_t len) { return (__mmask16)((
 EF_AVX512_INLINE __m512 ef_avx512_load_w16(uint32_t type, const void *row, int64_t k) {
     if (type == EF_TYPE_F32) return _mm512_loadu_ps((const float *)row + k);
     const __m256i h = _mm256_loadu_si256((const __m256i *)((const uint16_t *)row + k)); /* [16] u16 */
+    /* One zmm conversion: two 8-lane ones joined measured 0.97–1.01× in the
+     * GEMM's packing (docs/benchmarks.md, "Row streams in the GEMV"). */
     if (type == EF_TYPE_F16) return _mm512_cvtph_ps(h);
     /* BF16 is the top half of an F32. */
     return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));

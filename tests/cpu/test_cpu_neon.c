@@ -8,7 +8,8 @@
  *     second time with it);
  *   - dense F32/F16/BF16 GEMV and GEMM vs the reference (rounding order
  *     only), GEMV == GEMM bitwise, and that the NEON result is not the
- *     reference's (so the NEON path really ran);
+ *     reference's (so the NEON path really ran); the GEMV's rows give the
+ *     same bits for any row range, and it writes only that range;
  *   - every NEON unpacker gives the scalar unpacker's bytes on random bytes;
  *   - the integer-dot group dots (NEON and SDOT) give the scalar reference's
  *     bits; the weight-only one its value within rounding order;
@@ -220,6 +221,37 @@ static void test_dense_vs_reference(void **state) {
                 }
                 free_weight(&w);
             }
+}
+
+/* The GEMV's row order (gemv_runs.h: four runs of the worker's rows, one
+ * row of each per pass) never changes a bit: any row range [r0, r1) gives
+ * the whole call's bits for its rows, one row at a time too, and writes
+ * nothing outside it. */
+static void test_gemv_row_ranges(void **state) {
+    (void)state;
+    const int64_t in = 37, out = 45;
+    for (size_t ti = 0; ti < 3; ti++) {
+        weight w;
+        make_weight(&w, k_dense[ti], in, out);
+        float *x = random_vec(in);
+        float whole[45], part[45], one[45]; /* [out] */
+        ef_cpu_gemv_neon(&w.t, x, whole, 0, out);
+        for (int64_t r = 0; r < out; r++) ef_cpu_gemv_neon(&w.t, x, one, r, r + 1); /* y is indexed by row */
+        assert_memory_equal(whole, one, sizeof whole);
+        for (int64_t r0 = 0; r0 < out; r0 += 3)
+            for (int64_t r1 = r0; r1 <= out; r1 += 5) {
+                memset(part, 0xff, sizeof part);
+                ef_cpu_gemv_neon(&w.t, x, part, r0, r1);
+                for (int64_t r = 0; r < out; r++) {
+                    uint32_t bits;
+                    memcpy(&bits, &part[r], 4);
+                    if (r >= r0 && r < r1) assert_memory_equal(&part[r], &whole[r], 4);
+                    else assert_int_equal(bits, 0xffffffffu); /* untouched */
+                }
+            }
+        free(x);
+        free_weight(&w);
+    }
 }
 
 /* ---- unpackers and group dots ---- */
@@ -514,6 +546,7 @@ int main(void) {
         cmocka_unit_test(test_level),
 #if defined(__aarch64__)
         cmocka_unit_test(test_dense_vs_reference),
+        cmocka_unit_test(test_gemv_row_ranges),
         cmocka_unit_test(test_unpackers_same_bytes),
         cmocka_unit_test(test_group_dots),
         cmocka_unit_test(test_quantized_matmul),
