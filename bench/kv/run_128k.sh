@@ -26,8 +26,7 @@ ram=${RAM:-67108864}
 zstd=${ZSTD:-268435456}
 ctx=$((tokens + decode + 64))
 mkdir -p "$out/spill"
-cc -O2 -I"$root/include" "$root/bench/kv/kv_depth.c" -L"$build/lib" -ledgeformer \
-    -Wl,-rpath,"$build/lib" -o "$out/kv_depth"
+sh "$root/bench/kv/build_kv_depth.sh" "$build" "$out/kv_depth"
 model=$out/llama-125m-q8_0.gguf
 [ -s "$model" ] || "$build/edgeformer" make-model --arch llama --preset 125m --type q8_0 --ctx "$ctx" \
     --seed 1 -o "$model" > /dev/null

@@ -4,7 +4,7 @@
 # the KV pages below the hot tier (in zstd RAM and on disk), and the zstd
 # ratio and throughput per KV dtype, from the cache's tier statistics.
 #
-#   1. builds bench/kv/kv_depth.c against BUILD_DIR's libedgeformer;
+#   1. builds bench/kv/kv_depth.c against BUILD_DIR's libedgeformer (build_kv_depth.sh);
 #   2. makes the model (edgeformer make-model --arch llama --preset PRESET);
 #   3. one prefill process stops at every depth of DEPTHS, saves a snapshot
 #      there and decodes DECODE tokens (greedy);
@@ -48,8 +48,7 @@ cli=$build/edgeformer
 mkdir -p "$out/spill"
 rm -f "$out"/*.jsonl "$out"/snap.* "$out"/spill/*
 
-cc -O2 -I"$root/include" "$root/bench/kv/kv_depth.c" -L"$build/lib" -ledgeformer \
-    -Wl,-rpath,"$build/lib" -o "$out/kv_depth"
+sh "$root/bench/kv/build_kv_depth.sh" "$build" "$out/kv_depth"
 model=${MODEL:-$out/model-$preset-$wtype.gguf}
 if [ ! -s "$model" ]; then
     "$cli" make-model --arch llama --preset "$preset" --type "$wtype" -o "$model" > /dev/null

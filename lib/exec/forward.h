@@ -10,9 +10,9 @@
 #include "model/model.h"
 
 /* Per-session execution state: the KV cache and scratch buffers. All memory
- * is charged to the session's account. Attention is the flash kernel of the
- * CPU backend, so a token's result does not depend on the thread count or on
- * how the prompt was split into forward calls. */
+ * is charged to the session's account. Attention is the CPU backend's tiled
+ * kernel (ef_cpu_attn_ext), so a token's result does not depend on the
+ * thread count or on how the prompt was split into forward calls. */
 typedef struct ef_exec ef_exec;
 
 /* n_ctx: cache capacity in tokens; n_batch: most tokens per forward call;

@@ -1,10 +1,10 @@
 /* The snapshot container (snapshot_format.h): a frame writer (to a growable
  * buffer, the caller's buffer, or a temporary file renamed into place) that
- * takes payloads piece by piece and compresses them in chunks, a reader
- * over memory that validates every byte before handing out a payload, and
- * a streaming two-pass reader over a file or memory. zstd's own allocations
- * go through the ef_* allocator too (ZSTD_customMem), so injected
- * allocation failures reach it. */
+ * takes payloads piece by piece and compresses them in chunks, and a reader
+ * over memory that validates every byte before handing out a payload, with
+ * the header checks it shares with the streaming reader (snapshot_stream.c).
+ * zstd's own allocations go through the ef_* allocator too
+ * (ZSTD_customMem), so injected allocation failures reach it. */
 #include <errno.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -12,8 +12,9 @@
 
 #include "base/alloc.h"
 #include "base/platform.h"
-#include "kv/snapshot_format.h"
 #include "base/crc32.h"
+#include "kv/snapshot_format.h"
+#include "kv/snapshot_internal.h"
 
 #ifndef EF_NO_ZSTD
 #define ZSTD_STATIC_LINKING_ONLY /* ZSTD_createCCtx_advanced: zstd allocates through ef_malloc */
@@ -64,6 +65,14 @@ static void zstd_free(void *opaque, void *address) {
 }
 static const ZSTD_customMem k_zstd_mem = {zstd_alloc, zstd_free, NULL};
 #endif
+
+void *ef_snap_zstd_dctx_new(void) {
+#ifdef EF_NO_ZSTD
+    return NULL;
+#else
+    return ZSTD_createDCtx_advanced(k_zstd_mem);
+#endif
+}
 
 /* ---- payload buffers ---- */
 
@@ -504,14 +513,7 @@ void ef_snap_writer_free(ef_snap_writer *w) {
 
 /* ---- reader ---- */
 
-/* A frame header's fields. */
-typedef struct frame_head {
-    uint32_t tag, codec, crc;
-    uint64_t raw, stored;
-    char name[5];
-} frame_head;
-
-static void parse_head(const uint8_t *h, frame_head *fh) {
+void ef_snap_parse_frame_head(const uint8_t *h, ef_snap_frame_head *fh) {
     fh->tag = get_le32(h);
     fh->raw = get_le64(h + 4);
     fh->stored = get_le64(h + 12);
@@ -520,8 +522,7 @@ static void parse_head(const uint8_t *h, frame_head *fh) {
     ef_snap_tag_name(fh->tag, fh->name);
 }
 
-/* What a frame header must satisfy once its CRC matched (both readers). */
-static ef_status check_head(const frame_head *fh, uint64_t max_raw) {
+ef_status ef_snap_check_frame_head(const ef_snap_frame_head *fh, uint64_t max_raw) {
     if (fh->raw > max_raw) /* checksummed, so not damage: state too big for the caller */
         return ef_err(EF_ERR_MISMATCH, "snapshot frame '%s' holds %llu bytes, more than the %llu this session can use",
                       fh->name, (unsigned long long)fh->raw, (unsigned long long)max_raw);
@@ -546,8 +547,7 @@ static ef_status check_head(const frame_head *fh, uint64_t max_raw) {
 #endif
 }
 
-/* Checks the 16-byte file header. */
-static ef_status check_file_header(const uint8_t *p, uint64_t size, uint32_t *version, uint32_t *flags) {
+ef_status ef_snap_check_file_header(const uint8_t *p, uint64_t size, uint32_t *version, uint32_t *flags) {
     if (size < EF_SNAP_HEADER_BYTES || memcmp(p, EF_SNAP_MAGIC, 8) != 0)
         return ef_err(EF_ERR_FORMAT, "not an EdgeFormer snapshot (%llu bytes, no \"%s\" header)",
                       (unsigned long long)size, EF_SNAP_MAGIC);
@@ -563,7 +563,7 @@ static ef_status check_file_header(const uint8_t *p, uint64_t size, uint32_t *ve
 ef_status ef_snap_reader_init(ef_snap_reader *r, const void *data, uint64_t size, uint64_t max_raw) {
     if (!r || (size && !data)) return ef_err(EF_ERR_INVALID_ARG, "ef_snap_reader_init: NULL argument");
     memset(r, 0, sizeof *r);
-    EF_TRY(check_file_header(data, size, &r->version, &r->flags));
+    EF_TRY(ef_snap_check_file_header(data, size, &r->version, &r->flags));
     r->data = data;
     r->size = size;
     r->pos = EF_SNAP_HEADER_BYTES;
@@ -585,10 +585,10 @@ void ef_snap_reader_close(ef_snap_reader *r) {
     r->dctx = NULL;
 }
 
-/* Decompresses a zstd payload (checked by check_head) into a fresh buffer of exactly raw bytes. */
+/* Decompresses a zstd payload (checked by ef_snap_check_frame_head) into a fresh buffer of exactly raw bytes. */
 static ef_status decode_zstd(ef_snap_reader *r, const char *name, const uint8_t *stored, uint64_t stored_len,
                              uint64_t raw, ef_snap_frame *f) {
-#ifdef EF_NO_ZSTD /* check_head refused the frame already */
+#ifdef EF_NO_ZSTD /* ef_snap_check_frame_head refused the frame already */
     (void)r;
     (void)stored;
     (void)stored_len;
@@ -597,7 +597,7 @@ static ef_status decode_zstd(ef_snap_reader *r, const char *name, const uint8_t 
     return ef_err(EF_ERR_UNSUPPORTED, "snapshot frame '%s' is zstd-compressed and this build has no zstd", name);
 #else
     if (!r->dctx) {
-        r->dctx = ZSTD_createDCtx_advanced(k_zstd_mem);
+        r->dctx = ef_snap_zstd_dctx_new();
         if (!r->dctx) return ef_err(EF_ERR_NO_MEMORY, "snapshot: out of memory creating a zstd context");
     }
     uint8_t *out = ef_malloc((size_t)raw);
@@ -627,8 +627,8 @@ ef_status ef_snap_reader_next(ef_snap_reader *r, ef_snap_frame *f) {
         return ef_err(EF_ERR_FORMAT, "snapshot is truncated at offset %llu (no end frame)",
                       (unsigned long long)r->pos);
     const uint8_t *h = r->data + r->pos;
-    frame_head fh;
-    parse_head(h, &fh);
+    ef_snap_frame_head fh;
+    ef_snap_parse_frame_head(h, &fh);
     left -= EF_SNAP_FRAME_HEADER_BYTES;
     if (fh.stored > left)
         return ef_err(EF_ERR_FORMAT, "snapshot is truncated in frame '%s' at offset %llu (%llu bytes announced, %llu left)",
@@ -639,7 +639,7 @@ ef_status ef_snap_reader_next(ef_snap_reader *r, ef_snap_frame *f) {
     if (want != fh.crc)
         return ef_err(EF_ERR_CORRUPT, "snapshot frame '%s' at offset %llu fails its CRC-32 check", fh.name,
                       (unsigned long long)r->pos);
-    EF_TRY(check_head(&fh, r->max_raw));
+    EF_TRY(ef_snap_check_frame_head(&fh, r->max_raw));
     if (fh.tag == EF_SNAP_TAG_END) {
         if (left != 0)
             return ef_err(EF_ERR_FORMAT, "snapshot has %llu unexpected bytes after its end frame",
@@ -670,316 +670,4 @@ ef_status ef_snap_validate(const void *data, uint64_t size, uint64_t max_raw) {
     }
     ef_snap_reader_close(&r);
     return st;
-}
-
-/* ---- streaming reader ---- */
-
-#define STREAM_READ_BYTES ((size_t)64 << 10)
-/* zstd's window for streamed decoding: the writer's level 1 never asks for
- * more than 2^19, and hostile frames must not make it allocate much. */
-#define STREAM_WINDOW_LOG_MAX 20
-
-struct ef_snap_stream {
-    FILE *file;         /* file source, or NULL */
-    char *path;         /* file source's name, for messages */
-    const uint8_t *buf; /* [buf_len] the file source's read buffer, or the whole memory input */
-    uint8_t *own;       /* [STREAM_READ_BYTES] the read buffer (file source) */
-    size_t buf_len, buf_pos;
-    uint64_t offset;    /* input offset of buf[buf_pos] */
-    uint64_t max_raw;
-    int32_t verified, ended, in_frame;
-    /* the current frame */
-    frame_head head;
-    uint64_t frame_off;  /* offset of its header, for messages */
-    uint64_t raw_left, stored_left;
-    uint32_t crc;        /* CRC so far: header, then the stored bytes consumed */
-    size_t zret;         /* the last ZSTD_decompressStream result: 0 at the end of a zstd frame */
-    void *dctx;          /* ZSTD_DCtx, created on first use */
-};
-
-static ef_status stream_new(ef_snap_stream **out, uint64_t max_raw) {
-    ef_snap_stream *s = ef_calloc(1, sizeof *s);
-    if (!s) return ef_err(EF_ERR_NO_MEMORY, "snapshot: out of memory creating a reader");
-    s->max_raw = max_raw;
-    *out = s;
-    return EF_OK;
-}
-
-ef_status ef_snap_stream_open_mem(const void *data, uint64_t size, uint64_t max_raw, ef_snap_stream **out) {
-    if (!out || (size && !data)) return ef_err(EF_ERR_INVALID_ARG, "ef_snap_stream_open_mem: NULL argument");
-    if (size > SIZE_MAX) return ef_err(EF_ERR_INVALID_ARG, "snapshot of %llu bytes is too large for this host",
-                                       (unsigned long long)size);
-    EF_TRY(stream_new(out, max_raw));
-    (*out)->buf = data;
-    (*out)->buf_len = (size_t)size;
-    return EF_OK;
-}
-
-ef_status ef_snap_stream_open_file(const char *path, uint64_t max_raw, ef_snap_stream **out) {
-    if (!path || !out) return ef_err(EF_ERR_INVALID_ARG, "ef_snap_stream_open_file: NULL argument");
-    ef_snap_stream *s = NULL;
-    EF_TRY(stream_new(&s, max_raw));
-    s->path = ef_strdup(path);
-    s->own = ef_malloc(STREAM_READ_BYTES);
-    if (!s->path || !s->own) {
-        ef_snap_stream_close(s);
-        return ef_err(EF_ERR_NO_MEMORY, "snapshot: out of memory for a read buffer");
-    }
-    s->buf = s->own;
-    /* Refuse what is not a non-empty regular file (a directory, a device, a
-     * FIFO, which fopen would wait on) as model files are: mapping it only
-     * reserves address space, nothing is read. A platform call that opens
-     * regular files only would spare the mapping. */
-    ef_file_map probe;
-    ef_status st = ef_file_map_open(path, 1, &probe);
-    if (st != EF_OK) {
-        ef_snap_stream_close(s);
-        return st;
-    }
-    ef_file_map_close(&probe);
-    s->file = ef_fopen(path, "rb");
-    if (!s->file) {
-        st = ef_err(EF_ERR_IO, "cannot open '%s': %s", path, strerror(errno));
-        ef_snap_stream_close(s);
-        return st;
-    }
-    *out = s;
-    return EF_OK;
-}
-
-void ef_snap_stream_set_limit(ef_snap_stream *s, uint64_t max_raw) {
-    if (s) s->max_raw = max_raw;
-}
-
-void ef_snap_stream_close(ef_snap_stream *s) {
-    if (!s) return;
-    if (s->file) fclose(s->file);
-#ifndef EF_NO_ZSTD
-    ZSTD_freeDCtx(s->dctx);
-#endif
-    ef_free(s->own);
-    ef_free(s->path);
-    ef_free(s);
-}
-
-/* Bytes ready at buf + buf_pos (reading more from the file when none are);
- * 0 at the end of the input. */
-static ef_status stream_avail(ef_snap_stream *s, size_t *n) {
-    if (s->file && s->buf_pos == s->buf_len) {
-        s->buf_len = fread(s->own, 1, STREAM_READ_BYTES, s->file);
-        s->buf_pos = 0;
-        if (s->buf_len == 0 && ferror(s->file))
-            return ef_err(EF_ERR_IO, "cannot read '%s' at offset %llu: %s", s->path, (unsigned long long)s->offset,
-                          strerror(errno));
-    }
-    *n = s->buf_len - s->buf_pos;
-    return EF_OK;
-}
-
-static void stream_skip(ef_snap_stream *s, size_t n) {
-    s->buf_pos += n;
-    s->offset += n;
-}
-
-/* Up to n bytes into dst (*got < n only at the end of the input). */
-static ef_status stream_take(ef_snap_stream *s, uint8_t *dst, size_t n, size_t *got) {
-    *got = 0;
-    while (*got < n) {
-        size_t a = 0;
-        EF_TRY(stream_avail(s, &a));
-        if (a == 0) break;
-        if (a > n - *got) a = n - *got;
-        memcpy(dst + *got, s->buf + s->buf_pos, a);
-        stream_skip(s, a);
-        *got += a;
-    }
-    return EF_OK;
-}
-
-/* Back to the first byte, then past the checked file header. */
-static ef_status stream_start(ef_snap_stream *s) {
-    if (s->file) {
-        rewind(s->file);
-        s->buf_len = s->buf_pos = 0;
-    } else {
-        s->buf_pos = 0;
-    }
-    s->offset = 0;
-    s->ended = s->in_frame = 0;
-    uint8_t h[EF_SNAP_HEADER_BYTES];
-    size_t got = 0;
-    uint32_t version, flags;
-    EF_TRY(stream_take(s, h, sizeof h, &got));
-    return check_file_header(h, got, &version, &flags);
-}
-
-/* Reads the next frame header into s->head (CRC not checked yet). */
-static ef_status stream_head(ef_snap_stream *s) {
-    uint8_t h[EF_SNAP_FRAME_HEADER_BYTES];
-    size_t got = 0;
-    s->frame_off = s->offset;
-    EF_TRY(stream_take(s, h, sizeof h, &got));
-    if (got < sizeof h)
-        return ef_err(EF_ERR_FORMAT, "snapshot is truncated at offset %llu (no end frame)",
-                      (unsigned long long)s->frame_off);
-    parse_head(h, &s->head);
-    s->crc = ef_crc32(0, h, EF_SNAP_FRAME_CRC_OFFSET);
-    s->raw_left = s->head.raw;
-    s->stored_left = s->head.stored;
-    return EF_OK;
-}
-
-static ef_status truncated_in_frame(const ef_snap_stream *s) {
-    return ef_err(EF_ERR_FORMAT, "snapshot is truncated in frame '%s' at offset %llu (%llu bytes announced, %llu "
-                  "missing)", s->head.name, (unsigned long long)s->frame_off, (unsigned long long)s->head.stored,
-                  (unsigned long long)s->stored_left);
-}
-
-static ef_status crc_mismatch(const ef_snap_stream *s) {
-    return ef_err(EF_ERR_CORRUPT, "snapshot frame '%s' at offset %llu fails its CRC-32 check", s->head.name,
-                  (unsigned long long)s->frame_off);
-}
-
-ef_status ef_snap_stream_verify(ef_snap_stream *s) {
-    if (!s) return ef_err(EF_ERR_INVALID_ARG, "ef_snap_stream_verify: NULL argument");
-    s->verified = 0;
-    EF_TRY(stream_start(s));
-    for (;;) {
-        EF_TRY(stream_head(s));
-        while (s->stored_left > 0) {
-            size_t a = 0;
-            EF_TRY(stream_avail(s, &a));
-            if (a == 0) return truncated_in_frame(s);
-            if (a > s->stored_left) a = (size_t)s->stored_left;
-            s->crc = ef_crc32(s->crc, s->buf + s->buf_pos, a);
-            stream_skip(s, a);
-            s->stored_left -= a;
-        }
-        if (s->crc != s->head.crc) return crc_mismatch(s);
-        EF_TRY(check_head(&s->head, s->max_raw));
-        if (s->head.tag == EF_SNAP_TAG_END) break;
-    }
-    size_t a = 0;
-    EF_TRY(stream_avail(s, &a));
-    if (a != 0) return ef_err(EF_ERR_FORMAT, "snapshot has unexpected bytes after its end frame (offset %llu)",
-                              (unsigned long long)s->offset);
-    EF_TRY(stream_start(s));
-    s->verified = 1;
-    return EF_OK;
-}
-
-#ifndef EF_NO_ZSTD
-static ef_status zstd_failure(const ef_snap_stream *s, size_t r) {
-    if (ZSTD_getErrorCode(r) == ZSTD_error_memory_allocation)
-        return ef_err(EF_ERR_NO_MEMORY, "snapshot: zstd ran out of memory decoding frame '%s'", s->head.name);
-    return ef_err(EF_ERR_CORRUPT, "snapshot frame '%s' does not decompress to its %llu bytes (%s)", s->head.name,
-                  (unsigned long long)s->head.raw, ZSTD_getErrorName(r));
-}
-
-/* One ZSTD_decompressStream step into out from the frame's stored bytes;
- * *progress = 0 when nothing moved (the stream cannot go on). */
-static ef_status zstd_step(ef_snap_stream *s, ZSTD_outBuffer *out, int *progress) {
-    size_t a = 0;
-    EF_TRY(stream_avail(s, &a));
-    if (a > s->stored_left) a = (size_t)s->stored_left;
-    if (a == 0 && s->stored_left > 0) return truncated_in_frame(s);
-    ZSTD_inBuffer in = {s->buf + s->buf_pos, a, 0};
-    const size_t out_before = out->pos;
-    size_t r = ZSTD_decompressStream(s->dctx, out, &in);
-    if (ZSTD_isError(r)) return zstd_failure(s, r);
-    s->zret = r;
-    s->crc = ef_crc32(s->crc, s->buf + s->buf_pos, in.pos);
-    stream_skip(s, in.pos);
-    s->stored_left -= in.pos;
-    *progress = in.pos > 0 || out->pos > out_before;
-    return EF_OK;
-}
-#endif
-
-/* The end of the current frame: its zstd stream must end with its raw
- * bytes, and its CRC (computed again while reading) must match. */
-static ef_status stream_finish_frame(ef_snap_stream *s) {
-#ifndef EF_NO_ZSTD
-    while (s->head.codec == EF_SNAP_CODEC_ZSTD && (s->stored_left > 0 || s->zret != 0)) {
-        uint8_t extra;
-        ZSTD_outBuffer out = {&extra, 1, 0};
-        int progress = 0;
-        EF_TRY(zstd_step(s, &out, &progress));
-        if (out.pos > 0 || !progress)
-            return ef_err(EF_ERR_CORRUPT, "snapshot frame '%s' does not decompress to its %llu bytes (%s)",
-                          s->head.name, (unsigned long long)s->head.raw, out.pos ? "more" : "truncated zstd stream");
-    }
-#endif
-    s->in_frame = 0;
-    if (s->crc != s->head.crc) return crc_mismatch(s);
-    return EF_OK;
-}
-
-ef_status ef_snap_stream_next(ef_snap_stream *s, uint32_t *tag, uint64_t *raw) {
-    if (!s || !tag || !raw) return ef_err(EF_ERR_INVALID_ARG, "ef_snap_stream_next: NULL argument");
-    if (!s->verified || s->ended) return ef_err(EF_ERR_STATE, "snapshot reader: no more frames");
-    if (s->in_frame) {
-        if (s->raw_left != 0) return ef_err(EF_ERR_STATE, "snapshot frame '%s' was not read to its end", s->head.name);
-        EF_TRY(stream_finish_frame(s));
-    }
-    EF_TRY(stream_head(s));
-    EF_TRY(check_head(&s->head, s->max_raw)); /* checked in the first pass; the file may have changed since */
-    s->in_frame = 1;
-    s->zret = 0;
-    if (s->head.tag == EF_SNAP_TAG_END) {
-        EF_TRY(stream_finish_frame(s));
-        s->ended = 1;
-    }
-#ifndef EF_NO_ZSTD
-    if (s->head.codec == EF_SNAP_CODEC_ZSTD) {
-        if (!s->dctx) {
-            s->dctx = ZSTD_createDCtx_advanced(k_zstd_mem);
-            if (!s->dctx) return ef_err(EF_ERR_NO_MEMORY, "snapshot: out of memory creating a zstd context");
-            size_t r = ZSTD_DCtx_setParameter(s->dctx, ZSTD_d_windowLogMax, STREAM_WINDOW_LOG_MAX);
-            if (ZSTD_isError(r)) return zstd_failure(s, r);
-        }
-        ZSTD_DCtx_reset(s->dctx, ZSTD_reset_session_only);
-    }
-#endif
-    *tag = s->head.tag;
-    *raw = s->head.raw;
-    return EF_OK;
-}
-
-uint64_t ef_snap_stream_left(const ef_snap_stream *s) { return s && s->in_frame ? s->raw_left : 0; }
-
-ef_status ef_snap_stream_read(ef_snap_stream *s, void *dst, uint64_t n) {
-    if (!s || (n && !dst)) return ef_err(EF_ERR_INVALID_ARG, "ef_snap_stream_read: NULL argument");
-    if (!s->in_frame) return ef_err(EF_ERR_STATE, "snapshot reader: no frame is open");
-    if (n > s->raw_left)
-        return ef_err(EF_ERR_FORMAT, "snapshot frame '%s' ends %llu bytes too early", s->head.name,
-                      (unsigned long long)(n - s->raw_left));
-    if (n > SIZE_MAX) return ef_err(EF_ERR_FORMAT, "snapshot frame '%s' is too large for this host", s->head.name);
-    uint8_t *d = dst;
-    if (s->head.codec == EF_SNAP_CODEC_NONE) {
-        for (uint64_t done = 0; done < n;) {
-            size_t a = 0;
-            EF_TRY(stream_avail(s, &a));
-            if (a == 0) return truncated_in_frame(s);
-            if (a > n - done) a = (size_t)(n - done);
-            memcpy(d + done, s->buf + s->buf_pos, a);
-            s->crc = ef_crc32(s->crc, s->buf + s->buf_pos, a);
-            stream_skip(s, a);
-            s->stored_left -= a;
-            done += a;
-        }
-    } else {
-#ifndef EF_NO_ZSTD
-        ZSTD_outBuffer out = {d, (size_t)n, 0};
-        while (out.pos < out.size) {
-            int progress = 0;
-            EF_TRY(zstd_step(s, &out, &progress));
-            if (!progress)
-                return ef_err(EF_ERR_CORRUPT, "snapshot frame '%s' does not decompress to its %llu bytes (%s)",
-                              s->head.name, (unsigned long long)s->head.raw, "too few");
-        }
-#endif
-    }
-    s->raw_left -= n;
-    return EF_OK;
 }

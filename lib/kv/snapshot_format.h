@@ -117,7 +117,7 @@ void ef_snap_reader_close(ef_snap_reader *r);
  * keeping anything: the container half of a restore, used by the fuzzer. */
 ef_status ef_snap_validate(const void *data, uint64_t size, uint64_t max_raw);
 
-/* ---- streaming reader (restores of any size with bounded memory) ---- */
+/* ---- streaming reader (restores of any size with bounded memory; snapshot_stream.c) ---- */
 
 /* Reads a snapshot from a file or from memory a little at a time: a first
  * pass (ef_snap_stream_verify) checks the container (every frame's

@@ -1,10 +1,10 @@
-/* The forward pass with flash attention and an F16 or F32 KV cache, on tiny
- * random-weight llama and qwen2 models written with the internal GGUF
- * writer:
+/* The forward pass with the tiled attention kernel (ef_cpu_attn_ext) and an
+ * F16 or F32 KV cache, on tiny random-weight llama and qwen2 models written
+ * with the internal GGUF writer:
  *   - F16-cache logits stay close to F32-cache logits (relative RMS bound);
  *   - a prompt in chunks gives the same bits as in one call (F32 and F16),
- *     and 1 and 2 threads give the same bits; also on window (sinks, ring)
- *     and MLA (absorbed, expanded) models;
+ *     and 1 and 2 threads give the same bits, at every SIMD level; also on
+ *     window (sinks, ring) and MLA (absorbed, expanded) models;
  *   - memory is linear in the context: at n_ctx 1024/4096/16384 the account's
  *     peak is the cache plus a near-constant remainder, no n × n term;
  *   - bad KV types, budgets and failed allocations are reported cleanly. */
@@ -24,6 +24,7 @@
 #include "edgeformer/edgeformer.h"
 #include "exec/forward.h"
 #include "format/gguf.h"
+#include "kv/kv_cache.h"
 #include "model/model.h"
 #include "quant/types.h"
 
@@ -118,33 +119,53 @@ static void *xcalloc(size_t n, size_t size) {
     return p;
 }
 
-enum { N_PROMPT = 300, N_GEN = 12 };
+/* The prompts: the first nine calls of k_chunks make SHORT_PROMPT, all of
+ * them LONG_PROMPT. 525 positions run past two 256-position chunks of the
+ * attention kernel, so prefill and decode merge three chunk states and the
+ * order of the merges shows in the bits (with two it would not: a + b is
+ * b + a in floating point). The calls cross tile (64) and chunk (256)
+ * edges and take both kernel paths (≤ 4 tokens: split-KV, past one chunk
+ * and past two; more: tiled). The scalar level, by far the slowest, runs
+ * the short prompt, which still crosses a chunk edge. */
+static const int32_t k_chunks[] = {1, 3, 60, 4, 2, 130, 65, 3, 4, 130, 118, 3, 1, 1};
+enum { SHORT_PROMPT = 272, LONG_PROMPT = 525, N_GEN = 4, MAX_POS = LONG_PROMPT + N_GEN };
 
-/* Logits of a prompt (in the given chunks) and then N_GEN decode steps fed
- * with fixed tokens: out [N_PROMPT + N_GEN][N_VOCAB]. Returns the peak. */
-static uint64_t run(ef_model *m, uint32_t kv_type, ef_pool *pool, const int32_t *chunks, float *out) {
-    int32_t tokens[N_PROMPT + N_GEN];
-    for (int i = 0; i < N_PROMPT + N_GEN; i++) tokens[i] = (int32_t)((i * 37 + 11) % N_VOCAB);
+/* An exec over MAX_POS positions with calls of up to n_batch tokens. */
+static ef_exec_opts opts(uint32_t kv_type, int32_t mla_mode, int32_t n_batch) {
+    return (ef_exec_opts){MAX_POS, n_batch, kv_type, mla_mode, 0, -1, -1};
+}
+
+/* Logits of the first n_prompt positions of the prompt, in the calls of
+ * k_chunks (NULL: one call, which ef_exec_forward splits at n_batch), then
+ * N_GEN decode steps fed with fixed tokens: out [n_prompt + N_GEN][n_vocab].
+ * Returns the account's peak. */
+static uint64_t run(ef_model *m, const ef_exec_opts *o, ef_pool *pool, const int32_t *chunks, int32_t n_prompt,
+                    float *out) {
+    const int32_t n_vocab = m->hp.n_vocab;
+    int32_t tokens[MAX_POS];
+    for (int i = 0; i < MAX_POS; i++) tokens[i] = (int32_t)((i * 37 + 11) % n_vocab);
     ef_mem_account acct = {0};
     ef_exec *e = NULL;
-    assert_int_equal(ef_exec_create_kv(m, N_PROMPT + N_GEN, N_PROMPT, kv_type, &acct, &e), EF_OK);
-    assert_int_equal(ef_exec_kv_type(e), kv_type);
+    assert_int_equal(ef_exec_create_opts(m, o, &acct, &e), EF_OK);
+    assert_int_equal(ef_exec_kv_type(e), o->kv_type);
+    assert_int_equal(ef_exec_n_batch(e), o->n_batch);
     int32_t pos = 0;
-    for (int c = 0; pos < N_PROMPT; c++) {
-        int32_t n = chunks ? chunks[c] : N_PROMPT;
-        assert_int_equal(ef_exec_forward(e, pool, tokens + pos, n, pos, 1, out + (size_t)pos * N_VOCAB, NULL), EF_OK);
+    for (size_t c = 0; pos < n_prompt; c++) {
+        assert_true(!chunks || c < sizeof k_chunks / sizeof k_chunks[0]);
+        const int32_t n = chunks ? chunks[c] : n_prompt;
+        assert_int_equal(ef_exec_forward(e, pool, tokens + pos, n, pos, 1, out + (size_t)pos * n_vocab, NULL), EF_OK);
         pos += n;
     }
-    assert_int_equal(pos, N_PROMPT);
-    for (; pos < N_PROMPT + N_GEN; pos++)
-        assert_int_equal(ef_exec_forward(e, pool, tokens + pos, 1, pos, 0, out + (size_t)pos * N_VOCAB, NULL), EF_OK);
+    assert_int_equal(pos, n_prompt);
+    for (; pos < n_prompt + N_GEN; pos++)
+        assert_int_equal(ef_exec_forward(e, pool, tokens + pos, 1, pos, 0, out + (size_t)pos * n_vocab, NULL), EF_OK);
     ef_exec_free(e, &acct);
     assert_int_equal(acct.used, 0);
     return acct.peak;
 }
 
 static ef_pool *g_pool2;
-static const size_t N_LOGITS = (size_t)(N_PROMPT + N_GEN) * N_VOCAB;
+static const size_t N_LOGITS = (size_t)MAX_POS * N_VOCAB;
 
 /* F16 rounds each cached K and V element with relative error ≤ u = 2⁻¹¹
  * (≈ 4.9e-4). Attention outputs are convex mixtures of V (relative error
@@ -156,8 +177,10 @@ static const size_t N_LOGITS = (size_t)(N_PROMPT + N_GEN) * N_VOCAB;
 static void check_f16_close(const char *arch, uint64_t seed) {
     ef_model *m = make_model(arch, seed);
     float *l32 = xcalloc(N_LOGITS, sizeof(float)), *l16 = xcalloc(N_LOGITS, sizeof(float));
-    const uint64_t peak32 = run(m, EF_TYPE_F32, g_pool2, NULL, l32);
-    const uint64_t peak16 = run(m, EF_TYPE_F16, g_pool2, NULL, l16);
+    const ef_exec_opts o32 = opts(EF_TYPE_F32, EF_MLA_AUTO, LONG_PROMPT);
+    const ef_exec_opts o16 = opts(EF_TYPE_F16, EF_MLA_AUTO, LONG_PROMPT);
+    const uint64_t peak32 = run(m, &o32, g_pool2, NULL, LONG_PROMPT, l32);
+    const uint64_t peak16 = run(m, &o16, g_pool2, NULL, LONG_PROMPT, l16);
     double se = 0, ss = 0;
     for (size_t i = 0; i < N_LOGITS; i++) {
         se += ((double)l16[i] - l32[i]) * ((double)l16[i] - l32[i]);
@@ -176,42 +199,55 @@ static void check_f16_close(const char *arch, uint64_t seed) {
 static void test_f16_close_llama(void **state) { (void)state; check_f16_close("llama", 21); }
 static void test_f16_close_qwen2(void **state) { (void)state; check_f16_close("qwen2", 22); }
 
-/* Whole prompt vs chunks that cross tile (64) and chunk (256) edges and use
- * both kernel paths (≤ 4 tokens: split-KV; more: tiled), 1 vs 2 threads:
- * identical bits, for both cache types. */
-static void check_chunks_threads(uint32_t kv_type) {
-    static const int32_t chunks[] = {1, 3, 60, 4, 2, 130, 65, 35}; /* sums to N_PROMPT */
-    ef_model *m = make_model("qwen2", 31);
-    float *whole = xcalloc(N_LOGITS, sizeof(float)), *parts = xcalloc(N_LOGITS, sizeof(float));
-    float *one = xcalloc(N_LOGITS, sizeof(float));
-    run(m, kv_type, g_pool2, NULL, whole);
-    run(m, kv_type, g_pool2, chunks, parts);
-    run(m, kv_type, NULL, chunks, one);
-    assert_memory_equal(whole, parts, N_LOGITS * sizeof(float));
-    assert_memory_equal(whole, one, N_LOGITS * sizeof(float));
+/* SIMD levels to test: ranks 0 (scalar) up to the best this CPU has (1:
+ * AVX2 or NEON, 2: AVX-512 or NEON dotprod). ef_cpu_simd_force caps at a
+ * level's rank, and levels 0, 1, 2 have ranks 0, 1, 2, so forcing rank r
+ * picks the level of rank r on either architecture. */
+static int simd_ranks(void) { return ef_cpu_simd_rank(ef_cpu_simd_supported()) + 1; }
+
+/* At the scalar level, then at each SIMD level this CPU has: the prompt in
+ * one call (exec options o_whole) and in the calls of k_chunks (o_parts),
+ * with 2 threads, and in k_chunks with 1 thread (o_parts), then decode
+ * steps: identical bits. */
+static void check_chunks_threads(ef_model *m, const ef_exec_opts *o_whole, const ef_exec_opts *o_parts) {
+    const size_t n_max = (size_t)MAX_POS * (size_t)m->hp.n_vocab;
+    float *whole = xcalloc(n_max, sizeof(float)), *parts = xcalloc(n_max, sizeof(float));
+    float *one = xcalloc(n_max, sizeof(float));
+    for (int rank = 0; rank < simd_ranks(); rank++) {
+        ef_cpu_simd_force(rank);
+        const int32_t n_prompt = rank == 0 ? SHORT_PROMPT : LONG_PROMPT;
+        const size_t n_logits = (size_t)(n_prompt + N_GEN) * (size_t)m->hp.n_vocab;
+        run(m, o_whole, g_pool2, NULL, n_prompt, whole);
+        run(m, o_parts, g_pool2, k_chunks, n_prompt, parts);
+        run(m, o_parts, NULL, k_chunks, n_prompt, one);
+        assert_memory_equal(whole, parts, n_logits * sizeof(float));
+        assert_memory_equal(whole, one, n_logits * sizeof(float));
+    }
+    ef_cpu_simd_force(-1);
     free(whole), free(parts), free(one);
+}
+
+/* The property on a qwen2 model (full causal attention, biases) with either
+ * cache type. */
+static void chunks_threads_qwen2(uint32_t kv_type) {
+    ef_model *m = make_model("qwen2", 31);
+    const ef_exec_opts o = opts(kv_type, EF_MLA_AUTO, LONG_PROMPT);
+    check_chunks_threads(m, &o, &o);
     ef_model_release(m);
 }
 
-/* With the scalar kernels, then with the SIMD ones where this CPU has them. */
-static void chunks_threads_each_level(uint32_t kv_type) {
-    const ef_cpu_simd best = ef_cpu_simd_supported();
-    ef_cpu_simd_force(EF_CPU_SIMD_SCALAR);
-    check_chunks_threads(kv_type);
-    ef_cpu_simd_force(-1);
-    if (best != EF_CPU_SIMD_SCALAR) check_chunks_threads(kv_type);
-}
-
-static void test_chunks_threads_f32(void **state) { (void)state; chunks_threads_each_level(EF_TYPE_F32); }
-static void test_chunks_threads_f16(void **state) { (void)state; chunks_threads_each_level(EF_TYPE_F16); }
+static void test_chunks_threads_f32(void **state) { (void)state; chunks_threads_qwen2(EF_TYPE_F32); }
+static void test_chunks_threads_f16(void **state) { (void)state; chunks_threads_qwen2(EF_TYPE_F16); }
 
 /* The same property on window (sinks, ring rows) and MLA models made with
- * `edgeformer make-model`: a 600-token prompt (windows of 100 cross tile
- * and 256-position chunk edges; the ring wraps) whole, in chunks mixing
- * decode-sized (≤ 4 tokens) and prefill calls, and with 1 thread, then
- * decode steps: identical bits. MLA runs one forced path (absorbed or
- * expanded), since AUTO may pick another path per chunk. */
-enum { M_PROMPT = 600, M_GEN = 6 };
+ * `edgeformer make-model`, F16 cache. The whole prompt runs as one call;
+ * the split ones with calls of at most M_RING_BATCH tokens, which gives
+ * window layers (windows of 100 cross tile and chunk edges) a ring of
+ * sinks + window + M_RING_BATCH − 1 = 232 rows that wraps at position 232,
+ * where the one-call exec keeps every position (a ring would not be
+ * shorter): both layouts must give the same bits. MLA runs one forced path
+ * (absorbed or expanded), since AUTO may pick another path per chunk. */
+enum { M_RING_BATCH = 130 };
 
 static ef_model *make_cli_model(const char *name, const char *args) {
     char path[1024], cmd[4096];
@@ -225,67 +261,48 @@ static ef_model *make_cli_model(const char *name, const char *args) {
     return m;
 }
 
-/* Logits of the prompt (in the given chunks, 0-terminated; NULL: whole)
- * and M_GEN decode steps: out [M_PROMPT + M_GEN][n_vocab]. */
-static void run_cli_model(ef_model *m, int32_t mla_mode, ef_pool *pool, const int32_t *chunks, float *out) {
-    const int32_t n_vocab = m->hp.n_vocab;
-    int32_t tokens[M_PROMPT + M_GEN];
-    for (int i = 0; i < M_PROMPT + M_GEN; i++) tokens[i] = (int32_t)((i * 37 + 11) % n_vocab);
+/* 1 when some layer of an exec of m with options o keeps a ring of fewer
+ * rows than the short prompt's positions (so the ring wraps). */
+static int ring_wraps(ef_model *m, const ef_exec_opts *o) {
     ef_mem_account acct = {0};
     ef_exec *e = NULL;
-    const ef_exec_opts o = {M_PROMPT + M_GEN, M_PROMPT, EF_TYPE_F16, mla_mode, 0, -1, -1};
-    assert_int_equal(ef_exec_create_opts(m, &o, &acct, &e), EF_OK);
-    int32_t pos = 0;
-    for (int c = 0; pos < M_PROMPT; c++) {
-        const int32_t n = chunks ? chunks[c] : M_PROMPT;
-        assert_true(n > 0);
-        assert_int_equal(ef_exec_forward(e, pool, tokens + pos, n, pos, 1, out + (size_t)pos * n_vocab, NULL), EF_OK);
-        pos += n;
-    }
-    assert_int_equal(pos, M_PROMPT);
-    for (; pos < M_PROMPT + M_GEN; pos++)
-        assert_int_equal(ef_exec_forward(e, pool, tokens + pos, 1, pos, 0, out + (size_t)pos * n_vocab, NULL), EF_OK);
+    assert_int_equal(ef_exec_create_opts(m, o, &acct, &e), EF_OK);
+    ef_kv_geometry g;
+    ef_exec_kv_geometry(e, &g);
+    int wraps = 0;
+    for (int32_t il = 0; il < g.n_layer; il++) wraps |= g.layer_ring[il] > 0 && g.layer_ring[il] < SHORT_PROMPT;
     ef_exec_free(e, &acct);
-    assert_int_equal(acct.used, 0);
+    return wraps;
 }
 
-static void check_model_chunks_threads(const char *name, const char *args, int32_t mla_mode) {
-    static const int32_t chunks[] = {1, 3, 60, 4, 2, 130, 65, 35, 250, 3, 1, 46, 0}; /* sums to M_PROMPT */
+/* windowed: the model has window layers, so the split runs' ring wraps. */
+static void check_model_chunks_threads(const char *name, const char *args, int32_t mla_mode, int windowed) {
     ef_model *m = make_cli_model(name, args);
-    const size_t n_logits = (size_t)(M_PROMPT + M_GEN) * (size_t)m->hp.n_vocab;
-    float *whole = xcalloc(n_logits, sizeof(float)), *parts = xcalloc(n_logits, sizeof(float));
-    float *one = xcalloc(n_logits, sizeof(float));
-    const ef_cpu_simd best = ef_cpu_simd_supported();
-    for (int level = 0; level < (best != EF_CPU_SIMD_SCALAR ? 2 : 1); level++) {
-        ef_cpu_simd_force(level == 0 ? EF_CPU_SIMD_SCALAR : -1);
-        run_cli_model(m, mla_mode, g_pool2, NULL, whole);
-        run_cli_model(m, mla_mode, g_pool2, chunks, parts);
-        run_cli_model(m, mla_mode, NULL, chunks, one);
-        assert_memory_equal(whole, parts, n_logits * sizeof(float));
-        assert_memory_equal(whole, one, n_logits * sizeof(float));
-    }
-    ef_cpu_simd_force(-1);
-    free(whole), free(parts), free(one);
+    const ef_exec_opts o_whole = opts(EF_TYPE_F16, mla_mode, LONG_PROMPT);
+    const ef_exec_opts o_parts = opts(EF_TYPE_F16, mla_mode, M_RING_BATCH);
+    assert_int_equal(ring_wraps(m, &o_whole), 0);
+    assert_int_equal(ring_wraps(m, &o_parts), windowed);
+    check_chunks_threads(m, &o_whole, &o_parts);
     ef_model_release(m);
 }
 
 static void test_chunks_threads_window(void **state) {
     (void)state;
     check_model_chunks_threads("gqa_window", "--arch edgeformer --attn gqa_window --window 100 --sinks 3 --preset tiny "
-                               "--ctx 1024 --seed 81", EF_MLA_AUTO);
+                               "--ctx 1024 --seed 81", EF_MLA_AUTO, 1);
 }
 
 static void test_chunks_threads_mla(void **state) {
     (void)state;
     const char *args = "--arch edgeformer --attn mla --preset tiny --kv-lora 32 --ctx 1024 --seed 82";
-    check_model_chunks_threads("mla", args, EF_MLA_ABSORBED);
-    check_model_chunks_threads("mla", args, EF_MLA_EXPANDED);
+    check_model_chunks_threads("mla", args, EF_MLA_ABSORBED, 0);
+    check_model_chunks_threads("mla", args, EF_MLA_EXPANDED, 0);
 }
 
 static void test_chunks_threads_mla_window(void **state) {
     (void)state;
     check_model_chunks_threads("mla_window", "--arch edgeformer --attn mla_window --window 100 --sinks 3 --preset tiny "
-                               "--kv-lora 32 --ctx 1024 --seed 83", EF_MLA_ABSORBED);
+                               "--kv-lora 32 --ctx 1024 --seed 83", EF_MLA_ABSORBED, 1);
 }
 
 /* Memory at the end of a long context: a 64-token prefill and a decode step
