@@ -3,6 +3,7 @@
 #include <math.h>
 
 #include "train/train.h"
+#include "train/train_reduce.h"
 
 float ef_adamw_lr(const ef_adamw *o, int64_t step) {
     if (o->warmup > 0 && step < o->warmup) return o->lr_max * (float)(step + 1) / (float)o->warmup;
@@ -13,8 +14,9 @@ float ef_adamw_lr(const ef_adamw *o, int64_t step) {
     return (float)(o->lr_min + (o->lr_max - o->lr_min) * cosine);
 }
 
-/* Σ g² in NORM_SLICES fixed slices, each summed in order in double, the
- * slices then added in order: the same bits on any number of workers. */
+/* Σ g² in NORM_SLICES fixed slices, each summed in double over fixed lanes
+ * (train_reduce.h), the slices then added in order: the same bits on any
+ * number of workers. */
 enum { NORM_SLICES = 64 };
 
 typedef struct {
@@ -31,9 +33,7 @@ static void norm_worker(void *ctx, int32_t ith, int32_t nth) {
     for (int64_t s = s0; s < s1; s++) {
         const size_t b = (size_t)s * per < j->n ? (size_t)s * per : j->n;
         const size_t e = b + per < j->n ? b + per : j->n;
-        double ss = 0.0;
-        for (size_t i = b; i < e; i++) ss += (double)j->grads[i] * j->grads[i];
-        j->partial[s] = ss;
+        j->partial[s] = ef_tr_reduce_sum(j->grads + b, (int64_t)(e - b), 1);
     }
 }
 
@@ -49,16 +49,25 @@ float ef_clip_scale(float norm, float clip_norm) {
     return clip_norm > 0.0f && norm > clip_norm ? clip_norm / norm : 1.0f;
 }
 
+/* m, v and params are updated element by element with the same operations
+ * whatever the range, so any split gives the same bits; restrict and the
+ * build's -fno-math-errno for this file (lib/CMakeLists.txt) let the loop
+ * vectorize. */
 void ef_adamw_update(const ef_adamw *o, float lr, int64_t step, float *params, const float *grads,
                      float grad_scale, float *m, float *v, size_t begin, size_t end, int decay) {
-    const float b1 = o->beta1, b2 = o->beta2;
+    const float b1 = o->beta1, b2 = o->beta2, eps = o->eps;
     const float c1 = 1.0f - powf(b1, (float)step), c2 = 1.0f - powf(b2, (float)step);
     const float wd = decay ? o->weight_decay : 0.0f;
-    for (size_t i = begin; i < end; i++) {
-        const float g = grads[i] * grad_scale;
-        m[i] = b1 * m[i] + (1.0f - b1) * g;
-        v[i] = b2 * v[i] + (1.0f - b2) * g * g;
-        const float mh = m[i] / c1, vh = v[i] / c2;
-        params[i] -= lr * (mh / (sqrtf(vh) + o->eps) + wd * params[i]);
+    float *restrict pr = params + begin, *restrict mr = m + begin, *restrict vr = v + begin; /* [end − begin] */
+    const float *restrict gr = grads + begin;                                                /* [end − begin] */
+    const size_t n = end - begin;
+    for (size_t i = 0; i < n; i++) {
+        const float g = gr[i] * grad_scale;
+        const float mi = b1 * mr[i] + (1.0f - b1) * g;
+        const float vi = b2 * vr[i] + (1.0f - b2) * g * g;
+        mr[i] = mi;
+        vr[i] = vi;
+        const float mh = mi / c1, vh = vi / c2;
+        pr[i] -= lr * (mh / (sqrtf(vh) + eps) + wd * pr[i]);
     }
 }

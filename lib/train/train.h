@@ -111,8 +111,14 @@ void ef_tr_embed_bwd(float *dtable, const float *dout, const int32_t *tokens, in
 /* out[N, C] = x · rstd · w, rstd[N] = 1/sqrt(mean(x²) + eps) */
 void ef_tr_rmsnorm_fwd(ef_pool *pool, float *out, float *rstd, const float *x, const float *w, int64_t N,
                        int32_t C, float eps);
-void ef_tr_rmsnorm_bwd(float *dx, float *dw, const float *dout, const float *x, const float *w,
-                       const float *rstd, int64_t N, int32_t C);
+/* x += add (the residual branch, in the same pass), then the forward of x. */
+void ef_tr_rmsnorm_fwd_add(ef_pool *pool, float *out, float *rstd, float *x, const float *add, const float *w,
+                           int64_t N, int32_t C, float eps);
+void ef_tr_rmsnorm_bwd(ef_pool *pool, float *dx, float *dw, const float *dout, const float *x,
+                       const float *w, const float *rstd, int64_t N, int32_t C);
+/* The same with dx = the gradient (overwritten: no zeroing first). */
+void ef_tr_rmsnorm_bwd_set(ef_pool *pool, float *dx, float *dw, const float *dout, const float *x,
+                           const float *w, const float *rstd, int64_t N, int32_t C);
 
 /* Packing space of the projections' GEMMs (cpu/matmul_grad.h) for up to
  * `threads` workers of the pool: ef_tr_mm_work_floats(threads) floats. */
@@ -133,6 +139,8 @@ void ef_tr_matmul_bwd_set(ef_pool *pool, float *dx, float *dW, const float *dout
 
 /* h[N, F] = silu(g) * u */
 void ef_tr_swiglu_fwd(ef_pool *pool, float *h, const float *g, const float *u, int64_t n);
+/* dg, du = the gradients (overwritten, unlike the other backward functions:
+ * they are the only paths into g and u, so no zeroing pass first). */
 void ef_tr_swiglu_bwd(ef_pool *pool, float *dg, float *du, const float *dh, const float *g, const float *u,
                       int64_t n);
 
@@ -140,15 +148,15 @@ void ef_tr_swiglu_bwd(ef_pool *pool, float *dg, float *du, const float *dh, cons
  * positions t = 0..T-1 within each sequence. cos_sin[T, hd/2, 2]. The
  * backward rotates by the opposite angle (in place on the gradient). */
 void ef_tr_rope_table(float *cos_sin, int32_t T, int32_t hd, float base);
-void ef_tr_rope_fwd(float *x, const float *cos_sin, int32_t B, int32_t T, int32_t n_heads,
+void ef_tr_rope_fwd(ef_pool *pool, float *x, const float *cos_sin, int32_t B, int32_t T, int32_t n_heads,
                     int32_t hd);
-void ef_tr_rope_bwd(float *dx, const float *cos_sin, int32_t B, int32_t T, int32_t n_heads,
+void ef_tr_rope_bwd(ef_pool *pool, float *dx, const float *cos_sin, int32_t B, int32_t T, int32_t n_heads,
                     int32_t hd);
 /* The same on part of each head (MLA's decoupled RoPE): heads of `stride`
  * floats, dims off..off+n_rot rotated; cos_sin[T, n_rot/2, 2]. */
-void ef_tr_rope_part_fwd(float *x, const float *cos_sin, int32_t B, int32_t T, int32_t n_heads,
+void ef_tr_rope_part_fwd(ef_pool *pool, float *x, const float *cos_sin, int32_t B, int32_t T, int32_t n_heads,
                          int32_t stride, int32_t off, int32_t n_rot);
-void ef_tr_rope_part_bwd(float *dx, const float *cos_sin, int32_t B, int32_t T, int32_t n_heads,
+void ef_tr_rope_part_bwd(ef_pool *pool, float *dx, const float *cos_sin, int32_t B, int32_t T, int32_t n_heads,
                          int32_t stride, int32_t off, int32_t n_rot);
 
 /* Causal attention, grouped-query when KV < H, with an optional sliding
@@ -164,8 +172,9 @@ typedef struct ef_tr_attn_dims {
 } ef_tr_attn_dims;
 void ef_tr_attention_fwd(ef_pool *pool, float *ctx, float *att, const float *q, const float *k,
                          const float *v, const ef_tr_attn_dims *d, const ef_tr_mm *mm);
-/* dq, dk, dv += ...; scratch: ef_tr_attention_scratch_floats(T, mm->threads)
- * floats ([threads, T, T]). */
+/* dq, dk, dv = ... (overwritten, unlike the other backward functions: no
+ * zeroing pass first); scratch: ef_tr_attention_scratch_floats(T,
+ * mm->threads) floats ([threads, T, T]). */
 size_t ef_tr_attention_scratch_floats(int32_t T, int32_t n_threads);
 void ef_tr_attention_bwd(ef_pool *pool, float *dq, float *dk, float *dv, const float *dctx,
                          const float *att, const float *q, const float *k, const float *v,

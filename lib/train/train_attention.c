@@ -20,8 +20,10 @@
 #include <math.h>
 #include <string.h>
 
+#include "cpu/exp.h"
 #include "cpu/matmul_grad.h"
 #include "train/train.h"
+#include "train/train_reduce.h"
 
 enum { ROWS = 32 }; /* queries (keys) per causal block */
 
@@ -37,9 +39,6 @@ typedef struct {
 static int32_t window_first(const ef_tr_attn_dims *d, int32_t t) {
     if (d->window <= 0 || t - d->window + 1 <= 0) return 0;
     return t - d->window + 1;
-}
-static int visible(const ef_tr_attn_dims *d, int32_t first, int32_t s) {
-    return s >= first || s < d->sinks;
 }
 
 /* C[M, N] (+)= op(A)·op(B) on one worker's packing space `pack`. */
@@ -69,22 +68,17 @@ static head_view head_of(const ef_tr_attn_dims *d, int32_t b, int32_t h, int32_t
 }
 
 /* Row t of P from its scores p[0..t] (scaled here): softmax over the
- * visible s, 0 elsewhere up to T. */
+ * visible s, 0 elsewhere up to T. The masked s form one run [sinks, first). */
 static void softmax_row(const ef_tr_attn_dims *d, int32_t t, float *p) {
     const int32_t first = window_first(d, t);
-    float mx = -INFINITY;
-    for (int32_t s = 0; s <= t; s++) {
-        p[s] = visible(d, first, s) ? p[s] * d->scale : -INFINITY;
-        if (p[s] > mx) mx = p[s];
-    }
-    float sum = 0.0f;
-    for (int32_t s = 0; s <= t; s++) {
-        p[s] = visible(d, first, s) ? expf(p[s] - mx) : 0.0f;
-        sum += p[s];
-    }
-    const float inv = 1.0f / sum;
+    for (int32_t s = 0; s <= t; s++) p[s] *= d->scale;
+    for (int32_t s = d->sinks; s < first; s++) p[s] = -INFINITY;
+    const float mx = ef_tr_reduce_max(p, t + 1); /* finite: s = t is visible */
+    for (int32_t s = 0; s <= t; s++) p[s] -= mx; /* masked: −inf, whose exp is 0 */
+    ef_cpu_exp(p, p, t + 1);
+    const float inv = (float)(1.0 / ef_tr_reduce_sum(p, t + 1, 0));
     for (int32_t s = 0; s <= t; s++) p[s] *= inv;
-    for (int32_t s = t + 1; s < d->T; s++) p[s] = 0.0f;
+    memset(p + t + 1, 0, sizeof(float) * (size_t)(d->T - t - 1));
 }
 
 /* Share of the items of worker ith, on at most mm->threads workers; 0 when idle. */
@@ -138,10 +132,9 @@ static void score_grads(const ef_tr_attn_dims *d, const float *P, float *ds, int
     for (int32_t t = t0; t < t1; t++) {
         const float *p = P + (int64_t)t * T; /* [T] */
         float *g = ds + (int64_t)t * T;      /* [T] */
-        float pdp = 0.0f;
-        for (int32_t s = 0; s <= t; s++) pdp += p[s] * g[s];
+        const float pdp = (float)ef_tr_reduce_dot(p, g, NULL, t + 1);
         for (int32_t s = 0; s <= t; s++) g[s] = p[s] * (g[s] - pdp) * d->scale;
-        for (int32_t s = t + 1; s < T; s++) g[s] = 0.0f;
+        memset(g + t + 1, 0, sizeof(float) * (size_t)(T - t - 1));
     }
 }
 
@@ -159,6 +152,7 @@ static void attn_bwd_worker(void *vctx, int32_t ith, int32_t nth) {
             const head_view hv = head_of(d, b, h, kvh);
             const float *P = j->att_c + ((int64_t)b * d->H + h) * T * T; /* [T, T] */
             const float *dctx = j->dctx + hv.c;                           /* [T, dv], stride ldc */
+            const int group_add = h > kvh * group; /* the group's first head writes dk/dv, the others add */
             for (int32_t t0 = 0; t0 < T; t0 += ROWS) {
                 const int32_t t1 = t0 + ROWS < T ? t0 + ROWS : T;
                 /* dP[t0..t1, 0..t1] = dctx[t0..t1]·V[0..t1]ᵀ → dS; dQ[t0..t1] += dS·K[0..t1] */
@@ -166,16 +160,16 @@ static void attn_bwd_worker(void *vctx, int32_t ith, int32_t nth) {
                           ds + (int64_t)t0 * T, T, 0);
                 score_grads(d, P, ds, t0, t1);
                 gemm_here(pack, t1 - t0, d->dk, t1, ds + (int64_t)t0 * T, T, 0, j->k + hv.k, hv.ldk, 0,
-                          j->dq + hv.q + t0 * hv.ldq, hv.ldq, 1);
+                          j->dq + hv.q + t0 * hv.ldq, hv.ldq, 0);
             }
             for (int32_t s0 = 0; s0 < T; s0 += ROWS) {
                 const int32_t s1 = s0 + ROWS < T ? s0 + ROWS : T;
                 /* keys s0..s1 meet queries s0..T: dV += P[s0.., s0..s1]ᵀ·dctx[s0..],
                  * dK += dS[s0.., s0..s1]ᵀ·Q[s0..] */
                 gemm_here(pack, s1 - s0, d->dv, T - s0, P + (int64_t)s0 * T + s0, T, 1, dctx + s0 * hv.ldc,
-                          hv.ldc, 0, j->dv + hv.v + s0 * hv.ldv, hv.ldv, 1);
+                          hv.ldc, 0, j->dv + hv.v + s0 * hv.ldv, hv.ldv, group_add);
                 gemm_here(pack, s1 - s0, d->dk, T - s0, ds + (int64_t)s0 * T + s0, T, 1,
-                          j->q + hv.q + s0 * hv.ldq, hv.ldq, 0, j->dk + hv.k + s0 * hv.ldk, hv.ldk, 1);
+                          j->q + hv.q + s0 * hv.ldq, hv.ldq, 0, j->dk + hv.k + s0 * hv.ldk, hv.ldk, group_add);
             }
         }
     }

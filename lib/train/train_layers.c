@@ -3,8 +3,10 @@
 #include <math.h>
 #include <string.h>
 
+#include "cpu/exp.h"
 #include "cpu/matmul_grad.h"
 #include "train/train.h"
+#include "train/train_reduce.h"
 
 void ef_tr_embed_fwd(float *out, const int32_t *tokens, const float *table, int64_t N, int32_t C) {
     for (int64_t n = 0; n < N; n++)
@@ -19,14 +21,18 @@ void ef_tr_embed_bwd(float *dtable, const float *dout, const int32_t *tokens, in
     }
 }
 
-/* Rows [r0, r1) of the forward. */
-static void rmsnorm_fwd_rows(float *out, float *rstd, const float *x, const float *w, int64_t r0, int64_t r1,
-                             int32_t C, float eps) {
+/* Rows [r0, r1) of the forward, after x += add when add is not NULL. */
+static void rmsnorm_fwd_rows(float *out, float *rstd, float *x_add, const float *x, const float *add,
+                             const float *w, int64_t r0, int64_t r1, int32_t C, float eps) {
     for (int64_t n = r0; n < r1; n++) {
         const float *xn = x + n * C; /* [C] */
         float *on = out + n * C;     /* [C] */
-        double ss = 0.0; /* double, as the engine's kernel */
-        for (int32_t i = 0; i < C; i++) ss += (double)xn[i] * xn[i];
+        if (add) {
+            float *xa = x_add + n * C;      /* [C] == xn */
+            const float *an = add + n * C; /* [C] */
+            for (int32_t i = 0; i < C; i++) xa[i] += an[i];
+        }
+        const double ss = ef_tr_reduce_sum(xn, C, 1); /* double, as the engine's kernel */
         float r = (float)(1.0 / sqrt(ss / C + eps));
         rstd[n] = r;
         for (int32_t i = 0; i < C; i++) on[i] = xn[i] * r * w[i];
@@ -34,8 +40,8 @@ static void rmsnorm_fwd_rows(float *out, float *rstd, const float *x, const floa
 }
 
 typedef struct rmsnorm_job {
-    float *out, *rstd;
-    const float *x, *w;
+    float *out, *rstd, *x_add;
+    const float *x, *add, *w;
     int64_t N;
     int32_t C;
     float eps;
@@ -45,32 +51,85 @@ static void rmsnorm_fwd_worker(void *ctx, int32_t ith, int32_t nth) {
     const rmsnorm_job *j = ctx;
     int64_t r0, r1;
     ef_split_range(j->N, ith, nth, &r0, &r1);
-    rmsnorm_fwd_rows(j->out, j->rstd, j->x, j->w, r0, r1, j->C, j->eps);
+    rmsnorm_fwd_rows(j->out, j->rstd, j->x_add, j->x, j->add, j->w, r0, r1, j->C, j->eps);
 }
 
 void ef_tr_rmsnorm_fwd(ef_pool *pool, float *out, float *rstd, const float *x, const float *w, int64_t N,
                        int32_t C, float eps) {
-    rmsnorm_job j = {out, rstd, x, w, N, C, eps};
+    rmsnorm_job j = {.out = out, .rstd = rstd, .x = x, .w = w, .N = N, .C = C, .eps = eps};
+    ef_pool_run(pool, rmsnorm_fwd_worker, &j);
+}
+
+void ef_tr_rmsnorm_fwd_add(ef_pool *pool, float *out, float *rstd, float *x, const float *add, const float *w,
+                           int64_t N, int32_t C, float eps) {
+    rmsnorm_job j = {.out = out, .rstd = rstd, .x_add = x, .x = x, .add = add, .w = w, .N = N, .C = C, .eps = eps};
     ef_pool_run(pool, rmsnorm_fwd_worker, &j);
 }
 
 /* y_i = x_i·r·w_i with r = (mean(x²)+eps)^-1/2:
- * dx_i = r·w_i·dy_i − x_i·r³/C · Σ_j dy_j·w_j·x_j;  dw_i = Σ_n dy_i·x_i·r. */
-void ef_tr_rmsnorm_bwd(float *dx, float *dw, const float *dout, const float *x, const float *w,
-                       const float *rstd, int64_t N, int32_t C) {
-    for (int64_t n = 0; n < N; n++) {
-        const float *xn = x + n * C;    /* [C] */
-        const float *dy = dout + n * C; /* [C] */
-        float *dxn = dx + n * C;        /* [C] */
-        const float r = rstd[n];
-        double dot = 0.0;
-        for (int32_t i = 0; i < C; i++) dot += (double)dy[i] * w[i] * xn[i];
+ * dx_i = r·w_i·dy_i − x_i·r³/C · Σ_j dy_j·w_j·x_j;  dw_i = Σ_n dy_i·x_i·r.
+ * On the pool, one job in two independent parts: each worker adds the dx of
+ * its rows, and the dw of its columns summed over all rows in order n =
+ * 0..N−1 (then added to dw), so the bits do not depend on the thread count
+ * and no partial sums over row slices need scratch space. */
+typedef struct rmsnorm_bwd_job {
+    float *dx, *dw;
+    const float *dout, *x, *w, *rstd;
+    int64_t N;
+    int32_t C;
+    int dx_add; /* add into dx, else overwrite it */
+} rmsnorm_bwd_job;
+
+enum { NORM_COL_BLOCK = 16,   /* columns per share unit: one cache line of dw */
+       NORM_COL_CHUNK = 512 }; /* columns summed at once in a local buffer */
+
+static void rmsnorm_bwd_worker(void *ctx, int32_t ith, int32_t nth) {
+    const rmsnorm_bwd_job *j = ctx;
+    const int32_t C = j->C;
+    int64_t r0, r1;
+    ef_split_range(j->N, ith, nth, &r0, &r1);
+    for (int64_t n = r0; n < r1; n++) {
+        const float *xn = j->x + n * C;    /* [C] */
+        const float *dy = j->dout + n * C; /* [C] */
+        float *dxn = j->dx + n * C;        /* [C] */
+        const float r = j->rstd[n];
+        const double dot = ef_tr_reduce_dot(dy, j->w, xn, C);
         const float k = (float)(dot * r * r * r / C);
-        for (int32_t i = 0; i < C; i++) {
-            dxn[i] += r * w[i] * dy[i] - xn[i] * k;
-            dw[i] += dy[i] * xn[i] * r;
-        }
+        if (j->dx_add)
+            for (int32_t i = 0; i < C; i++) dxn[i] += r * j->w[i] * dy[i] - xn[i] * k;
+        else
+            for (int32_t i = 0; i < C; i++) dxn[i] = r * j->w[i] * dy[i] - xn[i] * k;
     }
+    int64_t b0, b1;
+    ef_split_range((C + NORM_COL_BLOCK - 1) / NORM_COL_BLOCK, ith, nth, &b0, &b1);
+    const int32_t c_begin = (int32_t)(b0 * NORM_COL_BLOCK);
+    const int32_t c_end = (int32_t)(b1 * NORM_COL_BLOCK < C ? b1 * NORM_COL_BLOCK : C);
+    /* sums in a local buffer, added to dw once: dw's cache lines at the
+     * share boundaries are not written by two workers row after row */
+    float acc[NORM_COL_CHUNK]; /* [c1 − c0] */
+    for (int32_t c0 = c_begin; c0 < c_end; c0 += NORM_COL_CHUNK) {
+        const int32_t c1 = c_end - c0 < NORM_COL_CHUNK ? c_end : c0 + NORM_COL_CHUNK;
+        memset(acc, 0, sizeof(float) * (size_t)(c1 - c0));
+        for (int64_t n = 0; n < j->N; n++) {
+            const float *xn = j->x + n * C + c0;    /* [c1 − c0] */
+            const float *dy = j->dout + n * C + c0; /* [c1 − c0] */
+            const float r = j->rstd[n];
+            for (int32_t i = 0; i < c1 - c0; i++) acc[i] += dy[i] * xn[i] * r;
+        }
+        for (int32_t i = 0; i < c1 - c0; i++) j->dw[c0 + i] += acc[i];
+    }
+}
+
+void ef_tr_rmsnorm_bwd(ef_pool *pool, float *dx, float *dw, const float *dout, const float *x, const float *w,
+                       const float *rstd, int64_t N, int32_t C) {
+    rmsnorm_bwd_job j = {dx, dw, dout, x, w, rstd, N, C, 1};
+    ef_pool_run(pool, rmsnorm_bwd_worker, &j);
+}
+
+void ef_tr_rmsnorm_bwd_set(ef_pool *pool, float *dx, float *dw, const float *dout, const float *x, const float *w,
+                           const float *rstd, int64_t N, int32_t C) {
+    rmsnorm_bwd_job j = {dx, dw, dout, x, w, rstd, N, C, 0};
+    ef_pool_run(pool, rmsnorm_bwd_worker, &j);
 }
 
 /* The projections run on the CPU backend's F32 GEMM with transposed
@@ -120,13 +179,22 @@ typedef struct swiglu_job {
     int64_t n;
 } swiglu_job;
 
+/* σ(g) is computed CHUNK values at a time by the vectorized sigmoid
+ * (cpu/exp.h), whose bits do not depend on where a range is cut. */
+enum { SWIGLU_CHUNK = 256 };
+
 static void swiglu_fwd_worker(void *ctx, int32_t ith, int32_t nth) {
     const swiglu_job *j = ctx;
+    const int level = ef_cpu_exp_level();
+    float s[SWIGLU_CHUNK]; /* [chunk] σ(g) */
     int64_t b, e;
     ef_split_range(j->n, ith, nth, &b, &e);
-    for (int64_t i = b; i < e; i++) {
-        const float s = 1.0f / (1.0f + expf(-j->g[i]));
-        j->h[i] = j->g[i] * s * j->u[i];
+    for (int64_t c0 = b; c0 < e; c0 += SWIGLU_CHUNK) {
+        const int64_t len = e - c0 < SWIGLU_CHUNK ? e - c0 : SWIGLU_CHUNK;
+        const float *g = j->g + c0, *u = j->u + c0; /* [len] */
+        float *h = j->h + c0;                       /* [len] */
+        ef_cpu_sigmoid_with(level, g, s, len);
+        for (int64_t i = 0; i < len; i++) h[i] = g[i] * s[i] * u[i];
     }
 }
 
@@ -138,12 +206,19 @@ void ef_tr_swiglu_fwd(ef_pool *pool, float *h, const float *g, const float *u, i
 /* silu(g) = g·σ(g); silu'(g) = σ(g)·(1 + g·(1 − σ(g))). */
 static void swiglu_bwd_worker(void *ctx, int32_t ith, int32_t nth) {
     const swiglu_job *j = ctx;
+    const int level = ef_cpu_exp_level();
+    float s[SWIGLU_CHUNK]; /* [chunk] σ(g) */
     int64_t b, e;
     ef_split_range(j->n, ith, nth, &b, &e);
-    for (int64_t i = b; i < e; i++) {
-        const float g = j->g[i], s = 1.0f / (1.0f + expf(-g));
-        j->dg[i] += j->dh[i] * j->u[i] * s * (1.0f + g * (1.0f - s));
-        j->du[i] += j->dh[i] * g * s;
+    for (int64_t c0 = b; c0 < e; c0 += SWIGLU_CHUNK) {
+        const int64_t len = e - c0 < SWIGLU_CHUNK ? e - c0 : SWIGLU_CHUNK;
+        const float *g = j->g + c0, *u = j->u + c0, *dh = j->dh + c0; /* [len] */
+        float *dg = j->dg + c0, *du = j->du + c0;                       /* [len] */
+        ef_cpu_sigmoid_with(level, g, s, len);
+        for (int64_t i = 0; i < len; i++) {
+            dg[i] = dh[i] * u[i] * s[i] * (1.0f + g[i] * (1.0f - s[i]));
+            du[i] = dh[i] * g[i] * s[i];
+        }
     }
 }
 

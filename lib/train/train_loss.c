@@ -1,7 +1,9 @@
 /* Softmax cross-entropy over the vocabulary, forward and backward. */
 #include <math.h>
 
+#include "cpu/exp.h"
 #include "train/train.h"
+#include "train/train_reduce.h"
 
 typedef struct {
     float *losses, *x;
@@ -13,18 +15,15 @@ typedef struct {
 
 static void ce_fwd_worker(void *ctx, int32_t ith, int32_t nth) {
     const ce_job *j = ctx;
+    const int level = ef_cpu_exp_level();
     int64_t b, e;
     ef_split_range(j->N, ith, nth, &b, &e);
     for (int64_t n = b; n < e; n++) {
         float *row = j->x + n * j->V; /* [V] logits → probabilities */
-        float mx = -INFINITY;
-        for (int32_t v = 0; v < j->V; v++)
-            if (row[v] > mx) mx = row[v];
-        double sum = 0.0;
-        for (int32_t v = 0; v < j->V; v++) {
-            row[v] = expf(row[v] - mx);
-            sum += row[v];
-        }
+        const float mx = ef_tr_reduce_max(row, j->V);
+        for (int32_t v = 0; v < j->V; v++) row[v] -= mx;
+        ef_cpu_exp_with(level, row, row, j->V);
+        const double sum = ef_tr_reduce_sum(row, j->V, 0);
         const float inv = (float)(1.0 / sum);
         for (int32_t v = 0; v < j->V; v++) row[v] *= inv;
         const float pt = row[j->targets[n]];

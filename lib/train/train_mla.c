@@ -109,13 +109,13 @@ void ef_tr_mla_fwd(ef_pool *pool, const ef_train_shape *s, const ef_train_layout
     } else {
         ef_tr_matmul_fwd(pool, q, xn, w.wq, d.N, d.C, Q, mm);                        /* [N, H, dq] */
     }
-    ef_tr_rope_part_fwd(q, cos_sin, B, d.T, d.H, d.dq, d.nope, d.rope);
+    ef_tr_rope_part_fwd(pool, q, cos_sin, B, d.T, d.H, d.dq, d.nope, d.rope);
 
     ef_tr_matmul_fwd(pool, sc.kva, xn, w.wkv_a, d.N, d.C, lr, mm); /* [N, lat + rope] */
     for (int64_t n = 0; n < d.N; n++)
         memcpy(a->lat + n * d.lat, sc.kva + n * lr, sizeof(float) * (size_t)d.lat);
     ef_tr_rmsnorm_fwd(pool, a->ckv, a->rstdkv, a->lat, w.kv_a_norm, d.N, d.lat, eps); /* [N, lat] */
-    ef_tr_rope_part_fwd(sc.kva, cos_sin, B, d.T, 1, lr, d.lat, d.rope);        /* k_pe */
+    ef_tr_rope_part_fwd(pool, sc.kva, cos_sin, B, d.T, 1, lr, d.lat, d.rope);        /* k_pe */
 
     transpose_wkb(sc.wkbT, w.wk_b, &d);
     ef_tr_matmul_fwd(pool, sc.kn, a->ckv, sc.wkbT, d.N, d.lat, HN, mm);     /* [N, H, nope] */
@@ -161,19 +161,17 @@ void ef_tr_mla_bwd(ef_pool *pool, const ef_train_shape *s, const ef_train_layout
             for (int32_t i = 0; i < d.nope; i++)
                 g.wk_b[((int64_t)h * d.lat + r) * d.nope + i] +=
                     sc.dwkbT[((int64_t)h * d.nope + i) * d.lat + r];
-    ef_tr_rope_part_bwd(dkva, cos_sin, B, d.T, 1, lr, d.lat, d.rope);
-    memset(sc.dlat, 0, sizeof(float) * (size_t)(d.N * d.lat));
-    ef_tr_rmsnorm_bwd(sc.dlat, g.kv_a_norm, sc.dckv, a->lat, w.kv_a_norm, a->rstdkv, d.N, d.lat);
+    ef_tr_rope_part_bwd(pool, dkva, cos_sin, B, d.T, 1, lr, d.lat, d.rope);
+    ef_tr_rmsnorm_bwd_set(pool, sc.dlat, g.kv_a_norm, sc.dckv, a->lat, w.kv_a_norm, a->rstdkv, d.N, d.lat);
     for (int64_t n = 0; n < d.N; n++)
         memcpy(dkva + n * lr, sc.dlat + n * d.lat, sizeof(float) * (size_t)d.lat);
     ef_tr_matmul_bwd(pool, dxn, g.wkv_a, dkva, xn, w.wkv_a, d.N, d.C, lr, mm);
 
-    ef_tr_rope_part_bwd(dq, cos_sin, B, d.T, d.H, d.dq, d.nope, d.rope);
+    ef_tr_rope_part_bwd(pool, dq, cos_sin, B, d.T, d.H, d.dq, d.nope, d.rope);
     if (d.ql > 0) {
         memset(sc.dqan, 0, sizeof(float) * (size_t)(d.N * d.ql));
         ef_tr_matmul_bwd(pool, sc.dqan, g.wq_b, dq, a->qan, w.wq_b, d.N, d.ql, Q, mm);
-        memset(sc.dqa, 0, sizeof(float) * (size_t)(d.N * d.ql));
-        ef_tr_rmsnorm_bwd(sc.dqa, g.q_a_norm, sc.dqan, a->qa, w.q_a_norm, a->rstdq, d.N, d.ql);
+        ef_tr_rmsnorm_bwd_set(pool, sc.dqa, g.q_a_norm, sc.dqan, a->qa, w.q_a_norm, a->rstdq, d.N, d.ql);
         ef_tr_matmul_bwd(pool, dxn, g.wq_a, sc.dqa, xn, w.wq_a, d.N, d.C, d.ql, mm);
     } else {
         ef_tr_matmul_bwd(pool, dxn, g.wq, dq, xn, w.wq, d.N, d.C, Q, mm);

@@ -213,8 +213,8 @@ static void qkv_fwd(ef_train_model *m, ef_pool *pool, const dims *d, const acts_
     ef_tr_matmul_fwd(pool, q, xn1, p + P->wq + l * d->Q * d->C, N, C, (int32_t)d->Q, &m->mm);
     ef_tr_matmul_fwd(pool, k, xn1, p + P->wk + l * d->K * d->C, N, C, (int32_t)d->K, &m->mm);
     ef_tr_matmul_fwd(pool, v, xn1, p + P->wv + l * d->K * d->C, N, C, (int32_t)d->K, &m->mm);
-    ef_tr_rope_fwd(q, m->cos_sin, B, T, (int32_t)d->H, d->w.dk);
-    ef_tr_rope_fwd(k, m->cos_sin, B, T, (int32_t)d->KV, d->w.dk);
+    ef_tr_rope_fwd(pool, q, m->cos_sin, B, T, (int32_t)d->H, d->w.dk);
+    ef_tr_rope_fwd(pool, k, m->cos_sin, B, T, (int32_t)d->KV, d->w.dk);
 }
 
 float ef_train_model_forward(ef_train_model *m, ef_pool *pool, const int32_t *tokens,
@@ -229,8 +229,12 @@ float ef_train_model_forward(ef_train_model *m, ef_pool *pool, const int32_t *to
     const int64_t N = (int64_t)d.N;
 
     ef_tr_embed_fwd(a.res, tokens, p + P->tok_embd, N, C);
+    /* Each residual add runs inside the norm that reads the sum next
+     * (ef_tr_rmsnorm_fwd_add): a layer's output is h·Wdᵀ until the next
+     * norm adds `pending` (that layer's xmid) to it. */
+    const float *pending = NULL; /* [N, C] or NULL */
     for (size_t l = 0; l < d.L; l++) {
-        const float *x = a.res + l * d.N * d.C;   /* [N, C] */
+        float *x = a.res + l * d.N * d.C;         /* [N, C] */
         float *rstd1 = a.rstd1 + l * d.N;         /* [N] */
         float *xn1 = a.xn1 + l * d.N * d.C;       /* [N, C] */
         float *q = a.q + l * d.N * d.Q;           /* [N, Q] */
@@ -246,22 +250,26 @@ float ef_train_model_forward(ef_train_model *m, ef_pool *pool, const int32_t *to
         float *h = a.h + l * d.N * d.F;           /* [N, F] */
         float *xout = a.res + (l + 1) * d.N * d.C; /* [N, C] */
 
-        ef_tr_rmsnorm_fwd(pool, xn1, rstd1, x, p + P->attn_norm + l * d.C, N, C, eps);
+        if (pending)
+            ef_tr_rmsnorm_fwd_add(pool, xn1, rstd1, x, pending, p + P->attn_norm + l * d.C, N, C, eps);
+        else
+            ef_tr_rmsnorm_fwd(pool, xn1, rstd1, x, p + P->attn_norm + l * d.C, N, C, eps);
         qkv_fwd(m, pool, &d, &a, l, xn1, q, k, v);
         const ef_tr_attn_dims ad = attn_dims_of(m, &d, l);
         ef_tr_attention_fwd(pool, ctx, att, q, k, v, &ad, &m->mm);
         ef_tr_matmul_fwd(pool, xmid, ctx, p + P->wo + l * d.C * d.O, N, O, C, &m->mm);
-        for (size_t i = 0; i < d.N * d.C; i++) xmid[i] += x[i];
-
-        ef_tr_rmsnorm_fwd(pool, xn2, rstd2, xmid, p + P->ffn_norm + l * d.C, N, C, eps);
+        ef_tr_rmsnorm_fwd_add(pool, xn2, rstd2, xmid, x, p + P->ffn_norm + l * d.C, N, C, eps); /* xmid += x */
         ef_tr_matmul_fwd(pool, g, xn2, p + P->w_gate + l * d.F * d.C, N, C, F, &m->mm);
         ef_tr_matmul_fwd(pool, u, xn2, p + P->w_up + l * d.F * d.C, N, C, F, &m->mm);
         ef_tr_swiglu_fwd(pool, h, g, u, N * F);
         ef_tr_matmul_fwd(pool, xout, h, p + P->w_down + l * d.C * d.F, N, F, C, &m->mm);
-        for (size_t i = 0; i < d.N * d.C; i++) xout[i] += xmid[i];
+        pending = xmid;
     }
-    const float *xlast = a.res + d.L * d.N * d.C; /* [N, C] */
-    ef_tr_rmsnorm_fwd(pool, a.xnf, a.rstdf, xlast, p + P->output_norm, N, C, eps);
+    float *xlast = a.res + d.L * d.N * d.C; /* [N, C] */
+    if (pending)
+        ef_tr_rmsnorm_fwd_add(pool, a.xnf, a.rstdf, xlast, pending, p + P->output_norm, N, C, eps);
+    else
+        ef_tr_rmsnorm_fwd(pool, a.xnf, a.rstdf, xlast, p + P->output_norm, N, C, eps);
     ef_tr_matmul_fwd(pool, a.logits, a.xnf, p + P->output, N, C, (int32_t)d.V, &m->mm);
     float mean = 0.0f;
     if (targets) {
@@ -290,8 +298,8 @@ static void qkv_bwd(ef_train_model *m, ef_pool *pool, const dims *d, const acts_
                       da->dk, da->dv, da->dxn, m->mla_scratch, &m->mm);
         return;
     }
-    ef_tr_rope_bwd(da->dq, m->cos_sin, B, T, (int32_t)d->H, d->w.dk);
-    ef_tr_rope_bwd(da->dk, m->cos_sin, B, T, (int32_t)d->KV, d->w.dk);
+    ef_tr_rope_bwd(pool, da->dq, m->cos_sin, B, T, (int32_t)d->H, d->w.dk);
+    ef_tr_rope_bwd(pool, da->dk, m->cos_sin, B, T, (int32_t)d->KV, d->w.dk);
     ef_tr_matmul_bwd_set(pool, da->dxn, gr + P->wq + l * d->Q * d->C, da->dq, xn1,
                          p + P->wq + l * d->Q * d->C, N, C, (int32_t)d->Q, &m->mm);
     ef_tr_matmul_bwd(pool, da->dxn, gr + P->wk + l * d->K * d->C, da->dk, xn1,
@@ -318,8 +326,7 @@ void ef_train_model_backward(ef_train_model *m, ef_pool *pool, const int32_t *to
     ef_tr_crossentropy_bwd(pool, a.logits, targets, N, (int32_t)d.V, scale / (float)N);
     ef_tr_matmul_bwd_set(pool, da.dxn, gr + P->output, a.logits, a.xnf, p + P->output, N, C,
                          (int32_t)d.V, &m->mm);
-    memset(da.dres, 0, sizeof(float) * NC);
-    ef_tr_rmsnorm_bwd(da.dres, gr + P->output_norm, da.dxn, a.res + d.L * NC, p + P->output_norm,
+    ef_tr_rmsnorm_bwd_set(pool, da.dres, gr + P->output_norm, da.dxn, a.res + d.L * NC, p + P->output_norm,
                       a.rstdf, N, C);
 
     for (size_t l = d.L; l-- > 0;) {
@@ -333,26 +340,21 @@ void ef_train_model_backward(ef_train_model *m, ef_pool *pool, const int32_t *to
         /* xout = xmid + h·Wdᵀ: dres flows to xmid unchanged */
         ef_tr_matmul_bwd_set(pool, da.dh, gr + P->w_down + l * d.C * d.F, da.dres, h,
                              p + P->w_down + l * d.C * d.F, N, F, C, &m->mm);
-        memset(da.dg, 0, sizeof(float) * d.N * d.F);
-        memset(da.du, 0, sizeof(float) * d.N * d.F);
         ef_tr_swiglu_bwd(pool, da.dg, da.du, da.dh, g, u, N * F);
         ef_tr_matmul_bwd_set(pool, da.dxn, gr + P->w_gate + l * d.F * d.C, da.dg, xn2,
                              p + P->w_gate + l * d.F * d.C, N, C, F, &m->mm);
         ef_tr_matmul_bwd(pool, da.dxn, gr + P->w_up + l * d.F * d.C, da.du, xn2,
                          p + P->w_up + l * d.F * d.C, N, C, F, &m->mm);
-        ef_tr_rmsnorm_bwd(da.dres, gr + P->ffn_norm + l * d.C, da.dxn, xmid,
+        ef_tr_rmsnorm_bwd(pool, da.dres, gr + P->ffn_norm + l * d.C, da.dxn, xmid,
                           p + P->ffn_norm + l * d.C, rstd2, N, C);
 
         /* xmid = x + ctx·Woᵀ: dres flows to x unchanged */
         ef_tr_matmul_bwd_set(pool, da.dctx, gr + P->wo + l * d.C * d.O, da.dres, ctx,
                              p + P->wo + l * d.C * d.O, N, O, C, &m->mm);
-        memset(da.dq, 0, sizeof(float) * d.N * d.Q);
-        memset(da.dk, 0, sizeof(float) * d.N * d.K);
-        memset(da.dv, 0, sizeof(float) * d.N * d.Vw);
         const ef_tr_attn_dims ad = attn_dims_of(m, &d, l);
         ef_tr_attention_bwd(pool, da.dq, da.dk, da.dv, da.dctx, att, q, k, v, &ad, m->scratch, &m->mm);
         qkv_bwd(m, pool, &d, &a, &da, l, xn1);
-        ef_tr_rmsnorm_bwd(da.dres, gr + P->attn_norm + l * d.C, da.dxn, x,
+        ef_tr_rmsnorm_bwd(pool, da.dres, gr + P->attn_norm + l * d.C, da.dxn, x,
                           p + P->attn_norm + l * d.C, rstd1, N, C);
     }
     ef_tr_embed_bwd(gr + P->tok_embd, da.dres, tokens, N, C);

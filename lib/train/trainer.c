@@ -255,9 +255,17 @@ static void apply_adamw(ef_trainer *t, float lr, float grad_scale) {
     ef_pool_run(t->pool, adamw_worker, &j);
 }
 
+/* grads = 0, each worker clearing its share (the step's largest memset). */
+static void zero_grads_worker(void *ctx, int32_t ith, int32_t nth) {
+    const ef_train_model *m = ctx;
+    int64_t b, e;
+    ef_split_range((int64_t)m->lay.n_floats, ith, nth, &b, &e);
+    memset(m->grads + b, 0, sizeof(float) * (size_t)(e - b));
+}
+
 ef_status ef_trainer_step(ef_trainer *t, float *loss) {
     if (!t) return ef_err(EF_ERR_INVALID_ARG, "ef_trainer_step: trainer is NULL");
-    memset(t->model.grads, 0, sizeof(float) * t->model.lay.n_floats);
+    ef_pool_run(t->pool, zero_grads_worker, &t->model);
     double sum = 0.0;
     for (int32_t a = 0; a < t->p.accum; a++) {
         ef_train_data_sample(t);

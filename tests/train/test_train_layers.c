@@ -73,10 +73,27 @@ static void test_rmsnorm(void **state) {
     float x[N * C], w[C], R[N * C], out[N * C], rstd[N], dx[N * C] = {0}, dw[C] = {0};
     fill(x, N * C, 1.0f), fill(w, C, 1.0f), fill(R, N * C, 1.0f);
     ef_tr_rmsnorm_fwd(NULL, out, rstd, x, w, N, C, 1e-5f);
-    ef_tr_rmsnorm_bwd(dx, dw, R, x, w, rstd, N, C);
+    ef_tr_rmsnorm_bwd(NULL, dx, dw, R, x, w, rstd, N, C);
     norm_ctx c = {to_double(x, N * C), to_double(w, C), to_double(R, N * C), N, C, 1e-5};
     fd_check("rmsnorm dx", norm_loss, &c, c.x, N * C, dx);
     fd_check("rmsnorm dw", norm_loss, &c, c.w, C, dw);
+    /* the overwriting backward gives the same dx over garbage */
+    float dx_set[N * C], dw_set[C] = {0};
+    for (int i = 0; i < N * C; i++) dx_set[i] = NAN;
+    ef_tr_rmsnorm_bwd_set(NULL, dx_set, dw_set, R, x, w, rstd, N, C);
+    assert_memory_equal(dx_set, dx, sizeof dx);
+    assert_memory_equal(dw_set, dw, sizeof dw);
+    /* the fused residual add: x = a + b, then the forward of x */
+    float a[N * C], b[N * C], out_add[N * C], rstd_add[N];
+    fill(b, N * C, 1.0f);
+    for (int i = 0; i < N * C; i++) a[i] = x[i] - b[i];
+    float sum[N * C];
+    for (int i = 0; i < N * C; i++) sum[i] = a[i] + b[i];
+    ef_tr_rmsnorm_fwd(NULL, out, rstd, sum, w, N, C, 1e-5f);
+    ef_tr_rmsnorm_fwd_add(NULL, out_add, rstd_add, a, b, w, N, C, 1e-5f);
+    assert_memory_equal(a, sum, sizeof a);
+    assert_memory_equal(out_add, out, sizeof out);
+    assert_memory_equal(rstd_add, rstd, sizeof rstd);
     free(c.x), free(c.w), free(c.R);
 }
 
@@ -187,10 +204,10 @@ static void test_rope(void **state) {
     ef_tr_rope_table(cs, T, hd, 10000.0f);
     float y[n];
     memcpy(y, x, sizeof y);
-    ef_tr_rope_fwd(y, cs, B, T, H, hd);
+    ef_tr_rope_fwd(NULL, y, cs, B, T, H, hd);
     float d[n];
     memcpy(d, R, sizeof d);
-    ef_tr_rope_bwd(d, cs, B, T, H, hd);
+    ef_tr_rope_bwd(NULL, d, cs, B, T, H, hd);
     rope_ctx c = {to_double(x, n), to_double(R, n), B, T, H, hd, 10000.0};
     /* forward too: the loss at x must match Σ R·y */
     double Ly = 0;
@@ -245,7 +262,11 @@ static void check_attention(const char *name, int H, int KV, int dk, int dv, int
     float *q = malloc(sizeof(float) * nq), *k = malloc(sizeof(float) * nk), *v = malloc(sizeof(float) * nv);
     float *R = malloc(sizeof(float) * no), *ctx = malloc(sizeof(float) * no);
     float *att = malloc(sizeof(float) * B * H * T * T), *scratch = malloc(sizeof(float) * ef_tr_attention_scratch_floats(T, 2));
-    float *dq = calloc(nq, sizeof(float)), *dk_ = calloc(nk, sizeof(float)), *dv_ = calloc(nv, sizeof(float));
+    float *dq = malloc(sizeof(float) * nq), *dk_ = malloc(sizeof(float) * nk), *dv_ = malloc(sizeof(float) * nv);
+    /* the backward overwrites dq, dk, dv: NaN wherever it did not */
+    for (int i = 0; i < nq; i++) dq[i] = NAN;
+    for (int i = 0; i < nk; i++) dk_[i] = NAN;
+    for (int i = 0; i < nv; i++) dv_[i] = NAN;
     fill(q, nq, 1.5f), fill(k, nk, 1.5f), fill(v, nv, 1.0f), fill(R, no, 1.0f);
     float *work = malloc(sizeof(float) * ef_tr_mm_work_floats(2));
     const ef_tr_mm mm = {work, 2};
@@ -449,6 +470,47 @@ static void test_crossentropy(void **state) {
     free(c.x);
 }
 
+/* ---------------- thread counts ----------------
+ * The pooled position-wise layers give the same bits on 1, 2 and 3 threads:
+ * RMSNorm backward (rows for dx, column blocks for dw, C not a multiple of
+ * the block), SwiGLU over more than one chunk of the vectorized sigmoid
+ * (ranges cut anywhere), the cross-entropy rows. */
+static void test_pooled_layers_same_bits(void **state) {
+    (void)state;
+    enum { N = 37, C = 40, n = 1000, V = 37 };
+    static float x[N * C], w[C], R[N * C], out[N * C], rstd[N], dx[4][N * C], dw[4][C];
+    static float g[n], u[n], dh[n], h[4][n], dg[4][n], du[4][n], lg[4][N * V], loss[4][N];
+    static const int32_t tgt[N] = {1, 5, 36, 0, 7};
+    fill(x, N * C, 1.0f), fill(w, C, 1.0f), fill(R, N * C, 1.0f);
+    fill(g, n, 6.0f), fill(u, n, 1.0f), fill(dh, n, 1.0f), fill(lg[0], N * V, 3.0f);
+    ef_tr_rmsnorm_fwd(NULL, out, rstd, x, w, N, C, 1e-5f);
+    for (int t = 1; t <= 3; t++) {
+        ef_pool *pool = NULL;
+        if (t > 1) assert_int_equal(ef_pool_create(t, &pool), EF_OK);
+        memset(dx[t], 0, sizeof dx[t]), memset(dw[t], 0, sizeof dw[t]);
+        ef_tr_rmsnorm_bwd(pool, dx[t], dw[t], R, x, w, rstd, N, C);
+        ef_tr_swiglu_fwd(pool, h[t], g, u, n);
+        ef_tr_swiglu_bwd(pool, dg[t], du[t], dh, g, u, n);
+        memcpy(lg[t], lg[0], sizeof lg[0]);
+        ef_tr_crossentropy_fwd(pool, loss[t], lg[t], tgt, N, V);
+        ef_tr_crossentropy_bwd(pool, lg[t], tgt, N, V, 0.5f);
+        ef_pool_free(pool);
+        if (t == 1) continue;
+        assert_memory_equal(dx[t], dx[1], sizeof dx[1]);
+        assert_memory_equal(dw[t], dw[1], sizeof dw[1]);
+        assert_memory_equal(h[t], h[1], sizeof h[1]);
+        assert_memory_equal(dg[t], dg[1], sizeof dg[1]);
+        assert_memory_equal(du[t], du[1], sizeof du[1]);
+        assert_memory_equal(lg[t], lg[1], sizeof lg[1]);
+        assert_memory_equal(loss[t], loss[1], sizeof loss[1]);
+    }
+    /* and the values are SwiGLU's: silu(g)·u within float rounding */
+    for (int i = 0; i < n; i++) {
+        const double want = g[i] / (1.0 + exp(-(double)g[i])) * u[i];
+        assert_true(fabs(h[1][i] - want) <= 1e-6 * (1.0 + fabs(want)));
+    }
+}
+
 int main(void) {
     ef_rng_seed(&g_rng, 12345);
     const struct CMUnitTest tests[] = {
@@ -459,6 +521,7 @@ int main(void) {
         cmocka_unit_test(test_attention_window),
         cmocka_unit_test(test_attention_blocks), cmocka_unit_test(test_mla),
         cmocka_unit_test(test_mla_q_lora),    cmocka_unit_test(test_crossentropy),
+        cmocka_unit_test(test_pooled_layers_same_bits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
