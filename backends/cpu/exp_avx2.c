@@ -3,7 +3,7 @@
 #include "cpu/exp.h"
 
 #if defined(__AVX2__) && defined(__FMA__)
-#include <immintrin.h>
+#include "cpu/simd_avx2.h"
 
 int ef_cpu_exp_avx2_built(void) { return 1; }
 
@@ -14,18 +14,8 @@ static inline __attribute__((always_inline)) __m256 pow2_8(__m256 k) {
 
 static inline __attribute__((always_inline)) __m256 exp8(__m256 x) {
     const __m256 t = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(EF_EXP_LO)), _mm256_set1_ps(EF_EXP_HI)); /* [8] */
-    const __m256 n = _mm256_round_ps(_mm256_mul_ps(t, _mm256_set1_ps(EF_SILU_LOG2E)),
-                                     _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m256 r = _mm256_fmadd_ps(n, _mm256_set1_ps(-EF_SILU_LN2_HI), t);
-    r = _mm256_fmadd_ps(n, _mm256_set1_ps(-EF_SILU_LN2_LO), r); /* [8] |r| ≤ ln2/2 */
-    __m256 p = _mm256_set1_ps(EF_SILU_C7);
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(EF_SILU_C6));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(EF_SILU_C5));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(EF_SILU_C4));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(EF_SILU_C3));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(EF_SILU_C2));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f)); /* [8] exp(r) */
+    __m256 n;                                   /* [8] integral */
+    const __m256 p = ef_avx2_exp_poly(t, &n); /* [8] exp(t − n·ln 2) */
     const __m256 n1 = _mm256_round_ps(_mm256_mul_ps(n, _mm256_set1_ps(0.5f)), _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
     const __m256 n2 = _mm256_sub_ps(n, n1);
     const __m256 e = _mm256_mul_ps(_mm256_mul_ps(p, pow2_8(n1)), pow2_8(n2));

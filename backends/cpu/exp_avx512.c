@@ -4,7 +4,7 @@
 #include "cpu/exp.h"
 
 #if defined(__AVX512F__)
-#include <immintrin.h>
+#include "cpu/simd_avx512.h"
 
 int ef_cpu_exp_avx512_built(void) { return 1; }
 
@@ -15,18 +15,8 @@ static inline __attribute__((always_inline)) __m512 pow2_16(__m512 k) {
 
 static inline __attribute__((always_inline)) __m512 exp16(__m512 x) {
     const __m512 t = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(EF_EXP_LO)), _mm512_set1_ps(EF_EXP_HI)); /* [16] */
-    const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(t, _mm512_set1_ps(EF_SILU_LOG2E)),
-                                          _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m512 r = _mm512_fmadd_ps(n, _mm512_set1_ps(-EF_SILU_LN2_HI), t);
-    r = _mm512_fmadd_ps(n, _mm512_set1_ps(-EF_SILU_LN2_LO), r); /* [16] |r| ≤ ln2/2 */
-    __m512 p = _mm512_set1_ps(EF_SILU_C7);
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(EF_SILU_C6));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(EF_SILU_C5));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(EF_SILU_C4));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(EF_SILU_C3));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(EF_SILU_C2));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f)); /* [16] exp(r) */
+    __m512 n;                                     /* [16] integral */
+    const __m512 p = ef_avx512_exp_poly(t, &n); /* [16] exp(t − n·ln 2) */
     const __m512 n1 = _mm512_roundscale_ps(_mm512_mul_ps(n, _mm512_set1_ps(0.5f)), _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
     const __m512 n2 = _mm512_sub_ps(n, n1);
     const __m512 e = _mm512_mul_ps(_mm512_mul_ps(p, pow2_16(n1)), pow2_16(n2));

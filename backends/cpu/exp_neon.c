@@ -3,7 +3,7 @@
 #include "cpu/exp.h"
 
 #if defined(__aarch64__) && defined(__ARM_NEON)
-#include <arm_neon.h>
+#include "cpu/simd_neon.h"
 
 int ef_cpu_exp_neon_built(void) { return 1; }
 
@@ -15,17 +15,8 @@ static inline __attribute__((always_inline)) float32x4_t pow2_4(float32x4_t k) {
 static inline __attribute__((always_inline)) float32x4_t exp4(float32x4_t x) {
     /* vmaxq/vminq propagate NaN; the lane is replaced at the end anyway */
     const float32x4_t t = vminq_f32(vmaxq_f32(x, vdupq_n_f32(EF_EXP_LO)), vdupq_n_f32(EF_EXP_HI)); /* [4] */
-    const float32x4_t n = vrndnq_f32(vmulq_n_f32(t, EF_SILU_LOG2E));
-    float32x4_t r = vfmaq_n_f32(t, n, -EF_SILU_LN2_HI);
-    r = vfmaq_n_f32(r, n, -EF_SILU_LN2_LO); /* [4] |r| ≤ ln2/2 */
-    float32x4_t p = vdupq_n_f32(EF_SILU_C7);
-    p = vfmaq_f32(vdupq_n_f32(EF_SILU_C6), p, r);
-    p = vfmaq_f32(vdupq_n_f32(EF_SILU_C5), p, r);
-    p = vfmaq_f32(vdupq_n_f32(EF_SILU_C4), p, r);
-    p = vfmaq_f32(vdupq_n_f32(EF_SILU_C3), p, r);
-    p = vfmaq_f32(vdupq_n_f32(EF_SILU_C2), p, r);
-    p = vfmaq_f32(vdupq_n_f32(1.0f), p, r);
-    p = vfmaq_f32(vdupq_n_f32(1.0f), p, r); /* [4] exp(r) */
+    float32x4_t n;                                  /* [4] integral */
+    const float32x4_t p = ef_neon_exp_poly(t, &n); /* [4] exp(t − n·ln 2) */
     const float32x4_t n1 = vrndq_f32(vmulq_n_f32(n, 0.5f)); /* toward zero */
     const float32x4_t n2 = vsubq_f32(n, n1);
     const float32x4_t e = vmulq_f32(vmulq_f32(p, pow2_4(n1)), pow2_4(n2));

@@ -41,13 +41,13 @@
 #define EF_SILU_C3 (1.0f / 6.0f)
 #define EF_SILU_C2 0.5f
 
-/* The scalar reference for one value; the SIMD files use it for tails. */
-static inline float ef_silu_ref(float g) {
-    const float a = fabsf(g);
-    const float t = -(a < EF_SILU_LIMIT ? a : EF_SILU_LIMIT); /* [−87.34, 0] */
-    const float n = rintf(t * EF_SILU_LOG2E);                  /* [−126, 0], integral */
-    float r = fmaf(n, -EF_SILU_LN2_HI, t);
-    r = fmaf(n, -EF_SILU_LN2_LO, r); /* t − n·ln 2, |r| ≤ ln2/2 */
+/* The core both exp-based families (silu.h, exp.h) share, in the order
+ * every level follows: n = rint(t·log2 e) (into *n) and exp(r) for
+ * r = t − n·ln 2 (two FMAs, |r| ≤ ln2/2) by the degree-7 polynomial. */
+static inline float ef_exp_poly_ref(float t, float *n) {
+    *n = rintf(t * EF_SILU_LOG2E);
+    float r = fmaf(*n, -EF_SILU_LN2_HI, t);
+    r = fmaf(*n, -EF_SILU_LN2_LO, r);
     float p = EF_SILU_C7;
     p = fmaf(p, r, EF_SILU_C6);
     p = fmaf(p, r, EF_SILU_C5);
@@ -55,7 +55,15 @@ static inline float ef_silu_ref(float g) {
     p = fmaf(p, r, EF_SILU_C3);
     p = fmaf(p, r, EF_SILU_C2);
     p = fmaf(p, r, 1.0f);
-    p = fmaf(p, r, 1.0f); /* exp(r) */
+    return fmaf(p, r, 1.0f);
+}
+
+/* The scalar reference for one value; the SIMD files use it for tails. */
+static inline float ef_silu_ref(float g) {
+    const float a = fabsf(g);
+    const float t = -(a < EF_SILU_LIMIT ? a : EF_SILU_LIMIT); /* [−87.34, 0] */
+    float n;                                                  /* [−126, 0], integral */
+    const float p = ef_exp_poly_ref(t, &n);                   /* exp(t − n·ln 2) */
     const int32_t bits = ((int32_t)n + 127) * (1 << 23); /* 2^n */
     float scale;
     memcpy(&scale, &bits, sizeof scale);

@@ -3,7 +3,7 @@
 #include "cpu/silu.h"
 
 #if defined(__AVX2__) && defined(__FMA__)
-#include <immintrin.h>
+#include "cpu/simd_avx2.h"
 
 int ef_cpu_silu_avx2_built(void) { return 1; }
 
@@ -11,18 +11,8 @@ static inline __attribute__((always_inline)) __m256 silu8(__m256 g) {
     const __m256 lim = _mm256_set1_ps(EF_SILU_LIMIT);
     const __m256 a = _mm256_andnot_ps(_mm256_set1_ps(-0.0f), g);          /* [8] |g| */
     const __m256 t = _mm256_sub_ps(_mm256_setzero_ps(), _mm256_min_ps(a, lim)); /* [8] −min(a, limit) */
-    const __m256 n = _mm256_round_ps(_mm256_mul_ps(t, _mm256_set1_ps(EF_SILU_LOG2E)),
-                                     _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m256 r = _mm256_fmadd_ps(n, _mm256_set1_ps(-EF_SILU_LN2_HI), t);
-    r = _mm256_fmadd_ps(n, _mm256_set1_ps(-EF_SILU_LN2_LO), r);
-    __m256 p = _mm256_set1_ps(EF_SILU_C7);
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(EF_SILU_C6));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(EF_SILU_C5));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(EF_SILU_C4));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(EF_SILU_C3));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(EF_SILU_C2));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f)); /* [8] exp(r) */
+    __m256 n;                                   /* [8] integral */
+    const __m256 p = ef_avx2_exp_poly(t, &n); /* [8] exp(t − n·ln 2) */
     const __m256i bits = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
     __m256 e = _mm256_mul_ps(p, _mm256_castsi256_ps(bits));       /* [8] exp(−a) */
     e = _mm256_andnot_ps(_mm256_cmp_ps(a, lim, _CMP_GT_OQ), e);   /* 0 past the limit */

@@ -3,7 +3,7 @@
 #include "cpu/silu.h"
 
 #if defined(__AVX512F__)
-#include <immintrin.h>
+#include "cpu/simd_avx512.h"
 
 int ef_cpu_silu_avx512_built(void) { return 1; }
 
@@ -11,18 +11,8 @@ static inline __attribute__((always_inline)) __m512 silu16(__m512 g) {
     const __m512 lim = _mm512_set1_ps(EF_SILU_LIMIT);
     const __m512 a = _mm512_abs_ps(g);                                   /* [16] |g| */
     const __m512 t = _mm512_sub_ps(_mm512_setzero_ps(), _mm512_min_ps(a, lim)); /* [16] −min(a, limit) */
-    const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(t, _mm512_set1_ps(EF_SILU_LOG2E)),
-                                          _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m512 r = _mm512_fmadd_ps(n, _mm512_set1_ps(-EF_SILU_LN2_HI), t);
-    r = _mm512_fmadd_ps(n, _mm512_set1_ps(-EF_SILU_LN2_LO), r);
-    __m512 p = _mm512_set1_ps(EF_SILU_C7);
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(EF_SILU_C6));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(EF_SILU_C5));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(EF_SILU_C4));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(EF_SILU_C3));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(EF_SILU_C2));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f)); /* [16] exp(r) */
+    __m512 n;                                     /* [16] integral */
+    const __m512 p = ef_avx512_exp_poly(t, &n); /* [16] exp(t − n·ln 2) */
     const __m512i bits = _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127)), 23);
     __m512 e = _mm512_mul_ps(p, _mm512_castsi512_ps(bits));                   /* [16] exp(−a) */
     e = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(a, lim, _CMP_LE_OQ), e);       /* 0 past the limit */

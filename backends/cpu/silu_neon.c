@@ -3,7 +3,7 @@
 #include "cpu/silu.h"
 
 #if defined(__aarch64__) && defined(__ARM_NEON)
-#include <arm_neon.h>
+#include "cpu/simd_neon.h"
 
 int ef_cpu_silu_neon_built(void) { return 1; }
 
@@ -11,17 +11,8 @@ static inline __attribute__((always_inline)) float32x4_t silu4(float32x4_t g) {
     const float32x4_t lim = vdupq_n_f32(EF_SILU_LIMIT);
     const float32x4_t a = vabsq_f32(g);                  /* [4] |g| */
     const float32x4_t t = vnegq_f32(vminq_f32(a, lim));  /* [4] −min(a, limit) */
-    const float32x4_t n = vrndnq_f32(vmulq_n_f32(t, EF_SILU_LOG2E));
-    float32x4_t r = vfmaq_n_f32(t, n, -EF_SILU_LN2_HI);
-    r = vfmaq_n_f32(r, n, -EF_SILU_LN2_LO);
-    float32x4_t p = vdupq_n_f32(EF_SILU_C7);
-    p = vfmaq_f32(vdupq_n_f32(EF_SILU_C6), p, r);
-    p = vfmaq_f32(vdupq_n_f32(EF_SILU_C5), p, r);
-    p = vfmaq_f32(vdupq_n_f32(EF_SILU_C4), p, r);
-    p = vfmaq_f32(vdupq_n_f32(EF_SILU_C3), p, r);
-    p = vfmaq_f32(vdupq_n_f32(EF_SILU_C2), p, r);
-    p = vfmaq_f32(vdupq_n_f32(1.0f), p, r);
-    p = vfmaq_f32(vdupq_n_f32(1.0f), p, r); /* [4] exp(r) */
+    float32x4_t n;                                  /* [4] integral */
+    const float32x4_t p = ef_neon_exp_poly(t, &n); /* [4] exp(t − n·ln 2) */
     const int32x4_t bits = vshlq_n_s32(vaddq_s32(vcvtq_s32_f32(n), vdupq_n_s32(127)), 23);
     float32x4_t e = vmulq_f32(p, vreinterpretq_f32_s32(bits)); /* [4] exp(−a) */
     e = vreinterpretq_f32_u32(vbicq_u32(vreinterpretq_u32_f32(e), vcgtq_f32(a, lim))); /* 0 past the limit */

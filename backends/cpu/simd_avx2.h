@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "cpu/silu.h"
 #include "quant/types.h"
 
 #define EF_AVX2_INLINE static inline __attribute__((always_inline))
@@ -62,6 +63,22 @@ EF_AVX2_INLINE __m128 ef_avx2_hsum4(__m256 a0, __m256 a1, __m256 a2, __m256 a3) 
     const __m256 u23 = _mm256_add_ps(t23, _mm256_permute_ps(t23, _MM_SHUFFLE(2, 3, 0, 1)));
     const __m256 m = _mm256_unpacklo_ps(u01, u23); /* [a0 a2 . . | a1 a3 . .] */
     return _mm_unpacklo_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+}
+
+/* silu.h's ef_exp_poly_ref lane by lane (the same steps, so the same bits):
+ * *n = rint(t·log2 e), returns exp(t − n·ln 2) [8]. */
+EF_AVX2_INLINE __m256 ef_avx2_exp_poly(__m256 t, __m256 *n) {
+    *n = _mm256_round_ps(_mm256_mul_ps(t, _mm256_set1_ps(EF_SILU_LOG2E)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 r = _mm256_fmadd_ps(*n, _mm256_set1_ps(-EF_SILU_LN2_HI), t);
+    r = _mm256_fmadd_ps(*n, _mm256_set1_ps(-EF_SILU_LN2_LO), r);
+    __m256 p = _mm256_set1_ps(EF_SILU_C7);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(EF_SILU_C6));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(EF_SILU_C5));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(EF_SILU_C4));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(EF_SILU_C3));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(EF_SILU_C2));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+    return _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
 }
 
 #endif

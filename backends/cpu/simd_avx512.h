@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "cpu/silu.h"
 #include "quant/types.h"
 
 #define EF_AVX512_INLINE static inline __attribute__((always_inline))
@@ -134,6 +135,22 @@ EF_AVX512_INLINE __m512i ef_avx512_dot_u8(__m512i u, __m512i a, int vnni) {
 EF_AVX512_INLINE __m512i ef_avx512_dot_s8(__m512i w, __m512i a, int vnni) {
     const __m512i aw = _mm512_mask_sub_epi8(a, _mm512_movepi8_mask(w), _mm512_setzero_si512(), a); /* [64] */
     return ef_avx512_dot_u8(_mm512_abs_epi8(w), aw, vnni);
+}
+
+/* silu.h's ef_exp_poly_ref lane by lane (the same steps, so the same bits):
+ * *n = rint(t·log2 e), returns exp(t − n·ln 2) [16]. */
+EF_AVX512_INLINE __m512 ef_avx512_exp_poly(__m512 t, __m512 *n) {
+    *n = _mm512_roundscale_ps(_mm512_mul_ps(t, _mm512_set1_ps(EF_SILU_LOG2E)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fmadd_ps(*n, _mm512_set1_ps(-EF_SILU_LN2_HI), t);
+    r = _mm512_fmadd_ps(*n, _mm512_set1_ps(-EF_SILU_LN2_LO), r);
+    __m512 p = _mm512_set1_ps(EF_SILU_C7);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(EF_SILU_C6));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(EF_SILU_C5));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(EF_SILU_C4));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(EF_SILU_C3));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(EF_SILU_C2));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+    return _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
 }
 
 #endif

@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "cpu/silu.h"
 #include "quant/types.h"
 
 #define EF_NEON_INLINE static inline __attribute__((always_inline))
@@ -71,5 +72,21 @@ EF_NEON_INLINE ef_neon_f32x8 ef_neon_zero8(void) {
 
 /* The sum of 8 lanes, always in this order: lo+hi, then pairwise (faddp). */
 EF_NEON_INLINE float ef_neon_hsum8(ef_neon_f32x8 v) { return vaddvq_f32(vaddq_f32(v.lo, v.hi)); }
+
+/* silu.h's ef_exp_poly_ref lane by lane (the same steps, so the same bits):
+ * *n = rint(t·log2 e), returns exp(t − n·ln 2) [4]. */
+EF_NEON_INLINE float32x4_t ef_neon_exp_poly(float32x4_t t, float32x4_t *n) {
+    *n = vrndnq_f32(vmulq_n_f32(t, EF_SILU_LOG2E));
+    float32x4_t r = vfmaq_n_f32(t, *n, -EF_SILU_LN2_HI);
+    r = vfmaq_n_f32(r, *n, -EF_SILU_LN2_LO);
+    float32x4_t p = vdupq_n_f32(EF_SILU_C7);
+    p = vfmaq_f32(vdupq_n_f32(EF_SILU_C6), p, r);
+    p = vfmaq_f32(vdupq_n_f32(EF_SILU_C5), p, r);
+    p = vfmaq_f32(vdupq_n_f32(EF_SILU_C4), p, r);
+    p = vfmaq_f32(vdupq_n_f32(EF_SILU_C3), p, r);
+    p = vfmaq_f32(vdupq_n_f32(EF_SILU_C2), p, r);
+    p = vfmaq_f32(vdupq_n_f32(1.0f), p, r);
+    return vfmaq_f32(vdupq_n_f32(1.0f), p, r);
+}
 
 #endif
