@@ -3,8 +3,8 @@
  *
  * Scores: 4 query rows × 16 keys per register block, keys read from the
  * transposed tile (8 keys per load), query elements broadcast — no
- * horizontal sums. Fold: the softmax weights 8 at a time with a vector
- * exp (exp8: ≤ 3e-7 relative to expf, exact 0 for masked lanes), then
+ * horizontal sums. Fold: the base-2 softmax weights 8 at a time with a
+ * vector exp2 (exp2_8: ≤ 3e-7 relative, exact 0 for masked lanes), then
  * acc += Σ p·v for 4 rows × 16 value dims per register block.
  * Every score lane and every acc lane is one chain of FMAs in a fixed order
  * (d for scores, i for values), whichever block a row falls in, so a row's
@@ -84,40 +84,39 @@ void ef_attn_ext_scores_avx2(const ef_attn_ext_rows *rows, const ef_attn_ext_til
 
 /* ---- fold ---- */
 
-/* e^x for 8 lanes x ≤ 0 (scores minus their max; −inf for masked ones).
- * x = n·ln2 + f with n = round(x·log2e), |f| ≤ ln2/2: the rounding comes
- * from adding 1.5·2²³ (+127, the exponent bias) inside one FMA, whose low
- * mantissa bits are then n + 127, shifted into an exponent field as 2ⁿ;
- * e^f is a degree-5 polynomial with constant term 1, its coefficients a
- * minimax fit of the relative error on [−ln2/2, ln2/2] (9.2e-8 in exact
- * arithmetic; with float rounding the result is within 3e-7 relative of
- * expf, checked by test_attn_ext). x ≤ −87.7 (−inf included) clamps to
- * n = −127, whose exponent field is 0: the lane is exactly 0, so masked
- * positions add nothing. */
-EF_AVX2_INLINE __m256 exp8(__m256 x) {
-    x = _mm256_max_ps(x, _mm256_set1_ps(-88.0f));
+/* 2^x for 8 lanes x ≤ 0 (base-2 scores minus their max; −inf for masked
+ * ones). x = n + f with n = round(x), |f| ≤ 1/2 and f exact: the rounding
+ * comes from adding 1.5·2²³ (+127, the exponent bias), whose low mantissa
+ * bits are then n + 127, shifted into an exponent field as 2ⁿ. 2^f is a
+ * degree-5 polynomial with constant term 1: the minimax fit of e^g on
+ * [−ln2/2, ln2/2] with g = f·ln2 folded into its coefficients (c_k·ln2^k;
+ * 9.2e-8 in exact arithmetic; with float rounding within 3e-7 relative,
+ * checked by test_attn_ext). x ≤ −127 (−inf included; in fact x < −126.5)
+ * gives n = −127, whose exponent field is 0: the lane is exactly 0, so
+ * masked positions add nothing. */
+EF_AVX2_INLINE __m256 exp2_8(__m256 x) {
+    x = _mm256_max_ps(x, _mm256_set1_ps(-127.0f));
     const __m256 shift = _mm256_set1_ps(12582912.0f + 127.0f); /* 1.5·2²³ + bias */
-    const __m256 t = _mm256_fmadd_ps(x, _mm256_set1_ps(1.44269504f), shift); /* low bits: n + 127 */
+    const __m256 t = _mm256_add_ps(x, shift); /* low bits: n + 127 */
     const __m256 n = _mm256_sub_ps(t, shift);
-    __m256 f = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x); /* ln2 in two parts: n·hi exact */
-    f = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), f);
-    __m256 p = _mm256_set1_ps(8.290315047e-03f);
-    p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(4.189793020e-02f));
-    p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(1.666763574e-01f));
-    p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(4.999915063e-01f));
-    p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(9.999997020e-01f));
+    const __m256 f = _mm256_sub_ps(x, n);
+    __m256 p = _mm256_set1_ps(1.326472731e-03f);
+    p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(9.671512991e-03f));
+    p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(5.550733581e-02f));
+    p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(2.402224243e-01f));
+    p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(6.931470037e-01f));
     p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(1.0f));
     const __m256i two_n = _mm256_slli_epi32(_mm256_castps_si256(t), 23); /* (n + 127) << 23 = 2ⁿ */
     return _mm256_mul_ps(p, _mm256_castsi256_ps(two_n));
 }
 
-void ef_attn_ext_exp_avx2(const float *x, float *y, int32_t n) {
+void ef_attn_ext_exp2_avx2(const float *x, float *y, int32_t n) {
     int32_t i = 0;
-    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, exp8(_mm256_loadu_ps(x + i)));
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, exp2_8(_mm256_loadu_ps(x + i)));
     if (i < n) { /* the tail through a padded block */
         float in[8], out[8];
         for (int32_t k = 0; k < 8; k++) in[k] = i + k < n ? x[i + k] : 0.0f;
-        _mm256_storeu_ps(out, exp8(_mm256_loadu_ps(in)));
+        _mm256_storeu_ps(out, exp2_8(_mm256_loadu_ps(in)));
         for (int32_t k = 0; i + k < n; k++) y[i + k] = out[k];
     }
 }
@@ -132,11 +131,13 @@ static void softmax_row(float *s, float *acc, int32_t dv_pad, float *m, float *l
     _mm256_storeu_ps(lanes, mx);
     for (int k = 0; k < 8; k++) tile_max = lanes[k] > tile_max ? lanes[k] : tile_max;
     const float m_new = tile_max > *m ? tile_max : *m;
-    const float corr = expf(*m - m_new); /* 0 when nothing was summed yet */
+    /* 0 when nothing was summed yet; 1 when the max stays; else the vector
+     * exp2 in lane 0 (cheaper than a libm call) */
+    const float corr = m_new == *m ? 1.0f : _mm256_cvtss_f32(exp2_8(_mm256_set1_ps(*m - m_new)));
     const __m256 mv = _mm256_set1_ps(m_new);
     __m256 sum = _mm256_setzero_ps(); /* [8] lane sums of p */
     for (int32_t i = 0; i < TILE; i += 8) {
-        const __m256 p = exp8(_mm256_sub_ps(_mm256_loadu_ps(s + i), mv));
+        const __m256 p = exp2_8(_mm256_sub_ps(_mm256_loadu_ps(s + i), mv));
         _mm256_storeu_ps(s + i, p);
         sum = _mm256_add_ps(sum, p);
     }
@@ -234,6 +235,6 @@ void ef_attn_ext_fold_avx2(const ef_attn_ext_rows *rows, const ef_attn_ext_tile 
     (void)rows, (void)tile, (void)live, (void)i0, (void)i1, (void)s;
 }
 
-void ef_attn_ext_exp_avx2(const float *x, float *y, int32_t n) { (void)x, (void)y, (void)n; }
+void ef_attn_ext_exp2_avx2(const float *x, float *y, int32_t n) { (void)x, (void)y, (void)n; }
 
 #endif

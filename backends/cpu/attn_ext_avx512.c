@@ -3,11 +3,11 @@
  * attn_ext_tile.c.
  *
  * Scores: 4 query rows × 32 keys per register block (16 keys per load, a
- * 16-key block for the tail), query elements broadcast. Fold: the softmax
- * weights 16 at a time with a vector exp (exp16: the AVX2 exp's polynomial,
- * 2ⁿ applied with vscalefps, masked lanes zeroed), then acc += Σ p·v for 4
- * rows × 16 value dims per register block (a masked block for the last 8
- * dims). Every score lane and every acc lane is one chain of FMAs in a fixed
+ * 16-key block for the tail), query elements broadcast. Fold: the base-2
+ * softmax weights 16 at a time with a vector exp2 (exp2_16: the AVX2 exp2's
+ * polynomial, 2ⁿ applied with vscalefps, masked lanes zeroed), then
+ * acc += Σ p·v for 4 rows × 16 value dims per register block (a masked
+ * block for the last 8 dims). Every score lane and every acc lane is one chain of FMAs in a fixed
  * order (d for scores, i for values), whichever block a row falls in, so a
  * row's bits do not depend on the other rows of its task. */
 #include "cpu/attn_ext_tile.h"
@@ -96,34 +96,32 @@ void ef_attn_ext_scores_avx512(const ef_attn_ext_rows *rows, const ef_attn_ext_t
 
 /* ---- fold ---- */
 
-/* e^x for 16 lanes x ≤ 0 (scores minus their max; −inf for masked ones).
- * x = n·ln2 + f with n = round(x·log2e), |f| ≤ ln2/2; e^f is the AVX2
- * exp's degree-5 minimax polynomial, scaled by 2ⁿ with vscalefps (exact).
- * Within 3e-7 relative of expf on [−87, 0] (test_attn_ext). Lanes with
- * x ≤ −88 (−inf included) are exactly +0, so masked positions add nothing;
- * between −88 and −87.3 the result is subnormal. */
-EF_AVX512_INLINE_K __m512 exp16(__m512 x) {
-    const __mmask16 keep = _mm512_cmp_ps_mask(x, _mm512_set1_ps(-88.0f), _CMP_GT_OQ);
-    x = _mm512_max_ps(x, _mm512_set1_ps(-88.0f));
-    const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504f)),
-                                          _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m512 f = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x); /* ln2 in two parts: n·hi exact */
-    f = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), f);
-    __m512 p = _mm512_set1_ps(8.290315047e-03f);
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(4.189793020e-02f));
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.666763574e-01f));
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(4.999915063e-01f));
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(9.999997020e-01f));
+/* 2^x for 16 lanes x ≤ 0 (base-2 scores minus their max; −inf for masked
+ * ones). x = n + f with n = round(x), |f| ≤ 1/2 and f exact; 2^f is the
+ * AVX2 exp2's degree-5 polynomial, scaled by 2ⁿ with vscalefps (exact).
+ * Within 3e-7 relative of 2^x where that is normal (test_attn_ext). Lanes
+ * with x ≤ −127 (−inf included) are exactly +0, so masked positions add
+ * nothing; between −127 and −126 the result is subnormal. */
+EF_AVX512_INLINE_K __m512 exp2_16(__m512 x) {
+    const __mmask16 keep = _mm512_cmp_ps_mask(x, _mm512_set1_ps(-127.0f), _CMP_GT_OQ);
+    x = _mm512_max_ps(x, _mm512_set1_ps(-127.0f));
+    const __m512 n = _mm512_roundscale_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    const __m512 f = _mm512_sub_ps(x, n);
+    __m512 p = _mm512_set1_ps(1.326472731e-03f);
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(9.671512991e-03f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(5.550733581e-02f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(2.402224243e-01f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(6.931470037e-01f));
     p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0f));
     return _mm512_maskz_scalef_ps(keep, p, n);
 }
 
-void ef_attn_ext_exp_avx512(const float *x, float *y, int32_t n) {
+void ef_attn_ext_exp2_avx512(const float *x, float *y, int32_t n) {
     int32_t i = 0;
-    for (; i + 16 <= n; i += 16) _mm512_storeu_ps(y + i, exp16(_mm512_loadu_ps(x + i)));
+    for (; i + 16 <= n; i += 16) _mm512_storeu_ps(y + i, exp2_16(_mm512_loadu_ps(x + i)));
     if (i < n) { /* the tail through a masked block */
         const __mmask16 m = (__mmask16)((1u << (n - i)) - 1u);
-        _mm512_mask_storeu_ps(y + i, m, exp16(_mm512_maskz_loadu_ps(m, x + i)));
+        _mm512_mask_storeu_ps(y + i, m, exp2_16(_mm512_maskz_loadu_ps(m, x + i)));
     }
 }
 
@@ -134,11 +132,12 @@ static void softmax_row(float *s, float *acc, int32_t dv_pad, float *m, float *l
     const __m512 s2 = _mm512_loadu_ps(s + 32), s3 = _mm512_loadu_ps(s + 48);
     const float tile_max = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_max_ps(s0, s1), _mm512_max_ps(s2, s3)));
     const float m_new = tile_max > *m ? tile_max : *m;
-    /* 0 when nothing was summed yet; 1 (what expf(0) gives) when the max stays */
-    const float corr = m_new == *m ? 1.0f : expf(*m - m_new);
+    /* 0 when nothing was summed yet; 1 when the max stays; else the vector
+     * exp2 in lane 0 (measured: libm's exp2f call was 3 % of MHA prefill) */
+    const float corr = m_new == *m ? 1.0f : _mm512_cvtss_f32(exp2_16(_mm512_set1_ps(*m - m_new)));
     const __m512 mv = _mm512_set1_ps(m_new);
-    const __m512 p0 = exp16(_mm512_sub_ps(s0, mv)), p1 = exp16(_mm512_sub_ps(s1, mv));
-    const __m512 p2 = exp16(_mm512_sub_ps(s2, mv)), p3 = exp16(_mm512_sub_ps(s3, mv));
+    const __m512 p0 = exp2_16(_mm512_sub_ps(s0, mv)), p1 = exp2_16(_mm512_sub_ps(s1, mv));
+    const __m512 p2 = exp2_16(_mm512_sub_ps(s2, mv)), p3 = exp2_16(_mm512_sub_ps(s3, mv));
     _mm512_storeu_ps(s, p0), _mm512_storeu_ps(s + 16, p1), _mm512_storeu_ps(s + 32, p2), _mm512_storeu_ps(s + 48, p3);
     *l = *l * corr + _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(p0, p1), _mm512_add_ps(p2, p3)));
     *m = m_new;
@@ -230,6 +229,6 @@ void ef_attn_ext_fold_avx512(const ef_attn_ext_rows *rows, const ef_attn_ext_til
     (void)rows, (void)tile, (void)live, (void)i0, (void)i1, (void)s;
 }
 
-void ef_attn_ext_exp_avx512(const float *x, float *y, int32_t n) { (void)x, (void)y, (void)n; }
+void ef_attn_ext_exp2_avx512(const float *x, float *y, int32_t n) { (void)x, (void)y, (void)n; }
 
 #endif

@@ -38,10 +38,10 @@ void ef_attn_ext_fold(const ef_attn_ext_rows *rows, const ef_attn_ext_tile *tile
         float mx = -INFINITY;
         for (int32_t i = 0; i < EF_ATTN_EXT_TILE; i++) mx = p[i] > mx ? p[i] : mx;
         const float m_new = mx > rows->m[r] ? mx : rows->m[r];
-        const float corr = expf(rows->m[r] - m_new); /* 0 when nothing was summed yet */
+        const float corr = exp2f(rows->m[r] - m_new); /* 0 when nothing was summed yet */
         float sum = 0.0f;
         for (int32_t i = 0; i < EF_ATTN_EXT_TILE; i++) {
-            p[i] = expf(p[i] - m_new); /* masked: exp(−inf) = 0 */
+            p[i] = exp2f(p[i] - m_new); /* masked: 2^−inf = 0 */
             sum += p[i];
         }
         rows->l[r] = rows->l[r] * corr + sum;
@@ -74,6 +74,9 @@ enum { TILES_PER_CHUNK = EF_ATTN_EXT_CHUNK / EF_ATTN_EXT_TILE };
 
 static int32_t group_of(const ef_attn_ext *a) { return a->n_head / a->n_head_kv; }
 
+/* The kernels' score scale: log2(e) folded in, so their softmax is 2^(s − m). */
+static float base2_scale(const ef_attn_ext *a) { return a->scale * 1.44269504088896341f; }
+
 /* Query tokens per prefill task. */
 static int32_t q_tokens(const ef_attn_ext *a) { return max32(1, EF_ATTN_EXT_ROWS / group_of(a)); }
 
@@ -88,11 +91,13 @@ static int32_t sub_tokens(const ef_attn_ext *a) { return max32(1, EF_ATTN_EXT_SU
 /* Most rows the kernels take at a time: the scores buffer's rows. */
 static int32_t sub_cap(const ef_attn_ext *a) { return min32(sub_tokens(a) * group_of(a), rows_cap(a)); }
 
-/* K and V heads are the very same elements (MLA absorbed: V is K's latent
- * row), so one load serves both. */
+/* V heads are the first dv elements of the K heads' very rows, so one load
+ * serves both: dk == dv (the same elements), or one KV head with dv < dk
+ * (MLA absorbed: V = c_kv, the first kv_lora of the latent row
+ * [c_kv ‖ k_pe]; head g > 0 would start at g·dv ≠ g·dk). */
 static int same_heads(const ef_attn_ext *a) {
-    return a->dk == a->dv && a->k.type == a->v.type && a->k.pages == a->v.pages &&
-           a->k.page_rows == a->v.page_rows && a->k.row_bytes == a->v.row_bytes;
+    return a->dv <= a->dk && (a->dk == a->dv || a->n_head_kv == 1) && a->k.type == a->v.type &&
+           a->k.pages == a->v.pages && a->k.page_rows == a->v.page_rows && a->k.row_bytes == a->v.row_bytes;
 }
 
 /* Floats of one decode partial: a chunk's (acc, m, l) for every row. */
@@ -183,43 +188,98 @@ static int tile_in_span(const tile_span *sp, int32_t t) {
 
 /* ---- tile loading ---- */
 
-/* dst[i][0..ncols) = columns col0.. of the cache row of position p0+i, as
- * F32, for i < n; rows follow the ring, in runs of consecutive rows. */
+/* Columns col0.. of the cache rows of positions p0 .. p0+n−1 as F32 through
+ * `load`, position i's at dst + i*pos_step: a row loader (pos_step =
+ * dst_stride, dst [n][dst_stride]) or a transposed one (pos_step = 1, dst
+ * [ncols][dst_stride]). Rows follow the ring, in runs of consecutive rows. */
 static void load_positions(ef_kv_load_fn load, const ef_attn_ext *a, const ef_kv_rows *r, int64_t p0, int32_t n,
-                           int32_t col0, int32_t ncols, float *dst, int64_t dst_stride) {
+                           int32_t col0, int32_t ncols, float *dst, int64_t dst_stride, int64_t pos_step) {
     for (int32_t i = 0; i < n;) {
         const int64_t row = ef_attn_ring_row(p0 + i, a->ring_rows, a->n_sinks);
         int32_t run = 1; /* positions whose rows follow on: up to the ring's end or the sinks' end */
         while (i + run < n && ef_attn_ring_row(p0 + i + run, a->ring_rows, a->n_sinks) == row + run) run++;
-        load(r, row, run, col0, ncols, dst + (int64_t)i * dst_stride, dst_stride);
+        load(r, row, run, col0, ncols, dst + (int64_t)i * pos_step, dst_stride);
         i += run;
     }
 }
 
+/* kt[d][i] = k[i][d] for i < n, d < dk, from rows k [n][dkp]: through the
+ * transposed loader where there is one (an F32 view of the rows), else
+ * element by element. */
+static void transpose_rows(ef_kv_load_t_fn load_t, const float *k, int32_t n, int32_t dk, int32_t dkp, float *kt) {
+    if (load_t) {
+        const void *page;
+        const ef_kv_rows view = ef_kv_rows_contiguous(EF_TYPE_F32, dkp, n, k, &page); /* [n][dkp] */
+        load_t(&view, 0, n, 0, dk, kt, EF_ATTN_EXT_TILE);
+        return;
+    }
+    for (int32_t i = 0; i < n; i++)
+        for (int32_t d = 0; d < dk; d++) kt[(int64_t)d * EF_ATTN_EXT_TILE + i] = k[(int64_t)i * dkp + d];
+}
+
 /* Loads tile p0 (n positions) of KV head g into the worker's buffers. */
-static ef_attn_ext_tile load_tile(const ef_attn_ext *a, ef_kv_load_fn load, const worker_scratch *w, int32_t g,
-                                  int64_t p0, int32_t n) {
+static ef_attn_ext_tile load_tile(const ef_attn_ext *a, ef_kv_load_fn load, ef_kv_load_t_fn load_t,
+                                  const worker_scratch *w, int32_t g, int64_t p0, int32_t n) {
     const int32_t dk = a->dk, dkp = round8(dk), dvp = round8(a->dv);
     const int32_t cols = min32((n + 15) & ~15, EF_ATTN_EXT_TILE); /* the scores kernels read this far */
-    /* rows first, then the transpose from them: measured faster than
-     * transposing straight from strided F32 cache rows */
-    load_positions(load, a, &a->k, p0, n, g * dk, dk, w->k_rows, dkp); /* [n][dkp] */
-    for (int32_t i = 0; i < n; i++) {
-        const float *k = w->k_rows + (int64_t)i * dkp; /* [dkp] */
-        for (int32_t d = 0; d < dk; d++) w->kt[(int64_t)d * EF_ATTN_EXT_TILE + i] = k[d];
-        for (int32_t d = dk; d < dkp; d++) w->k_rows[(int64_t)i * dkp + d] = 0.0f;
+    ef_attn_ext_tile t = {w->kt, w->k_rows, dkp, n};
+    if (load_t && !same_heads(a)) { /* keys straight from the cache into kt [dk][TILE] */
+        load_positions(load_t, a, &a->k, p0, n, g * dk, dk, w->kt, EF_ATTN_EXT_TILE, 1);
+    } else { /* rows (the values too when shared), then kt from them */
+        load_positions(load, a, &a->k, p0, n, g * dk, dk, w->k_rows, dkp, dkp); /* [n][dkp] */
+        for (int32_t i = 0; i < n; i++)
+            for (int32_t d = dk; d < dkp; d++) w->k_rows[(int64_t)i * dkp + d] = 0.0f;
+        transpose_rows(load_t, w->k_rows, n, dk, dkp, w->kt);
     }
     for (int32_t d = 0; d < dk; d++)
         for (int32_t i = n; i < cols; i++) w->kt[(int64_t)d * EF_ATTN_EXT_TILE + i] = 0.0f;
-    ef_attn_ext_tile t = {w->kt, w->k_rows, dkp, n};
     if (!same_heads(a)) {
-        load_positions(load, a, &a->v, p0, n, g * a->dv, a->dv, w->v_rows, dvp); /* [n][dvp] */
+        load_positions(load, a, &a->v, p0, n, g * a->dv, a->dv, w->v_rows, dvp, dvp); /* [n][dvp] */
         for (int32_t i = 0; i < n; i++)
             for (int32_t d = a->dv; d < dvp; d++) w->v_rows[(int64_t)i * dvp + d] = 0.0f;
         t.v = w->v_rows;
         t.v_stride = dvp;
     }
     return t;
+}
+
+enum {
+    CACHE_LINE = 64,
+    PREFETCH_MIN_CHUNKS = 8 /* decode prefetches over spans longer than this many chunks (2048 positions) */
+};
+
+/* Prefetches bytes [off, off+len) of cache rows row .. row+count−1 (one
+ * run of consecutive rows): a page lookup per page, not per row. */
+static void prefetch_rows(const ef_kv_rows *r, int64_t row, int32_t count, size_t off, size_t len) {
+    while (count > 0) {
+        const int64_t room = r->page_rows - row % r->page_rows; /* rows left in this page */
+        const int32_t take = room < count ? (int32_t)room : count;
+        const char *p = (const char *)ef_kv_row(r, row) + off; /* [len] bytes, then the next row's */
+        for (int32_t i = 0; i < take; i++, p += r->row_bytes) {
+            for (size_t b = 0; b < len; b += CACHE_LINE) __builtin_prefetch(p + b);
+            __builtin_prefetch(p + len - 1); /* a slice straddling a line edge */
+        }
+        row += take;
+        count -= take;
+    }
+}
+
+/* Asks the memory system early for the K and V head slices of KV head g
+ * at positions p0 .. p0+n−1. Decode does little arithmetic per loaded row,
+ * so without this the next tile's cache misses stall the loaders (in perf,
+ * at 64K positions, the time went to the row loads). */
+static void prefetch_tile(const ef_attn_ext *a, int32_t g, int64_t p0, int32_t n) {
+    const size_t k_off = ef_kv_row_bytes(a->k.type, g * a->dk), k_len = ef_kv_row_bytes(a->k.type, a->dk);
+    const size_t v_off = ef_kv_row_bytes(a->v.type, g * a->dv), v_len = ef_kv_row_bytes(a->v.type, a->dv);
+    const int shared = same_heads(a);
+    for (int32_t i = 0; i < n;) { /* runs of consecutive rows, as load_positions walks them */
+        const int64_t row = ef_attn_ring_row(p0 + i, a->ring_rows, a->n_sinks);
+        int32_t run = 1;
+        while (i + run < n && ef_attn_ring_row(p0 + i + run, a->ring_rows, a->n_sinks) == row + run) run++;
+        prefetch_rows(&a->k, row, run, k_off, k_len);
+        if (!shared) prefetch_rows(&a->v, row, run, v_off, v_len);
+        i += run;
+    }
 }
 
 /* ---- the mask ---- */
@@ -258,6 +318,7 @@ typedef struct {
     const ef_attn_ext *a;
     const ef_attn_ext_kernels *kern;
     ef_kv_load_fn load;
+    ef_kv_load_t_fn load_t; /* NULL: keys as rows, then transposed */
     const float *q;
     float *scratch;
     float *out;
@@ -317,7 +378,18 @@ static void fold_chunk(const ext_job *j, const worker_scratch *w, const ef_attn_
         int32_t t_lo, t_hi;
         seeing_tokens(a, pos0, nt, p0, n, &t_lo, &t_hi);
         if (t_lo >= t_hi) continue;
-        const ef_attn_ext_tile tile = load_tile(a, j->load, w, g, p0, n);
+        const ef_attn_ext_tile tile = load_tile(a, j->load, j->load_t, w, g, p0, n);
+        /* decode over a long span: the chunk's next tile, while this one is
+         * folded. Only for strided head slices (several KV heads per row);
+         * whole rows stream in through the hardware prefetcher, and a short
+         * span (a window) stays in cache from the last call: both measured
+         * slower with the prefetches. */
+        if (nt <= EF_ATTN_EXT_DECODE_MAX_TOK && a->n_head_kv > 1 && chunk_count(sp) > PREFETCH_MIN_CHUNKS &&
+            t + 1 < (c + 1) * TILES_PER_CHUNK && tile_in_span(sp, t + 1)) {
+            const int64_t p1 = p0 + EF_ATTN_EXT_TILE;
+            if (p1 <= last)
+                prefetch_tile(a, g, p1, (int32_t)(last + 1 - p1 < EF_ATTN_EXT_TILE ? last + 1 - p1 : EF_ATTN_EXT_TILE));
+        }
         /* a few rows at a time, so their scores stay in L1 beside the tile */
         for (int32_t tb = t_lo; tb < t_hi; tb += sub_tokens(a)) {
             const ef_attn_ext_rows sub = rows_of_tokens(rows, tb, min32(tb + sub_tokens(a), t_hi));
@@ -329,17 +401,17 @@ static void fold_chunk(const ext_job *j, const worker_scratch *w, const ef_attn_
     }
 }
 
-/* Merges one chunk's state of a row (acc[n], m, l) into the running one
- * (run[n], *M, *L). Prefill and decode both merge through here, chunk by
+/* Merges one chunk's state of a row (acc[n], m, l; base 2) into the running
+ * one (run[n], *M, *L). Prefill and decode both merge through here, chunk by
  * chunk in order, which is what makes their bits the same. */
 static void merge_chunk(float *run, float *M, float *L, const float *acc, float m, float l, int32_t n) {
     if (l == 0.0f) return; /* the row saw nothing of the chunk */
-    if (m <= *M) { /* the running max stays: its factor is exp(0) = 1 */
-        const float cb = expf(m - *M);
+    if (m <= *M) { /* the running max stays: its factor is 2^0 = 1 */
+        const float cb = exp2f(m - *M);
         for (int32_t d = 0; d < n; d++) run[d] += acc[d] * cb;
         *L += l * cb;
     } else { /* the chunk's max takes over; ca = 0 on the first merge */
-        const float ca = expf(*M - m);
+        const float ca = exp2f(*M - m);
         for (int32_t d = 0; d < n; d++) run[d] = run[d] * ca + acc[d];
         *L = *L * ca + l;
         *M = m;
@@ -367,7 +439,7 @@ static void prefill_task(const ext_job *j, const worker_scratch *w, int32_t bloc
     const int32_t nt = min32(j->q_tokens, a->n_tok - t0), dvp = round8(a->dv);
     const int64_t q_tstride = (int64_t)a->n_head * a->dk, pos0 = (int64_t)a->n_past + t0;
     const int64_t h0 = (int64_t)t0 * a->n_head + (int64_t)g * group; /* first query row (token t0, head g*group) */
-    const ef_attn_ext_rows rows = {nt * group, group, a->dk, dvp, a->scale, j->q + h0 * a->dk, q_tstride,
+    const ef_attn_ext_rows rows = {nt * group, group, a->dk, dvp, base2_scale(a), j->q + h0 * a->dk, q_tstride,
                                    w->acc, w->m, w->l};
     /* the running state: acc straight in out, M and L in scratch */
     for (int32_t r = 0; r < rows.n_rows; r++) {
@@ -395,14 +467,15 @@ static void prefill_worker(void *ctx, int32_t ith, int32_t nth) {
 
 /* ---- decode: waves of (KV head, chunk) tasks, merged in chunk order ---- */
 
-/* Task i of the current wave (KV head i / n, its chunk k0 + i % n for the
- * wave's n chunks): its partial rows live in worker i % nth, slot i / nth. */
+/* The partial of KV head task / n, chunk k0 + task % n of the wave's n
+ * chunks: its rows live in worker task % nth's scratch, slot task / nth
+ * (whichever worker folds it). */
 static ef_attn_ext_rows decode_slot(const ext_job *j, int32_t task) {
     const ef_attn_ext *a = j->a;
     const int32_t group = group_of(a), dvp = round8(a->dv), n_rows = a->n_tok * group;
     const worker_scratch w = scratch_of(a, j->scratch, task % j->nth);
     float *p = w.partial + (int64_t)(task / j->nth) * slot_floats(a); /* [n_rows][dvp] acc, [n_rows] m, l */
-    const ef_attn_ext_rows rows = {n_rows, group, a->dk, dvp, a->scale, NULL, (int64_t)a->n_head * a->dk,
+    const ef_attn_ext_rows rows = {n_rows, group, a->dk, dvp, base2_scale(a), NULL, (int64_t)a->n_head * a->dk,
                                    p, p + (int64_t)n_rows * dvp, p + (int64_t)n_rows * (dvp + 1)};
     return rows;
 }
@@ -412,11 +485,16 @@ static void decode_worker(void *ctx, int32_t ith, int32_t nth) {
     const ef_attn_ext *a = j->a;
     const worker_scratch w = scratch_of(a, j->scratch, ith);
     const int32_t n = j->k1 - j->k0, group = group_of(a);
-    for (int32_t i = ith; i < a->n_head_kv * n; i += nth) {
-        const int32_t g = i / n;
-        ef_attn_ext_rows rows = decode_slot(j, i);
+    /* chunk-major, a contiguous run of tasks per worker: the KV heads of
+     * one chunk share its cache rows, so each row is streamed from memory
+     * once, by one worker, not once per head */
+    int64_t i0, i1;
+    ef_split_range((int64_t)a->n_head_kv * n, ith, nth, &i0, &i1);
+    for (int32_t i = (int32_t)i0; i < (int32_t)i1; i++) {
+        const int32_t k = i / a->n_head_kv, g = i % a->n_head_kv;
+        ef_attn_ext_rows rows = decode_slot(j, g * n + k);
         rows.q = j->q + (int64_t)g * group * a->dk;
-        fold_chunk(j, &w, &rows, g, a->n_past, &j->sp, span_chunk(&j->sp, j->k0 + i % n));
+        fold_chunk(j, &w, &rows, g, a->n_past, &j->sp, span_chunk(&j->sp, j->k0 + k));
     }
 }
 
@@ -450,7 +528,7 @@ static void decode_reduce(void *ctx, int32_t ith, int32_t nth) {
 void ef_cpu_attn_ext_tiled(ef_pool *pool, const ef_attn_ext *a, const ef_attn_ext_kernels *kern, const float *q,
                            float *scratch, float *out) {
     const int32_t qt = q_tokens(a), nth = ef_pool_size(pool);
-    ext_job job = {a, kern, ef_kv_pick_load(), q, scratch, out, qt, (a->n_tok + qt - 1) / qt, nth,
+    ext_job job = {a, kern, ef_kv_pick_load(), ef_kv_pick_load_t(), q, scratch, out, qt, (a->n_tok + qt - 1) / qt, nth,
                    span_of(a, a->n_past, (int64_t)a->n_past + a->n_tok - 1), 0, 0};
     if (a->n_tok > EF_ATTN_EXT_DECODE_MAX_TOK) {
         ef_pool_run(pool, prefill_worker, &job);

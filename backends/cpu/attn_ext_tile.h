@@ -17,7 +17,11 @@
  * merges them afterwards, with the same merge. A query row's arithmetic
  * does not depend on which other rows share its task, so results are the
  * same bits for any thread count and any way of splitting a prompt into
- * calls, decode-sized ones included. */
+ * calls, decode-sized ones included.
+ *
+ * The softmax runs in base 2: the driver folds log2(e) into the score
+ * scale, so the kernels compute 2^(s − m) (no multiply inside the vector
+ * exp), and m, l, the chunk states and their merge are all base 2. */
 #ifndef EF_BACKENDS_CPU_ATTN_EXT_TILE_H
 #define EF_BACKENDS_CPU_ATTN_EXT_TILE_H
 
@@ -43,17 +47,18 @@ typedef struct ef_attn_ext_rows {
     int32_t n_rows, group;
     int32_t dk;          /* query/key head size */
     int32_t dv_pad;      /* value head size rounded up to 8: row stride of acc and of the V tile */
-    float scale;         /* score = scale · q·k */
+    float scale;         /* score = scale · q·k: the call's scale times log2(e), scores in base 2 */
     const float *q;      /* row r: q + (r/group)*q_tstride + (r%group)*dk, [dk] */
     int64_t q_tstride;
     float *acc;          /* [n_rows][dv_pad] Σ p·v under the running max, not yet divided by l */
-    float *m, *l;        /* [n_rows] running max of the scores, Σ exp(score − m) */
+    float *m, *l;        /* [n_rows] running max of the scores, Σ 2^(score − m) */
 } ef_attn_ext_rows;
 
 /* One key tile as F32: positions p0 .. p0+n−1 of one KV head. */
 typedef struct ef_attn_ext_tile {
     const float *kt;     /* [dk][EF_ATTN_EXT_TILE] keys transposed: column i is position p0+i */
-    const float *v;      /* [n][v_stride] values (first dv of each row used, the rest zero) */
+    const float *v;      /* [n][v_stride] values: the first dv of each row; up to dv_pad zero, or the next
+                            key elements when V is a prefix of the key rows (those acc lanes go unused) */
     int64_t v_stride;    /* ≥ dv_pad, a multiple of 8 */
     int32_t n;
 } ef_attn_ext_tile;
@@ -86,18 +91,19 @@ void ef_attn_ext_scores_avx2(const ef_attn_ext_rows *rows, const ef_attn_ext_til
 void ef_attn_ext_fold_avx2(const ef_attn_ext_rows *rows, const ef_attn_ext_tile *tile, const uint8_t *live,
                            int32_t i0, int32_t i1, float *s);
 
-/* y[i] = e^x[i] for x[i] ≤ 0 with the AVX2 fold's vector exp (within 3e-7
- * relative of expf; exactly 0 for x ≤ −88 and −inf), for its tests. */
-void ef_attn_ext_exp_avx2(const float *x, float *y, int32_t n);
+/* y[i] = 2^x[i] for x[i] ≤ 0 with the AVX2 fold's vector exp2 (within 3e-7
+ * relative of 2^x where that is normal; exactly 0 for x ≤ −127 and −inf),
+ * for its tests. */
+void ef_attn_ext_exp2_avx2(const float *x, float *y, int32_t n);
 
 /* AVX-512 kernels (attn_ext_avx512.c): the AVX2 pair 16 lanes wide, with
- * its own vector exp (same bound); ef_attn_ext_avx512_built() is 0 when that
+ * its own vector exp2 (same bound); ef_attn_ext_avx512_built() is 0 when that
  * file was compiled without the AVX-512 flags (then they do nothing). */
 int ef_attn_ext_avx512_built(void);
 void ef_attn_ext_scores_avx512(const ef_attn_ext_rows *rows, const ef_attn_ext_tile *tile, float *s);
 void ef_attn_ext_fold_avx512(const ef_attn_ext_rows *rows, const ef_attn_ext_tile *tile, const uint8_t *live,
                              int32_t i0, int32_t i1, float *s);
-void ef_attn_ext_exp_avx512(const float *x, float *y, int32_t n);
+void ef_attn_ext_exp2_avx512(const float *x, float *y, int32_t n);
 
 /* The fastest kernels this CPU and ef_cpu_simd_active allow, or NULL
  * members when no SIMD level has them (ef_cpu_attn_ext then runs the

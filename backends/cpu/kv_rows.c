@@ -1,6 +1,7 @@
-/* Paged KV rows: geometry, scalar loads (dequantizing head slices) and the
- * row writer. The kernels' fast paths (F32 in place, AVX2 F16) live with
- * the flash tile loader; this file is the reference they are checked against. */
+/* Paged KV rows: geometry, scalar loads (dequantizing head slices), row-major
+ * and transposed, and the row writer. The kernels' fast paths (F32 in place,
+ * AVX2 F16) live with the flash tile loader and in kv_rows_avx2.c; this file
+ * is the reference they are checked against. */
 #include "cpu/kv_rows.h"
 
 #include <string.h>
@@ -79,6 +80,25 @@ void ef_kv_rows_load(const ef_kv_rows *r, int64_t row0, int32_t n, int32_t col0,
                      float *dst, int64_t dst_stride) {
     for (int32_t i = 0; i < n; i++)
         load_row_slice(r->type, ef_kv_row(r, row0 + i), col0, ncols, dst + (int64_t)i * dst_stride);
+}
+
+void ef_kv_rows_load_t(const ef_kv_rows *r, int64_t row0, int32_t n, int32_t col0, int32_t ncols,
+                       float *dst, int64_t dst_stride) {
+    enum { PIECE = 32 };
+    float piece[PIECE]; /* [PIECE] a row's columns, a piece at a time */
+    for (int32_t i = 0; i < n; i++) {
+        const void *row = ef_kv_row(r, row0 + i);
+        for (int32_t c = 0; c < ncols; c += PIECE) {
+            const int32_t take = ncols - c < PIECE ? ncols - c : PIECE;
+            load_row_slice(r->type, row, col0 + c, take, piece);
+            for (int32_t k = 0; k < take; k++) dst[(int64_t)(c + k) * dst_stride + i] = piece[k];
+        }
+    }
+}
+
+ef_kv_load_t_fn ef_kv_pick_load_t(void) {
+    if (ef_cpu_simd_x86(ef_cpu_simd_active()) && ef_kv_rows_avx2_built()) return ef_kv_rows_load_t_avx2;
+    return NULL;
 }
 
 ef_kv_load_fn ef_kv_pick_load(void) {

@@ -62,6 +62,30 @@ int ef_kv_rows_neon_built(void);
 void ef_kv_rows_load_neon(const ef_kv_rows *r, int64_t row0, int32_t n, int32_t col0, int32_t ncols,
                           float *dst, int64_t dst_stride);
 
+/* The transposed load: dst[c*dst_stride + i] = element (row0 + i, col0 + c)
+ * as F32 for i < n, c < ncols — ef_kv_rows_load's values bit for bit,
+ * stored column-major, as the attention's key tile [dk][TILE] wants them
+ * (one pass instead of rows then a transpose). Same signature as
+ * ef_kv_load_fn, dst_stride being the step between columns. Scalar
+ * reference. */
+void ef_kv_rows_load_t(const ef_kv_rows *r, int64_t row0, int32_t n, int32_t col0, int32_t ncols,
+                       float *dst, int64_t dst_stride);
+
+/* A transposed loader with ef_kv_rows_load_t's contract and results. */
+typedef ef_kv_load_fn ef_kv_load_t_fn;
+
+/* The SIMD transposed loader this CPU and ef_cpu_simd_active allow (the
+ * AVX2 one), or NULL where there is none: callers then load rows and
+ * transpose them as before. */
+ef_kv_load_t_fn ef_kv_pick_load_t(void);
+
+/* AVX2+F16C transposed loader (kv_rows_avx2.c): 8 rows × 8 columns per
+ * register block (F32, F16, Q8_0, Q4_0 converted in registers, then an 8×8
+ * transpose); edges through the reference. Does nothing when built
+ * without those flags (ef_kv_rows_avx2_built() == 0). */
+void ef_kv_rows_load_t_avx2(const ef_kv_rows *r, int64_t row0, int32_t n, int32_t col0, int32_t ncols,
+                            float *dst, int64_t dst_stride);
+
 /* One row of `type` from width F32 values: the reference quantizers of
  * lib/quant for q8_0/q4_0, round-to-nearest-even for f16, a copy for f32.
  * dst_row: [ef_kv_row_bytes(type, width)]. */

@@ -1,7 +1,8 @@
-/* AVX2 + F16C loader of KV rows (see kv_rows.h); the scalar reference is
- * ef_kv_rows_load in kv_rows.c. Each element is one exact conversion (F16)
- * or one product q·d rounded once (Q8_0, Q4_0), as in the reference, so the
- * results are the same bits. */
+/* AVX2 + F16C loaders of KV rows (see kv_rows.h), row-major and
+ * transposed; the scalar references are ef_kv_rows_load and
+ * ef_kv_rows_load_t in kv_rows.c. Each element is one exact conversion
+ * (F16) or one product q·d rounded once (Q8_0, Q4_0), as in the reference,
+ * so the results are the same bits. */
 #include "cpu/kv_rows.h"
 
 #if defined(__AVX2__) && defined(__F16C__)
@@ -78,12 +79,96 @@ void ef_kv_rows_load_avx2(const ef_kv_rows *r, int64_t row0, int32_t n, int32_t 
     }
 }
 
+/* ---- transposed: 8 rows × 8 columns per register block ---- */
+
+/* Columns c..c+8 of a row as F32; for Q8_0/Q4_0, c is a multiple of 8, so
+ * the 8 lie in one block. */
+static inline __attribute__((always_inline)) __m256 cols8(uint32_t type, const uint8_t *row, int32_t c) {
+    if (type == EF_TYPE_F32) return _mm256_loadu_ps((const float *)row + c);
+    if (type == EF_TYPE_F16) return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((const uint16_t *)row + c)));
+    const int32_t o = c % QK; /* offset in the block */
+    __m128i q;                 /* [8] i8 quants, low 8 bytes */
+    const uint8_t *blk;
+    if (type == EF_TYPE_Q8_0) {
+        blk = row + (size_t)(c / QK) * Q8_0_BYTES;
+        q = _mm_loadl_epi64((const __m128i *)(blk + 2 + o));
+    } else { /* Q4_0: element j < 16 is the low nibble of byte j, j ≥ 16 the high nibble of byte j − 16 */
+        blk = row + (size_t)(c / QK) * Q4_0_BYTES;
+        const __m128i bytes = _mm_loadl_epi64((const __m128i *)(blk + 2 + (o & 15)));
+        const __m128i nib = o < 16 ? bytes : _mm_srli_epi16(bytes, 4);
+        q = _mm_sub_epi8(_mm_and_si128(nib, _mm_set1_epi8(0x0F)), _mm_set1_epi8(8));
+    }
+    return _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q)), _mm256_set1_ps(block_scale(blk)));
+}
+
+/* 8×8 in registers: x[j] becomes (x[0][j], …, x[7][j]). */
+static inline __attribute__((always_inline)) void transpose8x8(__m256 x[8]) {
+    __m256 t[8], u[8];
+    for (int k = 0; k < 8; k += 2) {
+        t[k] = _mm256_unpacklo_ps(x[k], x[k + 1]);     /* x_k[0] x_k+1[0] x_k[1] x_k+1[1] | [4], [5] */
+        t[k + 1] = _mm256_unpackhi_ps(x[k], x[k + 1]); /* [2], [3] | [6], [7] */
+    }
+    for (int k = 0; k < 8; k += 4) {
+        u[k] = _mm256_shuffle_ps(t[k], t[k + 2], 0x44);         /* column 0 | 4 of rows k..k+3 */
+        u[k + 1] = _mm256_shuffle_ps(t[k], t[k + 2], 0xEE);     /* column 1 | 5 */
+        u[k + 2] = _mm256_shuffle_ps(t[k + 1], t[k + 3], 0x44); /* column 2 | 6 */
+        u[k + 3] = _mm256_shuffle_ps(t[k + 1], t[k + 3], 0xEE); /* column 3 | 7 */
+    }
+    for (int j = 0; j < 4; j++) {
+        x[j] = _mm256_permute2f128_ps(u[j], u[4 + j], 0x20);
+        x[4 + j] = _mm256_permute2f128_ps(u[j], u[4 + j], 0x31);
+    }
+}
+
+/* The whole 8×8 blocks: rows [0, n8), columns [0, c8) of the load; `type`
+ * is a constant where inlined, so each type gets its own loop. */
+static inline __attribute__((always_inline)) void load_t_blocks(uint32_t type, const ef_kv_rows *r, int64_t row0,
+                                                                int32_t n8, int32_t col0, int32_t c8, float *dst,
+                                                                int64_t dst_stride) {
+    for (int32_t i = 0; i < n8; i += 8) {
+        const uint8_t *row[8]; /* the block's 8 cache rows */
+        for (int k = 0; k < 8; k++) row[k] = ef_kv_row(r, row0 + i + k);
+        for (int32_t c = 0; c < c8; c += 8) {
+            __m256 x[8]; /* [8 rows][8 columns], then [8 columns][8 rows] */
+            for (int k = 0; k < 8; k++) x[k] = cols8(type, row[k], col0 + c);
+            transpose8x8(x);
+            for (int k = 0; k < 8; k++) _mm256_storeu_ps(dst + (int64_t)(c + k) * dst_stride + i, x[k]);
+        }
+    }
+}
+
+void ef_kv_rows_load_t_avx2(const ef_kv_rows *r, int64_t row0, int32_t n, int32_t col0, int32_t ncols,
+                            float *dst, int64_t dst_stride) {
+    const int quant = r->type == EF_TYPE_Q8_0 || r->type == EF_TYPE_Q4_0;
+    const int known = quant || r->type == EF_TYPE_F32 || r->type == EF_TYPE_F16;
+    if (!known || (quant && col0 % 8)) { /* 8-column groups would cut blocks: the reference handles it */
+        ef_kv_rows_load_t(r, row0, n, col0, ncols, dst, dst_stride);
+        return;
+    }
+    const int32_t n8 = n & ~7, c8 = ncols & ~7;
+    switch (r->type) {
+    case EF_TYPE_F32: load_t_blocks(EF_TYPE_F32, r, row0, n8, col0, c8, dst, dst_stride); break;
+    case EF_TYPE_F16: load_t_blocks(EF_TYPE_F16, r, row0, n8, col0, c8, dst, dst_stride); break;
+    case EF_TYPE_Q8_0: load_t_blocks(EF_TYPE_Q8_0, r, row0, n8, col0, c8, dst, dst_stride); break;
+    default: load_t_blocks(EF_TYPE_Q4_0, r, row0, n8, col0, c8, dst, dst_stride); break;
+    }
+    /* the edges: the last n % 8 rows, the last ncols % 8 columns of the others */
+    if (n8 < n) ef_kv_rows_load_t(r, row0 + n8, n - n8, col0, ncols, dst + n8, dst_stride);
+    if (c8 < ncols && n8 > 0)
+        ef_kv_rows_load_t(r, row0, n8, col0 + c8, ncols - c8, dst + (int64_t)c8 * dst_stride, dst_stride);
+}
+
 #else /* built without AVX2 flags: ef_kv_pick_load stays on the reference */
 
 int ef_kv_rows_avx2_built(void) { return 0; }
 
 void ef_kv_rows_load_avx2(const ef_kv_rows *r, int64_t row0, int32_t n, int32_t col0, int32_t ncols,
                           float *dst, int64_t dst_stride) {
+    (void)r, (void)row0, (void)n, (void)col0, (void)ncols, (void)dst, (void)dst_stride;
+}
+
+void ef_kv_rows_load_t_avx2(const ef_kv_rows *r, int64_t row0, int32_t n, int32_t col0, int32_t ncols,
+                            float *dst, int64_t dst_stride) {
     (void)r, (void)row0, (void)n, (void)col0, (void)ncols, (void)dst, (void)dst_stride;
 }
 

@@ -4,8 +4,11 @@
  * equal K/V heads), the tiled ef_cpu_attn_ext (attn_ext_tile.c, best SIMD
  * level) and its plain-C reference. Prints one JSON line per shape, with
  * wall and process CPU seconds (all threads; the better figure on a loaded
- * machine). SHAPE_FILTER keeps the shapes whose name contains it.
- * usage: attn_kernels N [THREADS] [REF_MAX_N] [SHAPE_FILTER] */
+ * machine). SHAPE_FILTER keeps the shapes whose name contains it. Then
+ * DECODE_CALLS single-token calls of the tiled kernel at depth N−1 (the
+ * decode path: few query rows, many keys), timed per call; a negative
+ * count runs only those (for profiling the decode path).
+ * usage: attn_kernels N [THREADS] [REF_MAX_N] [SHAPE_FILTER] [DECODE_CALLS] */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
 #include <stdio.h>
@@ -39,7 +42,7 @@ static timer timer_since(timer t0) {
 typedef struct {
     const char *name;
     int32_t n_head, n_head_kv, dk, dv, window;
-    int shared;
+    int shared; /* V in K's rows: the same elements (dv = dk), or their first dv (MLA absorbed, V the latent) */
     int f32; /* F32 rows (the exec's expanded MLA keys and values) instead of the F16 cache */
 } shape;
 
@@ -48,11 +51,15 @@ int main(int argc, char **argv) {
     const int32_t threads = argc > 2 ? atoi(argv[2]) : 2;
     const int32_t ref_max = argc > 3 ? atoi(argv[3]) : 4096;
     const char *filter = argc > 4 ? argv[4] : "";
+    const int32_t decode_arg = argc > 5 ? atoi(argv[5]) : 16;
+    const int32_t decode_calls = decode_arg < 0 ? -decode_arg : decode_arg;
     const shape shapes[] = {
         {"mha 8x32", 8, 8, 32, 32, 0, 0, 0},
         {"mha 16x16", 16, 16, 16, 16, 0, 0, 0},
         {"mla absorbed 16 heads, 64+16", 16, 1, 80, 80, 0, 1, 0},
         {"mla absorbed 16 heads, 64+16, window 512", 16, 1, 80, 80, 512, 1, 0},
+        {"mla absorbed 16 heads, 64+16, V latent only", 16, 1, 80, 64, 0, 1, 0},
+        {"mla absorbed 16 heads, 64+16, V latent only, window 512", 16, 1, 80, 64, 512, 1, 0},
         {"mla expanded 16 heads, k 32 v 16", 16, 16, 32, 16, 0, 0, 0},
         {"mla expanded 16 heads, k 32 v 16, window 512", 16, 16, 32, 16, 512, 0, 0},
         {"mla expanded 16 heads, k 32 v 16, F32 rows", 16, 16, 32, 16, 0, 0, 1},
@@ -90,6 +97,7 @@ int main(int argc, char **argv) {
             a.k = ef_kv_rows_contiguous(EF_TYPE_F32, kw, n, k32, &kp);
             a.v = ef_kv_rows_contiguous(EF_TYPE_F32, vw, n, v32, &vp);
         }
+        if (s->shared) a.v = a.k; /* the very same rows (one pages array), as the exec passes them */
         float *scratch = malloc(sizeof(float) * (size_t)threads * (size_t)ef_cpu_attn_ext_scratch_floats(&a));
         /* visible (query, key) pairs × heads × (dk + dv) multiply-adds */
         const double span = s->window > 0 && s->window < n ? (double)s->window * n - 0.5 * s->window * s->window
@@ -97,17 +105,28 @@ int main(int argc, char **argv) {
         const double gflop = 2.0 * span * s->n_head * (s->dk + s->dv) * 1e-9;
         const ef_attn_ext_kernels kern = ef_attn_ext_pick_kernels();
         timer t_tiled = {-1, -1}, t_ref = {-1, -1}, t_flash = {-1, -1};
-        if (kern.scores) {
+        if (kern.scores && decode_arg >= 0) {
             const timer t0 = timer_start();
             ef_cpu_attn_ext_tiled(pool, &a, &kern, q, scratch, out);
             t_tiled = timer_since(t0);
         }
-        if (n <= ref_max) {
+        timer t_decode = {-1, -1}; /* per single-token call at depth n − 1 */
+        if (kern.scores && decode_calls > 0 && n > 1) {
+            ef_attn_ext one = a;
+            one.n_tok = 1;
+            one.n_past = n - 1;
+            const float *q_last = q + (int64_t)(n - 1) * s->n_head * s->dk; /* [n_head][dk] */
+            const timer t0 = timer_start();
+            for (int32_t c = 0; c < decode_calls; c++) ef_cpu_attn_ext_tiled(pool, &one, &kern, q_last, scratch, out);
+            t_decode = timer_since(t0);
+            t_decode.wall /= decode_calls, t_decode.cpu /= decode_calls;
+        }
+        if (n <= ref_max && decode_arg >= 0) {
             const timer t0 = timer_start();
             ef_cpu_attn_ext_ref(pool, &a, q, scratch, out);
             t_ref = timer_since(t0);
         }
-        if (s->window == 0 && s->dk == s->dv && !s->f32) {
+        if (s->window == 0 && s->dk == s->dv && !s->f32 && decode_arg >= 0) {
             const ef_attn_shape fs = {n, 0, s->n_head, s->n_head_kv, s->dk};
             float *fscr = malloc(sizeof(float) * (size_t)threads * ef_cpu_flash_scratch_floats(&fs));
             const ef_kv_view kv = {a.k, a.v};
@@ -117,9 +136,10 @@ int main(int argc, char **argv) {
             free(fscr);
         }
         printf("{\"shape\": \"%s\", \"n\": %d, \"threads\": %d, \"gflop\": %.2f, \"tiled_s\": %.4f, \"ref_s\": %.4f, "
-               "\"flash_s\": %.4f, \"tiled_cpu_s\": %.4f, \"ref_cpu_s\": %.4f, \"flash_cpu_s\": %.4f}\n",
+               "\"flash_s\": %.4f, \"tiled_cpu_s\": %.4f, \"ref_cpu_s\": %.4f, \"flash_cpu_s\": %.4f, "
+               "\"decode_ms\": %.4f, \"decode_cpu_ms\": %.4f}\n",
                s->name, (int)n, (int)threads, gflop, t_tiled.wall, t_ref.wall, t_flash.wall, t_tiled.cpu, t_ref.cpu,
-               t_flash.cpu);
+               t_flash.cpu, 1e3 * t_decode.wall, 1e3 * t_decode.cpu);
         fflush(stdout);
         free(scratch), free(out), free(q), free(k32), free(v32);
         if (v != k) free(v);

@@ -38,7 +38,7 @@ struct ef_exec {
     float *q_lat;          /* [n_batch][q_lora_rank] */
     float *kv_a;           /* [n_batch][kv_lora + rope] latent ‖ RoPE key of the new tokens */
     float *q_abs;          /* [n_batch][n_head][kv_lora + rope] queries absorbed into latent space */
-    float *o_lat;          /* [n_batch][n_head][kv_lora + rope] attention output in latent space (first kv_lora used) */
+    float *o_lat;          /* [n_batch][n_head][kv_lora] attention output in latent space (V = c_kv only) */
     float *h_in, *h_out;   /* [n_batch][max(nope, kv_lora, v)] one head's rows gathered, and their product */
     float *k_exp, *v_exp;  /* [n_ctx][n_head][nope+rope], [n_ctx][n_head][v]: expanded path only, grown lazily */
     float *exp_tmp;        /* [rows + n_head·(nope+rope+v)][kv_lora]: the up-projections as F32 rows, then the cached latents (forward_mla.c) */

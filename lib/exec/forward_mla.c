@@ -28,9 +28,8 @@ static int32_t max2(int32_t a, int32_t b) { return a > b ? a : b; }
 int32_t ef_mla_ext_floats(const ef_exec *e) {
     const ef_hparams *hp = &e->m->hp;
     const int32_t lat = hp->kv_lora_rank, dk = hp->qk_nope_dim + hp->qk_rope_dim, dv = hp->v_head_dim;
-    /* windowed absorbed: H heads over one shared head of lat + rope */
-    const ef_attn_ext absorbed = {.n_head = hp->n_head, .n_head_kv = 1, .dk = lat + hp->qk_rope_dim,
-                                  .dv = lat + hp->qk_rope_dim};
+    /* windowed absorbed: H heads over one shared head of lat + rope, V its first lat */
+    const ef_attn_ext absorbed = {.n_head = hp->n_head, .n_head_kv = 1, .dk = lat + hp->qk_rope_dim, .dv = lat};
     const ef_attn_ext expanded = {.n_head = hp->n_head, .n_head_kv = hp->n_head, .dk = dk, .dv = dv};
     const int64_t attn = ef_cpu_attn_ext_scratch_floats(&absorbed) > ef_cpu_attn_ext_scratch_floats(&expanded)
                              ? ef_cpu_attn_ext_scratch_floats(&absorbed)
@@ -48,7 +47,7 @@ ef_status ef_mla_alloc(ef_exec *e) {
         st = ef_exec_alloc_floats(e->acct, &e->q_lat, nb, (uint64_t)hp->q_lora_rank, 1, "the MLA query latent");
     if (!st) st = ef_exec_alloc_floats(e->acct, &e->kv_a, nb, (uint64_t)(lat + rope), 1, "the MLA new latents");
     if (!st) st = ef_exec_alloc_floats(e->acct, &e->q_abs, nb, H, (uint64_t)(lat + rope), "the MLA absorbed queries");
-    if (!st) st = ef_exec_alloc_floats(e->acct, &e->o_lat, nb, H, (uint64_t)(lat + rope), "the MLA latent outputs");
+    if (!st) st = ef_exec_alloc_floats(e->acct, &e->o_lat, nb, H, (uint64_t)lat, "the MLA latent outputs");
     if (!st) st = ef_exec_alloc_floats(e->acct, &e->h_in, nb, head_max, 1, "the MLA head rows");
     if (!st) st = ef_exec_alloc_floats(e->acct, &e->h_out, nb, head_max, 1, "the MLA head products");
     if (!st) e->ext_floats = ef_mla_ext_floats(e);
@@ -140,15 +139,16 @@ static void attend_absorbed(ef_exec *e, ef_pool *pool, int32_t il, const void *c
     }
     const void *page;
     const ef_kv_rows rows = ef_exec_layer_rows(e, il, cache_layer, &page); /* [n_ctx or ring][da] */
-    /* One shared head of da for all H query heads (K = V = [c_kv ‖ k_pe]; only
-     * the first lat outputs are used), windowed or full causal. */
-    const ef_attn_ext a = {.n_tok = n, .n_past = n_past, .n_head = H, .n_head_kv = 1, .dk = da, .dv = da,
+    /* One shared head for all H query heads: K = [c_kv ‖ k_pe] (da), V = c_kv,
+     * the first lat of the same rows (the kernel loads each row once),
+     * windowed or full causal. */
+    const ef_attn_ext a = {.n_tok = n, .n_past = n_past, .n_head = H, .n_head_kv = 1, .dk = da, .dv = lat,
                            .scale = hp->kq_scale, .window = e->layer_window[il], .n_sinks = e->n_sinks,
                            .ring_rows = e->layer_ring[il], .k = rows, .v = rows};
-    ef_cpu_attn_ext(pool, &a, e->q_abs, e->ext_scratch, e->o_lat); /* [n][H][da] */
+    ef_cpu_attn_ext(pool, &a, e->q_abs, e->ext_scratch, e->o_lat); /* [n][H][lat] */
     for (int32_t h = 0; h < H; h++) {
         const ef_tensor uv = w_uv(m, l, h);
-        gather(e->h_in, e->o_lat, n, (int64_t)H * da, (int64_t)h * da, lat);
+        gather(e->h_in, e->o_lat, n, (int64_t)H * lat, (int64_t)h * lat, lat);
         ef_cpu_matmul(pool, &uv, e->h_in, n, e->h_out); /* [n][dv] */
         scatter(e->att, e->h_out, n, (int64_t)H * dv, (int64_t)h * dv, dv);
     }

@@ -39,7 +39,7 @@ static void *xcalloc(size_t n, size_t size) {
 /* What one case varies. */
 typedef struct {
     int32_t n_tok, n_past, n_head, n_head_kv, dk, dv;
-    int shared; /* V is K's rows (MLA absorbed): needs dk == dv */
+    int shared; /* V is K's rows (MLA absorbed): dk == dv, or one KV head and V the first dv of each row */
     int32_t window, sinks;
     int ring;   /* a ring of sinks + window + n_tok − 1 (+3 spare) rows instead of one row per position */
     uint32_t type;
@@ -141,7 +141,8 @@ static void case_free(attn_case *c) {
  * straight from the per-position values (no ring, no tiles). */
 static void attention_direct(attn_case *c) {
     const case_spec *s = &c->cs;
-    const int32_t group = s->n_head / s->n_head_kv, kw = s->n_head_kv * s->dk, vw = s->n_head_kv * s->dv;
+    const int32_t group = s->n_head / s->n_head_kv, kw = s->n_head_kv * s->dk;
+    const int32_t vw = s->shared ? kw : s->n_head_kv * s->dv; /* shared: V is in K's rows */
     double *w = xcalloc((size_t)c->n_kv, sizeof(double)); /* [n_kv] */
     for (int32_t t = 0; t < s->n_tok; t++)
         for (int32_t h = 0; h < s->n_head; h++) {
@@ -267,6 +268,12 @@ static const case_spec k_cases[] = {
     {37, 150, 8, 1, 144, 144, 1, 64, 4, 1, EF_TYPE_F16},
     {9, 300, 16, 1, 80, 80, 1, 0, 0, 0, EF_TYPE_F32},
     {40, 90, 4, 1, 96, 96, 1, 50, 1, 0, EF_TYPE_Q8_0},
+    /* MLA absorbed, V only the latent: the first dv of K's rows (one load for both) */
+    {37, 150, 8, 1, 144, 128, 1, 64, 4, 1, EF_TYPE_F16},
+    {9, 300, 16, 1, 80, 64, 1, 0, 0, 0, EF_TYPE_F32},
+    {40, 90, 4, 1, 96, 64, 1, 50, 1, 0, EF_TYPE_Q8_0},
+    {1, 700, 8, 1, 144, 128, 1, 128, 4, 1, EF_TYPE_F16},
+    {13, 40, 4, 1, 36, 20, 1, 0, 0, 0, EF_TYPE_F32},
     /* MLA expanded: per-head K (nope + rope) larger than V */
     {90, 30, 4, 4, 48, 32, 0, 0, 0, 0, EF_TYPE_F32},
     {66, 200, 4, 4, 48, 16, 0, 100, 2, 1, EF_TYPE_F16},
@@ -316,66 +323,53 @@ static void test_dispatch(void **state) {
     case_free(&c);
 }
 
-/* The AVX2 fold's vector exp against exp in double on a dense grid of
- * [−87, 0]: relative error ≤ 3e-7 (its documented bound; expf itself is
- * within 0.5 ulp ≈ 6e-8); exactly 1 at 0; exactly 0 for −inf and x ≤ −88,
- * so masked positions weigh nothing. */
-static void test_vector_exp(void **state) {
-    (void)state;
-    if (!ef_attn_ext_pick_kernels().scores) {
-        print_message("  no AVX2 kernels on this CPU/build: nothing to check\n");
-        return;
-    }
+/* A fold's vector exp2 against 2^x in double on a dense grid of [−125, 0]
+ * (where 2^x is normal): relative error ≤ 3e-7 (its documented bound;
+ * exp2f itself is within about 1 ulp ≈ 1.2e-7); exactly 1 at 0; exactly 0
+ * for −inf and x ≤ −127, so masked positions weigh nothing. */
+static void check_vector_exp2(void (*exp2_fn)(const float *, float *, int32_t), const char *name) {
     enum { N = 400001 };
     float *x = xcalloc(N, sizeof(float)), *y = xcalloc(N, sizeof(float));
-    for (int32_t i = 0; i < N; i++) x[i] = -87.0f * (float)i / (float)(N - 1);
-    ef_attn_ext_exp_avx2(x, y, N - 3); /* an odd count: the tail path too */
-    ef_attn_ext_exp_avx2(x + N - 3, y + N - 3, 3);
-    double worst = 0, worst_expf = 0;
+    for (int32_t i = 0; i < N; i++) x[i] = -125.0f * (float)i / (float)(N - 1);
+    exp2_fn(x, y, N - 3); /* an odd count: the tail path too */
+    exp2_fn(x + N - 3, y + N - 3, 3);
+    double worst = 0, worst_exp2f = 0;
     for (int32_t i = 0; i < N; i++) {
-        const double want = exp((double)x[i]);
+        const double want = exp2((double)x[i]);
         const double rel = fabs(y[i] - want) / want;
         if (!(rel <= worst)) worst = rel;
-        const double rel_expf = fabs(expf(x[i]) - want) / want;
-        if (rel_expf > worst_expf) worst_expf = rel_expf;
+        const double rel_exp2f = fabs(exp2f(x[i]) - want) / want;
+        if (rel_exp2f > worst_exp2f) worst_exp2f = rel_exp2f;
     }
-    print_message("  vector exp on [-87, 0]: max relative error %.2e (expf %.2e)\n", worst, worst_expf);
+    print_message("  %s vector exp2 on [-125, 0]: max relative error %.2e (exp2f %.2e)\n", name, worst, worst_exp2f);
     assert_true(worst <= 3e-7);
-    const float edge[6] = {0.0f, -88.0f, -88.5f, -1000.0f, -INFINITY, -0.0f};
-    float out[6];
-    ef_attn_ext_exp_avx2(edge, out, 6);
+    const float edge[7] = {0.0f, -127.0f, -127.5f, -1000.0f, -INFINITY, -0.0f, -1.0f};
+    float out[7];
+    exp2_fn(edge, out, 7);
     assert_true(out[0] == 1.0f && out[5] == 1.0f);
+    assert_true(fabsf(out[6] - 0.5f) <= 3e-7f * 0.5f);
     for (int k = 1; k < 5; k++) assert_true(out[k] == 0.0f && !signbit(out[k]));
     free(x), free(y);
 }
 
-/* The AVX-512 fold's vector exp (vscalefps for 2ⁿ): the same bound and the
- * same edges as the AVX2 one. */
+static void test_vector_exp(void **state) {
+    (void)state;
+    if (!ef_cpu_simd_x86(ef_cpu_simd_supported()) || !ef_attn_ext_avx2_built()) {
+        print_message("  no AVX2 kernels on this CPU/build: nothing to check\n");
+        return;
+    }
+    check_vector_exp2(ef_attn_ext_exp2_avx2, "avx2");
+}
+
+/* The AVX-512 fold's vector exp2 (vscalefps for 2ⁿ): the same bound and
+ * the same edges as the AVX2 one. */
 static void test_vector_exp_avx512(void **state) {
     (void)state;
     if (ef_cpu_simd_supported() != EF_CPU_SIMD_AVX512 || !ef_attn_ext_avx512_built()) {
         print_message("  no AVX-512 kernels on this CPU/build: nothing to check\n");
         return;
     }
-    enum { N = 400001 };
-    float *x = xcalloc(N, sizeof(float)), *y = xcalloc(N, sizeof(float));
-    for (int32_t i = 0; i < N; i++) x[i] = -87.0f * (float)i / (float)(N - 1);
-    ef_attn_ext_exp_avx512(x, y, N - 3); /* an odd count: the masked tail too */
-    ef_attn_ext_exp_avx512(x + N - 3, y + N - 3, 3);
-    double worst = 0;
-    for (int32_t i = 0; i < N; i++) {
-        const double want = exp((double)x[i]);
-        const double rel = fabs(y[i] - want) / want;
-        if (!(rel <= worst)) worst = rel;
-    }
-    print_message("  avx512 vector exp on [-87, 0]: max relative error %.2e\n", worst);
-    assert_true(worst <= 3e-7);
-    const float edge[6] = {0.0f, -88.0f, -88.5f, -1000.0f, -INFINITY, -0.0f};
-    float out[6];
-    ef_attn_ext_exp_avx512(edge, out, 6);
-    assert_true(out[0] == 1.0f && out[5] == 1.0f);
-    for (int k = 1; k < 5; k++) assert_true(out[k] == 0.0f && !signbit(out[k]));
-    free(x), free(y);
+    check_vector_exp2(ef_attn_ext_exp2_avx512, "avx512");
 }
 
 static int setup(void **state) {
