@@ -6,7 +6,7 @@
 #include "cpu/kv_rows.h"
 
 #if defined(__AVX2__) && defined(__F16C__)
-#include <immintrin.h>
+#include "cpu/simd_avx2.h"
 #include <string.h>
 
 #include "base/fp16.h"
@@ -101,25 +101,6 @@ static inline __attribute__((always_inline)) __m256 cols8(uint32_t type, const u
     return _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q)), _mm256_set1_ps(block_scale(blk)));
 }
 
-/* 8×8 in registers: x[j] becomes (x[0][j], …, x[7][j]). */
-static inline __attribute__((always_inline)) void transpose8x8(__m256 x[8]) {
-    __m256 t[8], u[8];
-    for (int k = 0; k < 8; k += 2) {
-        t[k] = _mm256_unpacklo_ps(x[k], x[k + 1]);     /* x_k[0] x_k+1[0] x_k[1] x_k+1[1] | [4], [5] */
-        t[k + 1] = _mm256_unpackhi_ps(x[k], x[k + 1]); /* [2], [3] | [6], [7] */
-    }
-    for (int k = 0; k < 8; k += 4) {
-        u[k] = _mm256_shuffle_ps(t[k], t[k + 2], 0x44);         /* column 0 | 4 of rows k..k+3 */
-        u[k + 1] = _mm256_shuffle_ps(t[k], t[k + 2], 0xEE);     /* column 1 | 5 */
-        u[k + 2] = _mm256_shuffle_ps(t[k + 1], t[k + 3], 0x44); /* column 2 | 6 */
-        u[k + 3] = _mm256_shuffle_ps(t[k + 1], t[k + 3], 0xEE); /* column 3 | 7 */
-    }
-    for (int j = 0; j < 4; j++) {
-        x[j] = _mm256_permute2f128_ps(u[j], u[4 + j], 0x20);
-        x[4 + j] = _mm256_permute2f128_ps(u[j], u[4 + j], 0x31);
-    }
-}
-
 /* The whole 8×8 blocks: rows [0, n8), columns [0, c8) of the load; `type`
  * is a constant where inlined, so each type gets its own loop. */
 static inline __attribute__((always_inline)) void load_t_blocks(uint32_t type, const ef_kv_rows *r, int64_t row0,
@@ -131,7 +112,7 @@ static inline __attribute__((always_inline)) void load_t_blocks(uint32_t type, c
         for (int32_t c = 0; c < c8; c += 8) {
             __m256 x[8]; /* [8 rows][8 columns], then [8 columns][8 rows] */
             for (int k = 0; k < 8; k++) x[k] = cols8(type, row[k], col0 + c);
-            transpose8x8(x);
+            ef_avx2_transpose8x8(x);
             for (int k = 0; k < 8; k++) _mm256_storeu_ps(dst + (int64_t)(c + k) * dst_stride + i, x[k]);
         }
     }

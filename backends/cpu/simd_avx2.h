@@ -81,4 +81,23 @@ EF_AVX2_INLINE __m256 ef_avx2_exp_poly(__m256 t, __m256 *n) {
     return _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
 }
 
+/* An 8×8 transpose in registers: afterwards x[j] = (x[0][j], …, x[7][j]). */
+EF_AVX2_INLINE void ef_avx2_transpose8x8(__m256 x[8]) {
+    __m256 t[8], u[8];
+    for (int k = 0; k < 8; k += 2) {
+        t[k] = _mm256_unpacklo_ps(x[k], x[k + 1]);     /* x_k[0] x_k+1[0] x_k[1] x_k+1[1] | [4], [5] */
+        t[k + 1] = _mm256_unpackhi_ps(x[k], x[k + 1]); /* [2], [3] | [6], [7] */
+    }
+    for (int k = 0; k < 8; k += 4) {
+        u[k] = _mm256_shuffle_ps(t[k], t[k + 2], 0x44);         /* column 0 | 4 of rows k..k+3 */
+        u[k + 1] = _mm256_shuffle_ps(t[k], t[k + 2], 0xEE);     /* column 1 | 5 */
+        u[k + 2] = _mm256_shuffle_ps(t[k + 1], t[k + 3], 0x44); /* column 2 | 6 */
+        u[k + 3] = _mm256_shuffle_ps(t[k + 1], t[k + 3], 0xEE); /* column 3 | 7 */
+    }
+    for (int j = 0; j < 4; j++) {
+        x[j] = _mm256_permute2f128_ps(u[j], u[4 + j], 0x20);
+        x[4 + j] = _mm256_permute2f128_ps(u[j], u[4 + j], 0x31);
+    }
+}
+
 #endif
