@@ -11,6 +11,7 @@ PACKAGES=(
   libzstd-dev       # snapshots and compressed KV tiers
   libcmocka-dev     # unit tests
   python3-numpy python3-torch python3-sentencepiece   # independent references in tests
+  python3-regex     # the GPT-2 pre-tokenizer split in the BPE trainer's Python reference
   binutils          # nm/readelf for the ABI checks
   python3-pytest python3-setuptools python3-pip   # Python binding tests and its pip install
   golang-go         # Go binding tests

@@ -500,6 +500,41 @@ func TestTrainExportAndLoad(t *testing.T) {
 	}
 }
 
+func TestTrainTokenizer(t *testing.T) {
+	dir := t.TempDir()
+	txt := filepath.Join(dir, "text.txt")
+	text := strings.Repeat("the quick brown fox jumps over the lazy dog. ", 40) + "naïve café 12345 "
+	if err := os.WriteFile(txt, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	vocab := filepath.Join(dir, "bpe.gguf")
+	if err := TrainTokenizer(txt, 300, vocab); err != nil {
+		t.Fatal(err)
+	}
+	p := trainParams()
+	p["vocab"] = "gguf:" + vocab
+	tr, err := NewTrainer(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "m.gguf")
+	if err := tr.Export(out); err != nil {
+		t.Fatal(err)
+	}
+	tr.Close()
+	m, err := LoadModel(out, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if m.NVocab() != 300 {
+		t.Fatal(m.NVocab())
+	}
+	if err := TrainTokenizer(txt, 100, filepath.Join(dir, "small.gguf")); !errors.Is(err, ErrInvalidArg) {
+		t.Fatal(err)
+	}
+}
+
 // Fork, rewind and snapshots through the KV-cache API give back the same logits.
 func TestKVForkRewindSnapshot(t *testing.T) {
 	m := loadModel(t)

@@ -177,3 +177,15 @@ func (t *Trainer) Load(path string) error {
 func (t *Trainer) Export(path string) error {
 	return t.pathCall(path, func(p *C.ef_trainer, c *C.char) C.ef_status { return C.ef_trainer_export(p, c) })
 }
+
+// TrainTokenizer trains a GPT-2-style byte-level BPE tokenizer of exactly
+// vocabSize tokens on data (the trainer's "data" spellings: a text file, a
+// folder, brown:DIR, wikitext:DIR) and writes it to outPath as a
+// vocabulary-only GGUF, for the "vocab" setting "gguf:" + outPath.
+// Deterministic: the same data and size give the same file.
+func TrainTokenizer(data string, vocabSize int, outPath string) error {
+	cd, co := C.CString(data), C.CString(outPath)
+	defer C.free(unsafe.Pointer(cd))
+	defer C.free(unsafe.Pointer(co))
+	return call(func() C.ef_status { return C.ef_tokenizer_train(cd, C.int32_t(vocabSize), co) })
+}

@@ -17,6 +17,7 @@ int cmd_chat(int argc, char **argv);
 int cmd_quantize(int argc, char **argv);
 int cmd_convert(int argc, char **argv);
 int cmd_train(int argc, char **argv);
+int cmd_train_tokenizer(int argc, char **argv);
 int cmd_serve(int argc, char **argv); /* examples/server/ */
 int cmd_calibrate_sparsity(int argc, char **argv);
 

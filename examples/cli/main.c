@@ -42,6 +42,8 @@ static const char usage[] =
     "  train       train an edgeformer model on the CPU (see `edgeformer train --help`):\n"
     "              --data brown|FILE [--vocab gpt2|synthetic:N] [--dim 256 --layers 4 ...]\n"
     "              [--steps N] [--checkpoint FILE] [--resume FILE] [--log CSV] -o OUT.gguf\n"
+    "  train-tokenizer  learn a byte-level BPE vocabulary (GGUF) for train --vocab gguf:OUT.gguf:\n"
+    "              --data brown|FILE|DIR --vocab N -o OUT.gguf (see `edgeformer train-tokenizer --help`)\n"
     "  serve       OpenAI-compatible HTTP server with a chat page (see `edgeformer serve --help`):\n"
     "              -m MODEL [--host 127.0.0.1] [--port 8080] [--slots 4] [--queue 16] [--timeout S]\n"
     "  calibrate-sparsity  per-layer FFN activation-sparsity thresholds from a text:\n"
@@ -78,6 +80,7 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "quantize")) return cmd_quantize(argc - 1, argv + 1);
     if (!strcmp(cmd, "convert")) return cmd_convert(argc - 1, argv + 1);
     if (!strcmp(cmd, "train")) return cmd_train(argc - 1, argv + 1);
+    if (!strcmp(cmd, "train-tokenizer")) return cmd_train_tokenizer(argc - 1, argv + 1);
     if (!strcmp(cmd, "serve")) return cmd_serve(argc - 1, argv + 1);
     if (!strcmp(cmd, "calibrate-sparsity")) return cmd_calibrate_sparsity(argc - 1, argv + 1);
     if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {

@@ -1081,6 +1081,19 @@ EF_API ef_status ef_trainer_load(ef_trainer *trainer, const char *path);
  * tokenizer's metadata, loadable by ef_model_load(). Errors: EF_ERR_IO.
  */
 EF_API ef_status ef_trainer_export(const ef_trainer *trainer, const char *path);
+/**
+ * Trains a byte-level BPE tokenizer in the GPT-2 style on `data` (the
+ * spellings of the "data" setting; wikitext:DIR reads DIR/wiki.train.raw)
+ * and writes it to out_path as a vocabulary-only GGUF ("gpt2" model) of
+ * exactly vocab_size tokens: the 256 byte symbols, <|endoftext|> (id 256,
+ * BOS and EOS) and the learned merges, for "vocab" = "gguf:PATH". The text
+ * is split by the GPT-2 pre-tokenizer; each step merges the adjacent pair
+ * with the highest count, ties going to the smaller (left id, right id).
+ * Deterministic: the same data and size give the same file. Errors:
+ * EF_ERR_INVALID_ARG (vocab_size < 257, no text, or too few distinct pairs
+ * to reach vocab_size), EF_ERR_IO, EF_ERR_NO_MEMORY.
+ */
+EF_API ef_status ef_tokenizer_train(const char *data, int32_t vocab_size, const char *out_path);
 
 #ifdef __cplusplus
 }

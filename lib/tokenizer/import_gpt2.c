@@ -18,6 +18,7 @@ ef_status ef_vocab_write_gpt2_files(struct ef_gguf_writer *w, const char *encode
 #include <string.h>
 
 #include "base/alloc.h"
+#include "tokenizer/gpt2_keys.h"
 
 #define EOT_TEXT "<|endoftext|>"
 
@@ -132,18 +133,10 @@ static ef_status parse_merges(char *text, size_t len, const char *path, gpt2_tab
 }
 
 static ef_status write_keys(struct ef_gguf_writer *w, const gpt2_tables *t) {
-    EF_TRY(ef_gguf_writer_set_str(w, "tokenizer.ggml.model", "gpt2"));
-    EF_TRY(ef_gguf_writer_set_str(w, "tokenizer.ggml.pre", "gpt-2"));
-    EF_TRY(ef_gguf_writer_set_arr_str(w, "tokenizer.ggml.tokens", t->tokens, NULL, (uint64_t)t->n_tokens));
-    EF_TRY(ef_gguf_writer_set_arr(w, "tokenizer.ggml.token_type", EF_GGUF_I32, t->types,
-                                  (uint64_t)t->n_tokens));
-    EF_TRY(ef_gguf_writer_set_arr_str(w, "tokenizer.ggml.merges", (const char *const *)t->merges,
-                                      NULL, t->n_merges));
-    EF_TRY(ef_gguf_writer_set_u32(w, "tokenizer.ggml.bos_token_id", (uint32_t)t->eot));
-    EF_TRY(ef_gguf_writer_set_u32(w, "tokenizer.ggml.eos_token_id", (uint32_t)t->eot));
-    EF_TRY(ef_gguf_writer_set_bool(w, "tokenizer.ggml.add_bos_token", 0));
-    EF_TRY(ef_gguf_writer_set_bool(w, "tokenizer.ggml.add_eos_token", 0));
-    return EF_OK;
+    const ef_gpt2_keys k = {.tokens = t->tokens, .types = t->types, .n_tokens = (uint64_t)t->n_tokens,
+                            .merges = (const char *const *)t->merges, .n_merges = t->n_merges,
+                            .eot = t->eot};
+    return ef_vocab_write_gpt2_keys(w, &k);
 }
 
 ef_status ef_vocab_write_gpt2_files(struct ef_gguf_writer *w, const char *encoder_json_path,

@@ -2,10 +2,12 @@
 
 #include "base/alloc.h"
 
-/* a goes before b: higher priority, then smaller left index. */
+/* a goes before b: higher priority, then smaller left, then smaller right
+ * (the BPE trainer's (left id, right id) tie rule). */
 static int before(const ef_merge_cand *a, const ef_merge_cand *b) {
     if (a->priority != b->priority) return a->priority > b->priority;
-    return a->left < b->left;
+    if (a->left != b->left) return a->left < b->left;
+    return a->right < b->right;
 }
 
 ef_status ef_merge_queue_push(ef_merge_queue *q, ef_merge_cand c) {

@@ -1,6 +1,7 @@
 /* The priority queue of candidate merges both BPE variants use: the best
  * priority first (SentencePiece: highest score; byte-level BPE: lowest rank,
- * stored negated) and, on ties, the leftmost pair. Entries go stale when a
+ * stored negated) and, on ties, the leftmost pair (then the smaller right;
+ * the BPE trainer queues token ids there). Entries go stale when a
  * neighbour merges first; callers check `size` against the symbols. */
 #ifndef EF_TOKENIZER_MERGE_QUEUE_H
 #define EF_TOKENIZER_MERGE_QUEUE_H

@@ -365,6 +365,30 @@ static int is_dir(const char *path) {
     return ef_file_exists(path) && ef_dir_each(path, noop_entry, NULL) == EF_OK;
 }
 
+/* The texts of a "data" spec other than wikitext:DIR. */
+static ef_status load_texts(const char *data, text_list *l) {
+    if (strncmp(data, "brown:", 6) == 0) return load_brown(data + 6, l);
+    if (strncmp(data, "dir:", 4) == 0) return load_txt_dir(data + 4, l);
+    if (is_dir(data)) return load_txt_dir(data, l);
+    return texts_add_file(l, data, 0);
+}
+
+ef_status ef_train_data_each_text(const char *data, ef_text_fn fn, void *user) {
+    text_list l = {0};
+    ef_status st;
+    if (strncmp(data, "wikitext:", 9) == 0) { /* its training part only */
+        char path[1100];
+        st = snprintf(path, sizeof path, "%s" EF_DIR_SEP "wiki.train.raw", data + 9) >= (int)sizeof path
+                 ? ef_err(EF_ERR_INVALID_ARG, "WikiText folder path '%s' is too long", data + 9)
+                 : texts_add_file(&l, path, 0);
+    } else {
+        st = load_texts(data, &l);
+    }
+    for (size_t i = 0; st == EF_OK && i < l.n; i++) st = fn(user, l.text[i], l.len[i]);
+    texts_free(&l);
+    return st;
+}
+
 ef_status ef_train_data_load(const ef_train_params *p, const ef_vocab *v, ef_train_data *d) {
     memset(d, 0, sizeof *d);
     ef_status st;
@@ -376,17 +400,11 @@ ef_status ef_train_data_load(const ef_train_params *p, const ef_vocab *v, ef_tra
         if (copy) memcpy(copy, p->text, n + 1);
         st = copy ? texts_add(&l, copy, n) /* owns copy from here */
                   : ef_err(EF_ERR_NO_MEMORY, "out of memory copying the training text");
-    } else if (p->data && strncmp(p->data, "brown:", 6) == 0) {
-        st = load_brown(p->data + 6, &l);
     } else if (p->data && strncmp(p->data, "wikitext:", 9) == 0) {
         st = load_wikitext(p->data + 9, v, p->token_cache, d);
         split = 0;
-    } else if (p->data && strncmp(p->data, "dir:", 4) == 0) {
-        st = load_txt_dir(p->data + 4, &l);
-    } else if (p->data && is_dir(p->data)) {
-        st = load_txt_dir(p->data, &l);
     } else if (p->data) {
-        st = texts_add_file(&l, p->data, 0);
+        st = load_texts(p->data, &l);
     } else {
         st = ef_err(EF_ERR_INVALID_ARG, "training: no data given (set \"data\" or \"text\")");
     }

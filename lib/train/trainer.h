@@ -48,6 +48,10 @@ struct ef_trainer {
 /* train_data.c: the tokenizer named by p->vocab, and the tokens of p->data/text. */
 ef_status ef_train_vocab_open(const char *spec, ef_gguf **g, ef_vocab **v);
 ef_status ef_train_data_load(const ef_train_params *p, const ef_vocab *v, ef_train_data *d);
+/* Hands each text of a "data" spec (file, folder, dir:, brown:, or
+ * wikitext:'s training file) to fn, as the trainer reads it. */
+typedef ef_status (*ef_text_fn)(void *user, const char *text, size_t len);
+ef_status ef_train_data_each_text(const char *data, ef_text_fn fn, void *user);
 void ef_train_data_free(ef_train_data *d);
 /* Fills t->inputs/targets with B windows: random from the train part (rng), or
  * validation window `index` of eval_batches·B evenly spaced ones. */

@@ -29,7 +29,7 @@ from .perplexity import PerplexityResult, perplexity
 from .quant import ProgressCallback, QuantProfile, quantize_file
 from .sampler import SamplerParams
 from .session import Session, Stats, TokenCallback
-from .trainer import Trainer
+from .trainer import Trainer, train_tokenizer
 
 EdgeFormerIOError = IOError_
 
@@ -104,7 +104,7 @@ def set_allocator(malloc_fn: Optional[Callable[[int], int]] = None,
 
 __all__ = [
     "Model", "Session", "SamplerParams", "QuantProfile", "quantize_file", "convert_hf", "apply_chat_template", "ProgressCallback", "Stats", "TensorInfo", "TokenCallback",
-    "Trainer", "KVCache", "KVParams", "TierStats", "BackendInfo", "backends", "PerplexityResult", "perplexity",
+    "Trainer", "train_tokenizer", "KVCache", "KVParams", "TierStats", "BackendInfo", "backends", "PerplexityResult", "perplexity",
     "version", "version_number", "last_error", "set_log_callback", "set_allocator",
     "tensor_type_name", "status_name", "check",
     "EdgeFormerError", "InvalidArgumentError", "NoMemoryError", "IOError_", "EdgeFormerIOError",

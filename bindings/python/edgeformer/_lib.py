@@ -190,6 +190,8 @@ _PROTOTYPES: Dict[str, Tuple[object, Sequence[object]]] = {
     "ef_train_params_set_int": (c_status, [c_p, ctypes.c_char_p, ctypes.c_int64]),
     "ef_train_params_set_float": (c_status, [c_p, ctypes.c_char_p, ctypes.c_double]),
     "ef_train_params_set_str": (c_status, [c_p, ctypes.c_char_p, ctypes.c_char_p]),
+    # tokenizer training
+    "ef_tokenizer_train": (c_status, [ctypes.c_char_p, ctypes.c_int32, ctypes.c_char_p]),
     # trainers
     "ef_trainer_create": (c_status, [c_p, ctypes.POINTER(c_p)]),
     "ef_trainer_free": (None, [c_p]),

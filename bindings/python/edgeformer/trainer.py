@@ -122,3 +122,11 @@ class Trainer(NativeHandle):
         handle, self._handle = self._handle, None
         if handle:
             _lib.lib().ef_trainer_free(handle)
+
+
+def train_tokenizer(data: PathLike, vocab_size: int, out_path: PathLike) -> None:
+    """Trains a GPT-2-style byte-level BPE tokenizer of exactly vocab_size
+    tokens on data (the trainer's "data" spellings: a text file, a folder,
+    brown:DIR, wikitext:DIR) and writes it to out_path as a vocabulary-only
+    GGUF, for Trainer(vocab="gguf:" + out_path). Deterministic."""
+    check(_lib.lib().ef_tokenizer_train(os.fsencode(data), int(vocab_size), os.fsencode(out_path)))

@@ -406,6 +406,9 @@ extern "C" {
     pub fn ef_train_params_set_str(params: *mut ef_train_params, key: *const c_char, value: *const c_char)
         -> ef_status;
 
+    // tokenizer training
+    pub fn ef_tokenizer_train(data: *const c_char, vocab_size: i32, out_path: *const c_char) -> ef_status;
+
     // trainers
     pub fn ef_trainer_create(params: *const ef_train_params, out: *mut *mut ef_trainer) -> ef_status;
     pub fn ef_trainer_free(trainer: *mut ef_trainer);

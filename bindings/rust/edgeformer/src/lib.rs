@@ -38,7 +38,7 @@ pub use kv::{KvCache, KvOps, KvOptions, KvTier, TierStats};
 pub use model::{Model, ModelOptions, TensorInfo};
 pub use quant::{convert_hf, quantize_file, QuantProfile};
 pub use session::{CancelHandle, MlaPath, SamplerParams, Session, SessionOptions, Stats, StopReason};
-pub use train::{TrainParams, Trainer};
+pub use train::{train_tokenizer, TrainParams, Trainer};
 
 /// The loaded library's version, "MAJOR.MINOR.PATCH".
 pub fn version() -> String {

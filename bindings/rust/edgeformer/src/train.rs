@@ -154,3 +154,13 @@ impl Drop for Trainer {
         unsafe { sys::ef_trainer_free(self.ptr.as_ptr()) }
     }
 }
+
+/// Trains a GPT-2-style byte-level BPE tokenizer of exactly `vocab_size`
+/// tokens on `data` (the trainer's "data" spellings: a text file, a folder,
+/// `brown:DIR`, `wikitext:DIR`) and writes it to `out_path` as a
+/// vocabulary-only GGUF, for the "vocab" setting `gguf:PATH`. Deterministic.
+pub fn train_tokenizer(data: &str, vocab_size: i32, out_path: impl AsRef<Path>) -> Result<()> {
+    let d = c_string(data, "training data")?;
+    let p = path_cstring(out_path.as_ref())?;
+    check(unsafe { sys::ef_tokenizer_train(d.as_ptr(), vocab_size, p.as_ptr()) })
+}

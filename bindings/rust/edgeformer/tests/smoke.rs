@@ -280,6 +280,28 @@ fn train_export_and_load() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+#[test]
+fn train_tokenizer_then_train() {
+    let dir = fixtures().join(format!("bpe-rust-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let text = "the quick brown fox jumps over the lazy dog. ".repeat(40) + "naïve café 12345 ";
+    let txt = dir.join("text.txt");
+    std::fs::write(&txt, &text).unwrap();
+    let vocab = dir.join("bpe.gguf");
+    edgeformer::train_tokenizer(txt.to_str().unwrap(), 300, &vocab).unwrap();
+    let mut p = train_params(&text);
+    p.set_str("vocab", &format!("gguf:{}", vocab.display())).unwrap();
+    let t = edgeformer::Trainer::new(&p).unwrap();
+    let out = dir.join("m.gguf");
+    t.export(&out).unwrap();
+    drop(t);
+    let m = Model::load(&out).unwrap();
+    assert_eq!(m.n_vocab(), 300);
+    let err = edgeformer::train_tokenizer(txt.to_str().unwrap(), 100, dir.join("small.gguf")).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidArg);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 // Compile-time: Model is Send + Sync, Session is Send.
 #[allow(dead_code)]
 fn assert_traits() {
