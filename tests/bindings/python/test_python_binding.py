@@ -312,6 +312,24 @@ def test_trainer_train_export_load(tmp_path):
         assert m.tokenize("the quick", add_special=False)
 
 
+def test_train_tokenizer(tmp_path):
+    text = tmp_path / "text.txt"
+    text.write_text(TRAIN_TEXT + "naïve café résumé 12345 ")
+    out = tmp_path / "bpe.gguf"
+    edgeformer.train_tokenizer(text, 300, out)
+    with edgeformer.Trainer(text=TRAIN_TEXT, threads=1, **dict(TRAIN_SHAPE, vocab="gguf:" + str(out))) as t:
+        assert t.n_params > 0
+        t.export(tmp_path / "m.gguf")
+    with edgeformer.Model(tmp_path / "m.gguf") as m:
+        assert m.n_vocab == 300
+        s = "the lazy café fox"
+        assert m.detokenize(m.tokenize(s, add_special=False)) == s
+    with pytest.raises(edgeformer.InvalidArgumentError):
+        edgeformer.train_tokenizer(text, 100, tmp_path / "small.gguf")
+    with pytest.raises(edgeformer.EdgeFormerError):
+        edgeformer.train_tokenizer(tmp_path / "missing.txt", 300, tmp_path / "x.gguf")
+
+
 def test_trainer_errors(tmp_path):
     with pytest.raises(edgeformer.InvalidArgumentError) as e:
         edgeformer.Trainer(text=TRAIN_TEXT, no_such_setting=1)
