@@ -8,7 +8,7 @@
 #include "cpu/matmul_grad.h"
 
 #if defined(__AVX2__) && defined(__FMA__)
-#include <immintrin.h>
+#include "cpu/simd_avx2.h"
 
 enum { MR = EF_GEMM_AVX2_MR, NR = EF_GEMM_AVX2_NR };
 
@@ -47,25 +47,6 @@ void ef_gemm_ukernel_rows_avx2(int64_t kc, const float *ap, const float *bp, flo
     tile_6x16(kc, ap, kc, 1, bp, c, ldc, add);
 }
 
-/* 8×8 in registers: out[j] = (r[0][j], …, r[7][j]). */
-static inline __attribute__((always_inline)) void transpose8(__m256 r[8]) {
-    __m256 t[8], s[8];
-    for (int i = 0; i < 4; i++) {
-        t[2 * i] = _mm256_unpacklo_ps(r[2 * i], r[2 * i + 1]);     /* r0[0] r1[0] r0[1] r1[1] | [4..5] */
-        t[2 * i + 1] = _mm256_unpackhi_ps(r[2 * i], r[2 * i + 1]); /* r0[2] r1[2] r0[3] r1[3] | [6..7] */
-    }
-    for (int i = 0; i < 2; i++) {
-        s[4 * i + 0] = _mm256_shuffle_ps(t[4 * i], t[4 * i + 2], _MM_SHUFFLE(1, 0, 1, 0));
-        s[4 * i + 1] = _mm256_shuffle_ps(t[4 * i], t[4 * i + 2], _MM_SHUFFLE(3, 2, 3, 2));
-        s[4 * i + 2] = _mm256_shuffle_ps(t[4 * i + 1], t[4 * i + 3], _MM_SHUFFLE(1, 0, 1, 0));
-        s[4 * i + 3] = _mm256_shuffle_ps(t[4 * i + 1], t[4 * i + 3], _MM_SHUFFLE(3, 2, 3, 2));
-    }
-    for (int j = 0; j < 4; j++) {
-        r[j] = _mm256_permute2f128_ps(s[j], s[4 + j], 0x20);
-        r[4 + j] = _mm256_permute2f128_ps(s[j], s[4 + j], 0x31);
-    }
-}
-
 void ef_gemm_pack_bt_avx2(const float *B, int64_t ldb, int64_t kc, int64_t cols, int nr, float *dst) {
     int64_t c = 0;
     for (; c + 8 <= cols; c += 8) {
@@ -73,7 +54,7 @@ void ef_gemm_pack_bt_avx2(const float *B, int64_t ldb, int64_t kc, int64_t cols,
         for (; k + 8 <= kc; k += 8) {
             __m256 r[8]; /* [column][8 k] → [k][8 columns] */
             for (int i = 0; i < 8; i++) r[i] = _mm256_loadu_ps(B + (c + i) * ldb + k);
-            transpose8(r);
+            ef_avx2_transpose8x8(r);
             for (int i = 0; i < 8; i++) _mm256_storeu_ps(dst + (k + i) * nr + c, r[i]);
         }
         for (; k < kc; k++)
