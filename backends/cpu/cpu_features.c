@@ -10,6 +10,7 @@
 #include "cpu/matmul_kernels.h"
 
 static int g_vnni; /* AVX-512 VNNI; set once with the level */
+static int g_bf16; /* AVX512_BF16 (VDPBF16PS); set once with the level */
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include <cpuid.h>
@@ -38,6 +39,10 @@ static ef_cpu_simd detect_hardware(void) {
     const int avx512 = ((b >> 16) & 1) && ((b >> 17) & 1) && ((b >> 30) & 1) && ((b >> 31) & 1);
     if (!avx512 || (xcr0 & 0xe0u) != 0xe0u) return EF_CPU_SIMD_AVX2;
     g_vnni = (c >> 11) & 1;
+    if (a >= 1) { /* leaf 7 reports its highest subleaf in eax */
+        __cpuid_count(7, 1, a, b, c, d);
+        g_bf16 = (a >> 5) & 1;
+    }
     return EF_CPU_SIMD_AVX512;
 }
 #elif defined(__aarch64__)
@@ -76,7 +81,7 @@ static void init_once(void) {
     if (hw == EF_CPU_SIMD_AVX512 && !ef_cpu_avx512_kernels_built()) hw = EF_CPU_SIMD_AVX2;
     if (hw == EF_CPU_SIMD_AVX2 && !ef_cpu_avx2_kernels_built()) hw = EF_CPU_SIMD_SCALAR;
     if (ef_cpu_simd_arm(hw) && !ef_cpu_neon_kernels_built()) hw = EF_CPU_SIMD_SCALAR;
-    if (hw != EF_CPU_SIMD_AVX512) g_vnni = 0;
+    if (hw != EF_CPU_SIMD_AVX512) g_vnni = 0, g_bf16 = 0;
     g_supported = hw;
     g_env_rank = env_rank(getenv("EF_CPU_SIMD"));
 }
@@ -109,6 +114,11 @@ void ef_cpu_simd_force(int level) {
 int ef_cpu_x86_avx512_vnni(void) {
     ef_call_once(&g_once, init_once);
     return g_vnni;
+}
+
+int ef_cpu_x86_avx512_bf16(void) {
+    ef_call_once(&g_once, init_once);
+    return g_bf16;
 }
 
 const char *ef_cpu_simd_name(ef_cpu_simd level) {

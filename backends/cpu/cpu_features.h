@@ -41,6 +41,8 @@ void ef_cpu_simd_force(int level);
 
 /* 1 when the processor has AVX-512 VNNI (vpdpbusd), 0 otherwise or off x86. */
 int ef_cpu_x86_avx512_vnni(void);
+/* 1 when the processor has AVX512_BF16 (vdpbf16ps), 0 otherwise or off x86. */
+int ef_cpu_x86_avx512_bf16(void);
 
 /* Name of a level: "scalar", "avx2", "avx512", "neon", "neon-dotprod". */
 const char *ef_cpu_simd_name(ef_cpu_simd level);

@@ -1,7 +1,9 @@
 /* F32 GEMM with transposed operands (matmul_grad.h): the blocking loops,
  * the packing of op(A) and op(B) into micro-panels, the split over the
- * pool's workers, and the scalar reference micro-kernel. The AVX2, AVX-512
- * and NEON micro-kernels are in matmul_grad_{avx2,avx512,neon}.c. */
+ * pool's workers, the scalar reference micro-kernel and bfloat16 rounding.
+ * The AVX2, AVX-512 and NEON micro-kernels are in
+ * matmul_grad_{avx2,avx512,neon}.c, the AVX512_BF16 ones with their
+ * packing in matmul_grad_avx512bf16.c. */
 #include "cpu/matmul_grad.h"
 
 #include <math.h>
@@ -22,8 +24,10 @@ enum {
     ALIGN_FLOATS = 16 /* 64 bytes */
 };
 
-/* One worker's packing space: [MC][KC] for A, [KC][NC] for B, plus slack to align. */
-#define WORK_PER_THREAD ((size_t)MC * KC + (size_t)KC * NC + ALIGN_FLOATS)
+/* One worker's packing space: [MC][KC] for A, [KC][NC] for B, [MAX_NR][KC]
+ * for a stored Bᵀ's rows converted to bfloat16 pairs, plus slack to align.
+ * The bfloat16 pair panels take chunks of 2·KC values in the same room. */
+#define WORK_PER_THREAD ((size_t)MC * KC + (size_t)KC * NC + (size_t)MAX_NR * KC + ALIGN_FLOATS)
 
 size_t ef_cpu_gemm_f32_work_floats(int32_t n_threads) {
     return (size_t)(n_threads < 1 ? 1 : n_threads) * WORK_PER_THREAD;
@@ -58,6 +62,25 @@ static void pack_bt_scalar(const float *B, int64_t ldb, int64_t kc, int64_t cols
         for (int64_t k = 0; k < kc; k++) dst[k * nr + c] = 0.0f;
 }
 
+float ef_gemm_round_bf16(float x) {
+    uint32_t u;
+    memcpy(&u, &x, sizeof u);
+    if ((u & 0x7f800000u) == 0) { /* ±0 or a denormal: ±0 */
+        u &= 0x80000000u;
+    } else if ((u & 0x7fffffffu) > 0x7f800000u) { /* NaN: keep it one, quiet */
+        u = (u | 0x00400000u) & 0xffff0000u;
+    } else { /* to nearest even at bit 16 (may carry into ±inf, as it should) */
+        u = (u + 0x7fffu + ((u >> 16) & 1u)) & 0xffff0000u;
+    }
+    memcpy(&x, &u, sizeof x);
+    return x;
+}
+
+/* The F32 levels' bf16 mode: a packed panel rounded in place. */
+static void round_panel_bf16(float *p, int64_t n) {
+    for (int64_t i = 0; i < n; i++) p[i] = ef_gemm_round_bf16(p[i]);
+}
+
 typedef void (*pack_bt_fn)(const float *B, int64_t ldb, int64_t kc, int64_t cols, int nr, float *dst);
 
 typedef struct gemm_tile {
@@ -65,21 +88,26 @@ typedef struct gemm_tile {
     ef_gemm_ukernel_fn run;      /* A panel [kc][mr] */
     ef_gemm_ukernel_fn run_rows; /* A panel [mr][kc] */
     pack_bt_fn pack_bt;
+    int pairs; /* panels of bfloat16 pairs (the AVX512_BF16 kernels): kp = ceil(kc/2) */
 } gemm_tile;
 
-static gemm_tile tile_for_level(int level) {
+static gemm_tile tile_for_level(int level, int bf16) {
     const ef_cpu_simd have = ef_cpu_simd_supported();
+    if (bf16 && level == EF_CPU_SIMD_AVX512 && have == EF_CPU_SIMD_AVX512 && ef_cpu_x86_avx512_bf16() &&
+        ef_cpu_avx512bf16_kernels_built())
+        return (gemm_tile){EF_GEMM_BF16_MR, EF_GEMM_BF16_NR, ef_gemm_ukernel_bf16_avx512,
+                           ef_gemm_ukernel_rows_bf16_avx512, NULL, 1};
     if (level == EF_CPU_SIMD_AVX512 && have == EF_CPU_SIMD_AVX512 && ef_cpu_avx512_kernels_built())
         return (gemm_tile){EF_GEMM_AVX512_MR, EF_GEMM_AVX512_NR, ef_gemm_ukernel_avx512,
-                           ef_gemm_ukernel_rows_avx512, ef_gemm_pack_bt_avx2};
+                           ef_gemm_ukernel_rows_avx512, ef_gemm_pack_bt_avx2, 0};
     if ((level == EF_CPU_SIMD_AVX512 || level == EF_CPU_SIMD_AVX2) && ef_cpu_simd_x86(have) &&
         ef_cpu_avx2_kernels_built())
         return (gemm_tile){EF_GEMM_AVX2_MR, EF_GEMM_AVX2_NR, ef_gemm_ukernel_avx2, ef_gemm_ukernel_rows_avx2,
-                           ef_gemm_pack_bt_avx2};
+                           ef_gemm_pack_bt_avx2, 0};
     if (ef_cpu_simd_arm((ef_cpu_simd)level) && ef_cpu_simd_arm(have) && ef_cpu_neon_kernels_built())
         return (gemm_tile){EF_GEMM_NEON_MR, EF_GEMM_NEON_NR, ef_gemm_ukernel_neon, ef_gemm_ukernel_rows_neon,
-                           pack_bt_scalar};
-    return (gemm_tile){SCALAR_MR, SCALAR_NR, ukernel_scalar, ukernel_rows_scalar, pack_bt_scalar};
+                           pack_bt_scalar, 0};
+    return (gemm_tile){SCALAR_MR, SCALAR_NR, ukernel_scalar, ukernel_rows_scalar, pack_bt_scalar, 0};
 }
 
 /* dst[0..width) = src[0..n), zero past n: one row of a packed micro-panel.
@@ -156,26 +184,40 @@ typedef struct gemm_job {
     int32_t parts; /* workers that take a share: min(pool size, work_threads) */
 } gemm_job;
 
-/* Rows [m0, m1) of C: all of N and K, BLIS order (jc, pc, ic, jr, ir). */
-static void gemm_rows(const gemm_job *job, float *ap, float *bp, int64_t m0, int64_t m1) {
+/* Rows [m0, m1) of C: all of N and K, BLIS order (jc, pc, ic, jr, ir).
+ * A panel's k extent kp is kc, or ceil(kc/2) pairs of bfloat16. */
+static void gemm_rows(const gemm_job *job, float *ap, float *bp, float *tmp, int64_t m0, int64_t m1) {
     const ef_gemm_f32 *g = job->g;
     const gemm_tile *t = &job->tile;
     const ef_gemm_ukernel_fn run = g->trans_a ? t->run : t->run_rows; /* pack_a's layout */
+    const int64_t kc_max = t->pairs ? 2 * KC : KC;
+    const int round = g->bf16 && !t->pairs; /* the F32 levels' bf16 mode */
     for (int64_t jc = 0; jc < g->N; jc += NC) {
         const int64_t nc = g->N - jc < NC ? g->N - jc : NC;
-        for (int64_t pc = 0; pc < g->K; pc += KC) {
-            const int64_t kc = g->K - pc < KC ? g->K - pc : KC;
+        for (int64_t pc = 0; pc < g->K; pc += kc_max) {
+            const int64_t kc = g->K - pc < kc_max ? g->K - pc : kc_max;
+            const int64_t kp = t->pairs ? (kc + 1) / 2 : kc;
             const int add = g->accumulate || pc > 0;
-            pack_b(g, pc, kc, jc, nc, t->nr, t->pack_bt, bp);
+            if (t->pairs) {
+                ef_gemm_pack_b_bf16_avx512(g, pc, kc, jc, nc, t->nr, bp, tmp);
+            } else {
+                pack_b(g, pc, kc, jc, nc, t->nr, t->pack_bt, bp);
+                if (round) round_panel_bf16(bp, (nc + t->nr - 1) / t->nr * t->nr * kc);
+            }
             for (int64_t ic = m0; ic < m1; ic += MC) {
                 const int64_t mc = m1 - ic < MC ? m1 - ic : MC;
-                pack_a(g, ic, mc, pc, kc, t->mr, ap);
+                if (t->pairs) {
+                    ef_gemm_pack_a_bf16_avx512(g, ic, mc, pc, kc, t->mr, ap);
+                } else {
+                    pack_a(g, ic, mc, pc, kc, t->mr, ap);
+                    if (round) round_panel_bf16(ap, (mc + t->mr - 1) / t->mr * t->mr * kc);
+                }
                 for (int64_t jr = 0; jr < nc; jr += t->nr) {
                     const int64_t cols = nc - jr < t->nr ? nc - jr : t->nr;
                     for (int64_t ir = 0; ir < mc; ir += t->mr) {
                         const int64_t rows = mc - ir < t->mr ? mc - ir : t->mr;
                         float *c = g->C + (ic + ir) * g->ldc + jc + jr; /* [rows][ldc] */
-                        run_tile(run, t, kc, ap + ir * kc, bp + jr * kc, c, g->ldc, rows, cols, add);
+                        run_tile(run, t, kp, ap + ir * kp, bp + jr * kp, c, g->ldc, rows, cols, add);
                     }
                 }
             }
@@ -201,12 +243,13 @@ static void gemm_worker(void *ctx, int32_t ith, int32_t nth) {
     float *base = g->work + (size_t)ith * WORK_PER_THREAD;
     float *ap = (float *)(((uintptr_t)base + 63) & ~(uintptr_t)63); /* [MC][KC] */
     float *bp = ap + (size_t)MC * KC;                              /* [KC][NC] */
-    gemm_rows(job, ap, bp, m0, m1);
+    float *tmp = bp + (size_t)KC * NC;                             /* [MAX_NR][KC] */
+    gemm_rows(job, ap, bp, tmp, m0, m1);
 }
 
 void ef_cpu_gemm_f32_at(ef_pool *pool, const ef_gemm_f32 *g, int level) {
     if (g->M <= 0 || g->N <= 0) return;
-    gemm_job job = {g, tile_for_level(level), g->work_threads < 1 ? 1 : g->work_threads};
+    gemm_job job = {g, tile_for_level(level, g->bf16), g->work_threads < 1 ? 1 : g->work_threads};
     ef_pool_run(pool, gemm_worker, &job);
 }
 

@@ -26,7 +26,16 @@
  * C. That is the same at every level and for every split, so the thread
  * count never changes the bits, and the SIMD levels agree with each other
  * (the scalar reference uses fmaf, which can differ where a C library's
- * fmaf is not exact). Workers split M in whole tiles. */
+ * fmaf is not exact). Workers split M in whole tiles.
+ *
+ * Mixed precision (bf16 = 1): both operands are rounded to bfloat16 (round
+ * to nearest even, denormals to zero, as VCVTNEPS2BF16) while they are
+ * packed, and their exact products are summed in F32. On a processor with
+ * AVX512_BF16 the panels hold pairs of bfloat16 along k and VDPBF16PS adds
+ * two products per lane at once (twice the F32 FMA rate); elsewhere the
+ * rounded values are packed as floats and the F32 kernels above run. The
+ * two agree to F32 rounding, not bit for bit (VDPBF16PS rounds its pair
+ * sums in its own way); each is still independent of the thread count. */
 #ifndef EF_BACKENDS_CPU_MATMUL_GRAD_H
 #define EF_BACKENDS_CPU_MATMUL_GRAD_H
 
@@ -46,6 +55,7 @@ typedef struct ef_gemm_f32 {
     float *C;       /* [M][ldc] */
     int64_t ldc;
     int accumulate; /* 1: C += op(A)·op(B); 0: C = op(A)·op(B) */
+    int bf16;       /* 1: operands rounded to bfloat16, products summed in F32 */
     /* packing space for work_threads workers (ef_cpu_gemm_f32_work_floats);
      * a pool with more workers than that leaves the extra ones idle */
     float *work;
@@ -86,5 +96,27 @@ void ef_gemm_ukernel_rows_neon(int64_t kc, const float *ap, const float *bp, flo
 /* One B micro-panel from a stored Bᵀ (matmul_grad_avx2.c; x86 levels):
  * dst[k][nr] = B[c·ldb + k] for c < cols, 0 for cols ≤ c < nr; k < kc. */
 void ef_gemm_pack_bt_avx2(const float *B, int64_t ldb, int64_t kc, int64_t cols, int nr, float *dst);
+
+/* x rounded to bfloat16 and back (the scalar reference of the packing's
+ * rounding): to nearest even, a denormal to ±0, a NaN kept a (quiet) NaN. */
+float ef_gemm_round_bf16(float x);
+
+/* The AVX512_BF16 level of bf16 mode (matmul_grad_avx512bf16.c). A panel's
+ * k extent is kp = ceil(kc / 2) 32-bit pairs {op(·)[2p], op(·)[2p+1]}
+ * (the low half first, a zero past kc); the micro-kernels take kp.
+ * pack_a: A micro-panels of mr rows at ap + p·kp, k-major [kp][mr] from a
+ * stored Aᵀ, rows [mr][kp] from a stored A (as pack_a of the F32 level);
+ * pack_b: bp[q][kp][nr] for the nc columns from j0; tmp: room for
+ * [nr][kp] pairs (a stored Bᵀ's rows, converted before the transpose). */
+#define EF_GEMM_BF16_MR 12
+#define EF_GEMM_BF16_NR 32
+int ef_cpu_avx512bf16_kernels_built(void);
+void ef_gemm_ukernel_bf16_avx512(int64_t kp, const float *ap, const float *bp, float *c, int64_t ldc, int add);
+void ef_gemm_ukernel_rows_bf16_avx512(int64_t kp, const float *ap, const float *bp, float *c, int64_t ldc,
+                                      int add);
+void ef_gemm_pack_a_bf16_avx512(const ef_gemm_f32 *g, int64_t i0, int64_t mc, int64_t k0, int64_t kc, int mr,
+                                float *ap);
+void ef_gemm_pack_b_bf16_avx512(const ef_gemm_f32 *g, int64_t k0, int64_t kc, int64_t j0, int64_t nc, int nr,
+                                float *bp, float *tmp);
 
 #endif

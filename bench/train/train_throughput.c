@@ -60,7 +60,7 @@ int main(int argc, char **argv) {
         key[eq - argv[i]] = '\0';
         if (!strcmp(key, "steps")) steps = atoi(eq + 1);
         else if (!strcmp(key, "warmup")) warmup = atoi(eq + 1);
-        else if (!strcmp(key, "attention")) st = ef_train_params_set_str(p, key, eq + 1);
+        else if (!strcmp(key, "attention") || !strcmp(key, "precision")) st = ef_train_params_set_str(p, key, eq + 1);
         else st = ef_train_params_set_int(p, key, strtoll(eq + 1, NULL, 10));
         if (st) return fail(key, st);
     }

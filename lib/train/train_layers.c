@@ -134,7 +134,10 @@ void ef_tr_rmsnorm_bwd_set(ef_pool *pool, float *dx, float *dw, const float *dou
 
 /* The projections run on the CPU backend's F32 GEMM with transposed
  * operands (cpu/matmul_grad.h), which gives the same bits for any thread
- * count; the backward multiplies by W and doutᵀ in place, no copies:
+ * count — in precision bf16 with both operands of every product rounded to
+ * bfloat16 (mixed precision: the weights, their gradients, the optimizer
+ * and everything outside these products stay F32); the backward
+ * multiplies by W and doutᵀ in place, no copies:
  *   out[N, O]  = x[N, I] · Wᵀ           (W stored [O, I])
  *   dx[N, I]  += dout[N, O] · W[O, I]
  *   dW[O, I]  += doutᵀ · x[N, I]        (dout stored [N, O]) */
@@ -143,7 +146,7 @@ size_t ef_tr_mm_work_floats(int32_t n_threads) { return ef_cpu_gemm_f32_work_flo
 void ef_tr_matmul_fwd(ef_pool *pool, float *out, const float *x, const float *W, int64_t N,
                       int32_t I, int32_t O, const ef_tr_mm *mm) {
     const ef_gemm_f32 g = {.M = N, .N = O, .K = I, .A = x, .lda = I, .B = W, .ldb = I, .trans_b = 1,
-                           .C = out, .ldc = O, .work = mm->pack, .work_threads = mm->threads};
+                           .C = out, .ldc = O, .bf16 = mm->bf16, .work = mm->pack, .work_threads = mm->threads};
     ef_cpu_gemm_f32(pool, &g);
 }
 
@@ -152,12 +155,12 @@ static void matmul_bwd(ef_pool *pool, float *dx, int dx_add, float *dW, const fl
                        const float *W, int64_t N, int32_t I, int32_t O, const ef_tr_mm *mm) {
     if (dx) {
         const ef_gemm_f32 g = {.M = N, .N = I, .K = O, .A = dout, .lda = O, .B = W, .ldb = I,
-                               .C = dx, .ldc = I, .accumulate = dx_add, .work = mm->pack,
+                               .C = dx, .ldc = I, .accumulate = dx_add, .bf16 = mm->bf16, .work = mm->pack,
                                .work_threads = mm->threads};
         ef_cpu_gemm_f32(pool, &g);
     }
     const ef_gemm_f32 g = {.M = O, .N = I, .K = N, .A = dout, .lda = O, .trans_a = 1, .B = x, .ldb = I,
-                           .C = dW, .ldc = I, .accumulate = 1, .work = mm->pack,
+                           .C = dW, .ldc = I, .accumulate = 1, .bf16 = mm->bf16, .work = mm->pack,
                            .work_threads = mm->threads};
     ef_cpu_gemm_f32(pool, &g);
 }

@@ -124,6 +124,12 @@ static ef_status set_attention(ef_train_params *p, const char *value) {
 ef_status ef_train_params_set_str(ef_train_params *p, const char *key, const char *value) {
     if (!p || !key || !value) return ef_err(EF_ERR_INVALID_ARG, "ef_train_params_set_str: NULL argument");
     if (strcmp(key, "attention") == 0) return set_attention(p, value);
+    if (strcmp(key, "precision") == 0) {
+        if (strcmp(value, "f32") && strcmp(value, "bf16"))
+            return ef_err(EF_ERR_INVALID_ARG, "training setting 'precision' is '%s', expected f32 or bf16", value);
+        p->bf16 = !strcmp(value, "bf16");
+        return EF_OK;
+    }
     char **slot = strcmp(key, "data") == 0 ? &p->data
                 : strcmp(key, "text") == 0 ? &p->text
                 : strcmp(key, "vocab") == 0 ? &p->vocab
@@ -190,6 +196,7 @@ static ef_status trainer_build(ef_trainer *t, const ef_train_params *params, con
     if (n_threads < 1) n_threads = 1;
     if (n_threads > 1) EF_TRY(ef_pool_create(n_threads, &t->pool));
     EF_TRY(ef_train_model_create(&t->p.shape, t->p.batch, n_threads, &t->model));
+    t->model.mm.bf16 = t->p.bf16;
     const size_t n = t->model.lay.n_floats;
     t->adam_m = ef_alloc_aligned(n * sizeof(float));
     t->adam_v = ef_alloc_aligned(n * sizeof(float));

@@ -3,7 +3,12 @@
  * multiples of any tile or block (and larger than the K, M and N blocks),
  * leading dimensions wider than the rows; each level against a double
  * reference, the SIMD levels against each other bit for bit, and 1, 2 and
- * 3 workers (one more than the packing space has room for) bit for bit. */
+ * 3 workers (one more than the packing space has room for) bit for bit.
+ * The mixed-precision mode (bf16) the same way against a double reference
+ * of the bfloat16-rounded operands — the AVX512_BF16 kernels where the
+ * processor has them, the F32 kernels on rounded panels elsewhere — with
+ * round-to-nearest-even ties in the operands, and its rounding function
+ * on ties, NaN, infinities and denormals. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -43,6 +48,18 @@ typedef struct operands {
     int64_t lda, ldb, ldc;
 } operands;
 
+static int g_bf16; /* the GEMMs below run in mixed precision */
+static int g_ties; /* operands made of bfloat16 ties (low 16 bits 0x8000) */
+
+/* ±[1, 2) with the low half exactly halfway: rounding must go to even. */
+static float next_tie(void) {
+    rng_state = rng_state * 6364136223846793005ull + 1442695040888963407ull;
+    const uint32_t u = (uint32_t)(rng_state >> 63) << 31 | (0x3f80u + (uint32_t)(rng_state >> 40 & 0x7f)) << 16 | 0x8000u;
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+
 static operands make_operands(shape s) {
     operands o = {.s = s};
     const int64_t a_rows = s.trans_a ? s.K : s.M, a_cols = s.trans_a ? s.M : s.K;
@@ -51,9 +68,16 @@ static operands make_operands(shape s) {
     o.A = random_floats((size_t)(a_rows * o.lda));
     o.B = random_floats((size_t)(b_rows * o.ldb));
     o.C0 = random_floats((size_t)(s.M * o.ldc));
+    if (g_ties) {
+        for (int64_t i = 0; i < a_rows * o.lda; i++) o.A[i] = next_tie();
+        for (int64_t i = 0; i < b_rows * o.ldb; i++) o.B[i] = next_tie();
+    }
     return o;
 }
 static void free_operands(operands *o) { free(o->A), free(o->B), free(o->C0); }
+
+/* An operand as the GEMM sees it: bfloat16-rounded in bf16 mode. */
+static double operand(float x) { return g_bf16 ? (double)ef_gemm_round_bf16(x) : (double)x; }
 
 /* C = (accumulate ? C0 : 0) + op(A)·op(B), in double. C: [M][ldc]. */
 static double *reference(const operands *o) {
@@ -64,8 +88,8 @@ static double *reference(const operands *o) {
         for (int64_t j = 0; j < s->N; j++) {
             double sum = s->accumulate ? o->C0[i * o->ldc + j] : 0.0;
             for (int64_t k = 0; k < s->K; k++) {
-                const double a = s->trans_a ? o->A[k * o->lda + i] : o->A[i * o->lda + k];
-                const double b = s->trans_b ? o->B[j * o->ldb + k] : o->B[k * o->ldb + j];
+                const double a = operand(s->trans_a ? o->A[k * o->lda + i] : o->A[i * o->lda + k]);
+                const double b = operand(s->trans_b ? o->B[j * o->ldb + k] : o->B[k * o->ldb + j]);
                 sum += a * b;
             }
             C[i * o->ldc + j] = sum;
@@ -83,7 +107,8 @@ static float *run(const operands *o, int level, ef_pool *pool, int32_t work_thre
     memcpy(C, o->C0, sizeof(float) * (size_t)(s->M * o->ldc));
     const ef_gemm_f32 g = {.M = s->M, .N = s->N, .K = s->K, .A = o->A, .lda = o->lda, .trans_a = s->trans_a,
                            .B = o->B, .ldb = o->ldb, .trans_b = s->trans_b, .C = C, .ldc = o->ldc,
-                           .accumulate = s->accumulate, .work = work, .work_threads = work_threads};
+                           .accumulate = s->accumulate, .bf16 = g_bf16, .work = work,
+                           .work_threads = work_threads};
     ef_cpu_gemm_f32_at(pool, &g, level);
     free(work);
     return C;
@@ -104,7 +129,8 @@ static double max_error(const operands *o, const float *got, const double *ref) 
 }
 
 /* Small enough for qemu (the arm64 CI), each block size exceeded once:
- * K > KC (256), N > NC (512), M > MC (96); odd edges everywhere. */
+ * K > KC (256) and > 2·KC (bfloat16 pairs), N > NC (512), M > MC (96);
+ * odd edges everywhere. */
 static const shape k_shapes[] = {
     {1, 1, 1, 0, 0, 0, 0},      {5, 7, 6, 0, 1, 0, 0},      {13, 33, 17, 1, 0, 1, 3},
     {13, 20, 300, 0, 0, 1, 0},  {100, 9, 257, 1, 0, 0, 5},  {5, 530, 12, 0, 1, 1, 1},
@@ -128,12 +154,63 @@ static void test_levels_against_double(void **state) {
                 print_message("M=%lld N=%lld K=%lld tA=%d tB=%d acc=%d level %d: error %.3e\n",
                               (long long)o.s.M, (long long)o.s.N, (long long)o.s.K, o.s.trans_a, o.s.trans_b,
                               o.s.accumulate, k_levels[l], err);
-            assert_true(err <= 1e-6); /* F32 rounding of sums of |terms| ≤ 1 */
+            assert_true(err <= 1e-6); /* F32 rounding of sums of |terms| ≤ 1 (≤ 4 for ties) */
             free(C);
         }
         free(ref);
         free_operands(&o);
     }
+}
+
+/* bf16 mode: every level against the rounded operands' double product, on
+ * random operands and on ties; and the rounding is real (against the
+ * unrounded product the error is that of bfloat16, far above F32's). */
+static void test_bf16_against_double(void **state) {
+    (void)state;
+    g_bf16 = 1;
+    test_levels_against_double(state);
+    g_ties = 1;
+    test_levels_against_double(state);
+    g_ties = 0;
+    operands o = make_operands((shape){40, 70, 300, 0, 1, 0, 0});
+    float *C = run(&o, (int)ef_cpu_simd_active(), NULL, 1);
+    g_bf16 = 0;
+    double *exact = reference(&o);
+    const double err = max_error(&o, C, exact);
+    print_message("bf16 against the F32 operands' product: %.3e\n", err);
+    assert_true(err > 1e-5 && err < 1e-2);
+    free(exact), free(C);
+    free_operands(&o);
+}
+
+/* Round to nearest even at bit 16, denormals to zero, NaN stays NaN. */
+static void test_round_bf16(void **state) {
+    (void)state;
+    static const struct { uint32_t in, out; } cases[] = {
+        {0x3f808000u, 0x3f800000u}, /* tie, even below: down */
+        {0x3f818000u, 0x3f820000u}, /* tie, odd below: up */
+        {0x3f808001u, 0x3f810000u}, /* above the tie: up */
+        {0x3f807fffu, 0x3f800000u}, /* below the tie: down */
+        {0xbf818000u, 0xbf820000u}, /* negative tie: magnitude up */
+        {0x7f7fffffu, 0x7f800000u}, /* the largest float rounds to +inf */
+        {0x7f800000u, 0x7f800000u}, /* +inf */
+        {0xff800000u, 0xff800000u}, /* −inf */
+        {0x00000001u, 0x00000000u}, /* denormal: +0 */
+        {0x807fffffu, 0x80000000u}, /* denormal: −0 */
+        {0x00800000u, 0x00800000u}, /* the smallest normal stays */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        float x, y;
+        uint32_t u;
+        memcpy(&x, &cases[i].in, sizeof x);
+        y = ef_gemm_round_bf16(x);
+        memcpy(&u, &y, sizeof u);
+        assert_int_equal(u, cases[i].out);
+    }
+    const uint32_t nan_bits = 0x7f800001u; /* a NaN whose payload is all below bit 16 */
+    float nan;
+    memcpy(&nan, &nan_bits, sizeof nan);
+    assert_true(isnan(ef_gemm_round_bf16(nan)));
 }
 
 /* AVX2 and AVX-512 run the same fma chains: the same bits (elsewhere both
@@ -179,11 +256,20 @@ static void test_threads_same_bits(void **state) {
     ef_pool_free(pool3);
 }
 
+static void test_bf16_threads_same_bits(void **state) {
+    g_bf16 = 1;
+    test_threads_same_bits(state);
+    g_bf16 = 0;
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_levels_against_double),
         cmocka_unit_test(test_simd_levels_agree),
         cmocka_unit_test(test_threads_same_bits),
+        cmocka_unit_test(test_bf16_against_double),
+        cmocka_unit_test(test_bf16_threads_same_bits),
+        cmocka_unit_test(test_round_bf16),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -117,7 +117,7 @@ static void test_matmul(void **state) {
     float dx[N * I] = {0}, dW[O * I] = {0}, dx2[N * I] = {0}, dW2[O * I] = {0};
     fill(x, N * I, 1.0f), fill(W, O * I, 1.0f), fill(R, N * O, 1.0f);
     float *work = malloc(sizeof(float) * ef_tr_mm_work_floats(2));
-    const ef_tr_mm mm = {work, 2};
+    const ef_tr_mm mm = {work, 2, 0};
     ef_tr_matmul_fwd(NULL, out, x, W, N, I, O, &mm);
     ef_tr_matmul_bwd(NULL, dx, dW, R, x, W, N, I, O, &mm);
     mm_ctx c = {to_double(x, N * I), to_double(W, O * I), to_double(R, N * O), N, I, O};
@@ -269,7 +269,7 @@ static void check_attention(const char *name, int H, int KV, int dk, int dv, int
     for (int i = 0; i < nv; i++) dv_[i] = NAN;
     fill(q, nq, 1.5f), fill(k, nk, 1.5f), fill(v, nv, 1.0f), fill(R, no, 1.0f);
     float *work = malloc(sizeof(float) * ef_tr_mm_work_floats(2));
-    const ef_tr_mm mm = {work, 2};
+    const ef_tr_mm mm = {work, 2, 0};
     ef_pool *pool;
     assert_int_equal(ef_pool_create(2, &pool), EF_OK);
     ef_tr_attention_fwd(pool, ctx, att, q, k, v, &d, &mm);
@@ -400,7 +400,7 @@ static void check_mla(int q_lora) {
     float *acts = malloc(sizeof(float) * (size_t)N * (2 * (q_lora + s.kv_lora) + 2));
     float *scratch = malloc(sizeof(float) * ef_tr_mla_scratch_floats(&s, N));
     float *work = malloc(sizeof(float) * ef_tr_mm_work_floats(2));
-    const ef_tr_mm mm = {work, 2};
+    const ef_tr_mm mm = {work, 2, 0};
     float *cs = malloc(sizeof(float) * s.seq * s.qk_rope);
     fill(p, c.lay.n_floats, 0.5f), fill(xn, (size_t)N * C, 1.0f);
     fill(Rq, nq, 1.0f), fill(Rk, nq, 1.0f), fill(Rv, nv, 1.0f);
