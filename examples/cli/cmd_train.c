@@ -25,6 +25,8 @@ static const char train_usage[] =
     "             (its shape and tokenizer; --vocab then defaults to the model's)\n"
     "  training:  --batch 8 --accum 1 --steps 1000 --warmup 100 --lr 3e-4 --lr-min LR/10\n"
     "             --weight-decay 0.1 --clip 1.0 --seed 1 --threads N\n"
+    "             --precision f32|bf16 (f32; bf16: the projections' products in\n"
+    "             bfloat16 with F32 sums, twice as fast with AVX512_BF16)\n"
     "  eval:      --eval-every 100 --eval-batches 4 --patience 0 (evals without\n"
     "             improvement before stopping; 0 = never stop early)\n"
     "  files:     --checkpoint FILE (latest state; FILE.best keeps the best)\n"
@@ -87,6 +89,11 @@ static int parse(int argc, char **argv, ef_train_params *p, train_opts *o, int64
         if (!r) r = cli_opt_str(argc, argv, &i, "--log", &o->log);
         if (!r) r = cli_opt_str(argc, argv, &i, "--init", &o->init);
         const char *attn;
+        const char *precision = NULL;
+        if (!r && (r = cli_opt_str(argc, argv, &i, "--precision", &precision)) == 1) {
+            ef_status st = ef_train_params_set_str(p, "precision", precision);
+            if (st) return cli_fail("--precision", st);
+        }
         if (!r && (r = cli_opt_str(argc, argv, &i, "--attn", &attn)) == 1) {
             ef_status st = ef_train_params_set_str(p, "attention", attn);
             if (st) return cli_fail("--attn", st);

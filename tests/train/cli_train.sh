@@ -52,4 +52,15 @@ if "$cli" train --data "$dir/text.txt" --vocab synthetic:300 --attn gqa_window -
     exit 1
 fi
 grep -q "needs the 'window' setting" "$dir/err.txt"
+# mixed precision: trains and runs; an unknown precision is refused by name
+"$cli" train --data "$dir/text.txt" --vocab synthetic:300 --dim 32 --layers 2 --heads 4 --ff 64 \
+    --seq 16 --batch 2 --steps 3 --warmup 1 --threads 2 --precision bf16 --no-progress -o "$dir/bf16.gguf"
+"$cli" run -m "$dir/bf16.gguf" -p "The quick" -n 4 --temp 0 > "$dir/bf16.txt"
+test -s "$dir/bf16.txt"
+if "$cli" train --data "$dir/text.txt" --vocab synthetic:300 --precision fp8 --steps 1 \
+    --no-progress -o "$dir/x.gguf" 2> "$dir/err.txt"; then
+    echo "--precision fp8 was accepted" >&2
+    exit 1
+fi
+grep -q "expected f32 or bf16" "$dir/err.txt"
 echo "cli train: ok"

@@ -15,6 +15,10 @@
 
 #define TMP(name) EF_TEST_TMP "/train_" name
 
+static void run_steps(ef_trainer *t, int n, float *losses) {
+    for (int i = 0; i < n; i++) assert_int_equal(ef_trainer_step(t, &losses[i]), EF_OK);
+}
+
 /* A short run on a tiny repeated text drives the loss far below chance
  * (GQA; MLA with a window, whose 6-token window still sees enough context). */
 static void check_learns(const char *extra) {
@@ -38,26 +42,52 @@ static void test_learns(void **state) {
     (void)state;
     check_learns(NULL);
     check_learns("attention=mla_window,window=6,sinks=1,kv_lora=16");
+    check_learns("precision=bf16"); /* the projections in bfloat16 */
 }
 
-static void run_steps(ef_trainer *t, int n, float *losses) {
-    for (int i = 0; i < n; i++) assert_int_equal(ef_trainer_step(t, &losses[i]), EF_OK);
+/* Mixed precision follows F32 training closely but not bit for bit (the
+ * rounding is real), and an unknown precision is refused. */
+static void test_bf16_close_to_f32(void **state) {
+    (void)state;
+    enum { N = 20 };
+    float f32[N], bf16[N];
+    ef_trainer *a, *b;
+    assert_int_equal(make_test_trainer_ex(32, 2, 4, 2, 64, 16, 4, 1, N, 2, 8, NULL, &a), EF_OK);
+    assert_int_equal(make_test_trainer_ex(32, 2, 4, 2, 64, 16, 4, 1, N, 2, 8, "precision=bf16", &b), EF_OK);
+    run_steps(a, N, f32);
+    run_steps(b, N, bf16);
+    double worst = 0;
+    for (int i = 0; i < N; i++) {
+        const double d = fabs((double)bf16[i] - f32[i]) / f32[i];
+        if (d > worst) worst = d;
+    }
+    print_message("bf16 against f32 over %d steps: largest relative loss difference %.2e\n", N, worst);
+    assert_true(worst > 0.0);  /* bfloat16 operands change the sums */
+    assert_true(worst < 0.02); /* and only by bfloat16's precision */
+    ef_trainer_free(a);
+    ef_trainer_free(b);
+
+    ef_train_params *p;
+    assert_int_equal(ef_train_params_create(&p), EF_OK);
+    assert_int_equal(ef_train_params_set_str(p, "precision", "fp8"), EF_ERR_INVALID_ARG);
+    assert_int_equal(ef_train_params_set_str(p, "precision", "bf16"), EF_OK);
+    assert_int_equal(ef_train_params_set_str(p, "precision", "f32"), EF_OK);
+    ef_train_params_free(p);
 }
 
 /* 6 steps straight == 3 steps, save, a fresh trainer loads, 3 more steps. */
-static void test_resume_exact(void **state) {
-    (void)state;
+static void check_resume_exact(const char *extra) {
     enum { N = 6 };
     float straight[N], resumed[N];
     ef_trainer *a, *b, *c;
-    assert_int_equal(make_test_trainer(32, 2, 4, 2, 64, 16, 2, 0, N, 2, 4, &a), EF_OK);
+    assert_int_equal(make_test_trainer_ex(32, 2, 4, 2, 64, 16, 2, 0, N, 2, 4, extra, &a), EF_OK);
     run_steps(a, N, straight);
 
-    assert_int_equal(make_test_trainer(32, 2, 4, 2, 64, 16, 2, 0, N, 2, 4, &b), EF_OK);
+    assert_int_equal(make_test_trainer_ex(32, 2, 4, 2, 64, 16, 2, 0, N, 2, 4, extra, &b), EF_OK);
     run_steps(b, N / 2, resumed);
     assert_int_equal(ef_trainer_save(b, TMP("resume.ckpt")), EF_OK);
     ef_trainer_free(b);
-    assert_int_equal(make_test_trainer(32, 2, 4, 2, 64, 16, 2, 0, N, 2, 4, &c), EF_OK);
+    assert_int_equal(make_test_trainer_ex(32, 2, 4, 2, 64, 16, 2, 0, N, 2, 4, extra, &c), EF_OK);
     assert_int_equal(ef_trainer_load(c, TMP("resume.ckpt")), EF_OK);
     assert_int_equal(ef_trainer_step_count(c), N / 2);
     run_steps(c, N - N / 2, resumed + N / 2);
@@ -65,6 +95,11 @@ static void test_resume_exact(void **state) {
     assert_memory_equal(a->model.params, c->model.params, sizeof(float) * a->model.lay.n_floats);
     ef_trainer_free(a);
     ef_trainer_free(c);
+}
+static void test_resume_exact(void **state) {
+    (void)state;
+    check_resume_exact(NULL);
+    check_resume_exact("precision=bf16");
 }
 
 static long file_size(const char *path) {
@@ -315,7 +350,7 @@ static void test_finetune_from_export(void **state) {
     check_finetune_from_export("attention=mla_window,window=4,q_lora=10," MLA_DIMS);
 }
 
-/* Same bits with 1 and 2 threads (GQA, and MLA with a window). */
+/* Same bits with 1 and 2 threads (GQA, MLA with a window, GQA in bf16). */
 static void check_threads_deterministic(const char *extra) {
     float l1[3], l2[3];
     ef_trainer *a, *b;
@@ -332,12 +367,14 @@ static void test_threads_deterministic(void **state) {
     (void)state;
     check_threads_deterministic(NULL);
     check_threads_deterministic("attention=mla_window,window=5,sinks=1,q_lora=10," MLA_DIMS);
+    check_threads_deterministic("precision=bf16");
 }
 
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_learns),
         cmocka_unit_test(test_resume_exact),
+        cmocka_unit_test(test_bf16_close_to_f32),
         cmocka_unit_test(test_bad_checkpoints),
         cmocka_unit_test(test_export_gqa_tied),
         cmocka_unit_test(test_export_mha_untied),

@@ -20,7 +20,7 @@ static inline ef_status apply_test_settings(ef_train_params *p, const char *extr
         char *eq = strchr(item, '=');
         if (!eq) return ef_err(EF_ERR_INVALID_ARG, "test setting '%s' has no '='", item);
         *eq = '\0';
-        ef_status st = strcmp(item, "attention") == 0
+        ef_status st = strcmp(item, "attention") == 0 || strcmp(item, "precision") == 0
                            ? ef_train_params_set_str(p, item, eq + 1)
                            : ef_train_params_set_int(p, item, strtoll(eq + 1, NULL, 10));
         if (st != EF_OK) return st;
