@@ -76,6 +76,20 @@ float ef_gemm_round_bf16(float x) {
     return x;
 }
 
+void ef_cpu_f32_to_bf16(uint16_t *dst, const float *src, int64_t n) {
+    if (ef_cpu_simd_active() == EF_CPU_SIMD_AVX512 && ef_cpu_x86_avx512_bf16() &&
+        ef_cpu_avx512bf16_kernels_built()) {
+        ef_cpu_f32_to_bf16_avx512(dst, src, n);
+        return;
+    }
+    for (int64_t i = 0; i < n; i++) {
+        const float r = ef_gemm_round_bf16(src[i]);
+        uint32_t u;
+        memcpy(&u, &r, sizeof u);
+        dst[i] = (uint16_t)(u >> 16);
+    }
+}
+
 /* The F32 levels' bf16 mode: a packed panel rounded in place. */
 static void round_panel_bf16(float *p, int64_t n) {
     for (int64_t i = 0; i < n; i++) p[i] = ef_gemm_round_bf16(p[i]);

@@ -56,6 +56,10 @@ typedef struct ef_gemm_f32 {
     int64_t ldc;
     int accumulate; /* 1: C += op(A)·op(B); 0: C = op(A)·op(B) */
     int bf16;       /* 1: operands rounded to bfloat16, products summed in F32 */
+    /* bf16 mode only, optional: A and B already rounded (ef_cpu_f32_to_bf16),
+     * the same layout and leading dimension as A and B; the AVX512_BF16
+     * level packs these instead of converting (the F32 levels read A, B) */
+    const uint16_t *A16, *B16;
     /* packing space for work_threads workers (ef_cpu_gemm_f32_work_floats);
      * a pool with more workers than that leaves the extra ones idle */
     float *work;
@@ -100,6 +104,10 @@ void ef_gemm_pack_bt_avx2(const float *B, int64_t ldb, int64_t kc, int64_t cols,
 /* x rounded to bfloat16 and back (the scalar reference of the packing's
  * rounding): to nearest even, a denormal to ±0, a NaN kept a (quiet) NaN. */
 float ef_gemm_round_bf16(float x);
+/* dst[i] = the bfloat16 bits of src[i] rounded as above, i < n (the
+ * AVX512_BF16 instructions where the processor has them). */
+void ef_cpu_f32_to_bf16(uint16_t *dst, const float *src, int64_t n);
+void ef_cpu_f32_to_bf16_avx512(uint16_t *dst, const float *src, int64_t n);
 
 /* The AVX512_BF16 level of bf16 mode (matmul_grad_avx512bf16.c). A panel's
  * k extent is kp = ceil(kc / 2) 32-bit pairs {op(·)[2p], op(·)[2p+1]}

@@ -58,17 +58,32 @@ static inline __mmask16 mask16(int64_t n) {
     return n >= 16 ? (__mmask16)0xffff : n <= 0 ? (__mmask16)0 : (__mmask16)((1u << n) - 1u);
 }
 
-/* dst[0..2·kp) = src[0..kc) in bfloat16, a zero past kc (kp = ceil(kc/2)). */
-static void convert_row(float *dst, const float *src, int64_t kc) {
-    uint16_t *d = (uint16_t *)(void *)dst;
-    for (int64_t k = 0; k < kc; k += 32) {
-        const int64_t n = kc - k < 32 ? kc - k : 32;
-        const __m512 lo = _mm512_maskz_loadu_ps(mask16(n), src + k);        /* [16] */
-        const __m512 hi = _mm512_maskz_loadu_ps(mask16(n - 16), src + k + 16); /* [16] */
+/* d[0..n) = src[0..n) in bfloat16, and d[n] = 0 when pad (n odd). */
+static void to_bf16(uint16_t *d, const float *src, int64_t n, int pad) {
+    for (int64_t k = 0; k < n; k += 32) {
+        const int64_t m = n - k < 32 ? n - k : 32;
+        const __m512 lo = _mm512_maskz_loadu_ps(mask16(m), src + k);        /* [16] */
+        const __m512 hi = _mm512_maskz_loadu_ps(mask16(m - 16), src + k + 16); /* [16] */
         const __m512i v = (__m512i)_mm512_cvtne2ps_pbh(hi, lo);              /* [32] bf16 */
-        const int64_t even = (n + 1) & ~(int64_t)1;                         /* the pad is a zero */
-        _mm512_mask_storeu_epi16(d + k, even >= 32 ? ~(__mmask32)0 : (__mmask32)((1u << even) - 1u), v);
+        const int64_t w = pad ? (m + 1) & ~(int64_t)1 : m;                  /* a pad is a zero */
+        _mm512_mask_storeu_epi16(d + k, w >= 32 ? ~(__mmask32)0 : (__mmask32)((1u << w) - 1u), v);
     }
+}
+
+void ef_cpu_f32_to_bf16_avx512(uint16_t *dst, const float *src, int64_t n) { to_bf16(dst, src, n, 0); }
+
+/* dst[0..2·kp) = row `row` of a stored matrix from column k0, kc values in
+ * bfloat16 and a zero past kc (kp = ceil(kc/2)): copied from the bf16 twin
+ * h when there is one, else converted from f. */
+static void row_pairs(float *dst, const float *f, const uint16_t *h, int64_t ld, int64_t row, int64_t k0,
+                      int64_t kc) {
+    uint16_t *d = (uint16_t *)(void *)dst;
+    if (!h) {
+        to_bf16(d, f + row * ld + k0, kc, 1);
+        return;
+    }
+    memcpy(d, h + row * ld + k0, sizeof(uint16_t) * (size_t)kc);
+    if (kc & 1) d[kc] = 0;
 }
 
 /* Pairs {r0[c], r1[c]} for c < n (n ≤ 16), zero pairs to 16; r1 NULL: zero
@@ -83,48 +98,70 @@ static inline __m512i pair16(const float *r0, const float *r1, int64_t n) {
     return _mm512_permutexvar_epi16(interleave, (__m512i)_mm512_cvtne2ps_pbh(hi, lo));
 }
 
+/* pair16 from rows row and row + 1 (none when !next) of a stored matrix,
+ * columns col.. (n of them, ≤ 16): from the bf16 twin h when there is one. */
+static inline __m512i pairs_at(const float *f, const uint16_t *h, int64_t ld, int64_t row, int next, int64_t col,
+                               int64_t n) {
+    if (!h) {
+        const float *r0 = f + row * ld + col;
+        return pair16(r0, next ? r0 + ld : NULL, n);
+    }
+    const __mmask16 m = mask16(n);
+    const uint16_t *r0 = h + row * ld + col;
+    const __m512i lo = _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, r0));
+    if (!next) return lo;
+    const __m512i hi = _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, r0 + ld));
+    return _mm512_or_si512(lo, _mm512_slli_epi32(hi, 16));
+}
+
 void ef_gemm_pack_a_bf16_avx512(const ef_gemm_f32 *g, int64_t i0, int64_t mc, int64_t k0, int64_t kc, int mr,
                                 float *ap) {
     const int64_t kp = (kc + 1) / 2;
-    for (int64_t p = 0; p < mc; p += mr) {
-        const int64_t rows = mc - p < mr ? mc - p : mr;
-        float *dst = ap + p * kp; /* [kp][mr] or [mr][kp] pairs */
-        if (g->trans_a) {         /* rows 2q and 2q+1 of the stored Aᵀ give pair q */
-            for (int64_t q = 0; q < kp; q++) {
-                const float *r0 = g->A + (k0 + 2 * q) * g->lda + i0 + p;
-                const float *r1 = 2 * q + 1 < kc ? r0 + g->lda : NULL;
-                _mm512_mask_storeu_epi32(dst + q * mr, mask16(mr), pair16(r0, r1, rows));
-            }
-        } else {
-            for (int64_t r = 0; r < rows; r++) convert_row(dst + r * kp, g->A + (i0 + p + r) * g->lda + k0, kc);
-            memset(dst + rows * kp, 0, sizeof(float) * (size_t)((mr - rows) * kp));
+    if (g->trans_a) { /* rows 2q and 2q+1 of the stored Aᵀ give pair q of every panel */
+        for (int64_t q = 0; q < kp; q++) {
+            const int next = 2 * q + 1 < kc;
+            for (int64_t p = 0; p < mc; p += mr) /* panel p: [kp][mr] pairs at ap + p·kp */
+                _mm512_mask_storeu_epi32(ap + p * kp + q * mr, mask16(mr),
+                                         pairs_at(g->A, g->A16, g->lda, k0 + 2 * q, next, i0 + p, mc - p));
         }
+        return;
+    }
+    for (int64_t p = 0; p < mc; p += mr) { /* rows of a stored A: each row's pairs as they come */
+        const int64_t rows = mc - p < mr ? mc - p : mr;
+        float *dst = ap + p * kp; /* [mr][kp] pairs */
+        for (int64_t r = 0; r < rows; r++) row_pairs(dst + r * kp, g->A, g->A16, g->lda, i0 + p + r, k0, kc);
+        memset(dst + rows * kp, 0, sizeof(float) * (size_t)((mr - rows) * kp));
     }
 }
 
 void ef_gemm_pack_b_bf16_avx512(const ef_gemm_f32 *g, int64_t k0, int64_t kc, int64_t j0, int64_t nc, int nr,
                                 float *bp, float *tmp) {
     const int64_t kp = (kc + 1) / 2;
-    for (int64_t q = 0; q < nc; q += nr) {
-        const int64_t cols = nc - q < nr ? nc - q : nr;
-        float *dst = bp + q * kp; /* [kp][nr] pairs */
-        if (!g->trans_b) {        /* B is [K][N]: rows 2p and 2p+1 give pair p */
-            for (int64_t p = 0; p < kp; p++) {
-                const float *r0 = g->B + (k0 + 2 * p) * g->ldb + j0 + q;
-                const float *r1 = 2 * p + 1 < kc ? r0 + g->ldb : NULL;
-                for (int h = 0; h < nr; h += 16)
-                    _mm512_store_si512(dst + p * nr + h, pair16(r0 + h, r1 ? r1 + h : NULL, cols - h));
-            }
-        } else { /* B is [N][K]: each column's pairs are a stored row, converted then transposed */
-            for (int64_t c = 0; c < cols; c++) convert_row(tmp + c * kp, g->B + (j0 + q + c) * g->ldb + k0, kc);
-            ef_gemm_pack_bt_avx2(tmp, kp, kp, cols, nr, dst);
+    if (!g->trans_b) { /* B is [K][N]: rows 2p and 2p+1 give pair p of every panel */
+        for (int64_t p = 0; p < kp; p++) {
+            const int next = 2 * p + 1 < kc;
+            for (int64_t c = 0; c < nc; c += 16) /* panel c/nr: [kp][nr] pairs at bp + (c/nr)·nr·kp */
+                _mm512_store_si512(bp + (c / nr) * nr * kp + p * nr + c % nr,
+                                   pairs_at(g->B, g->B16, g->ldb, k0 + 2 * p, next, j0 + c, nc - c));
         }
+        /* columns past nc up to the last panel's edge: zero pairs */
+        const int64_t c_end = (nc + nr - 1) / nr * nr;
+        for (int64_t c = (nc + 15) / 16 * 16; c < c_end; c += 16)
+            for (int64_t p = 0; p < kp; p++)
+                _mm512_store_si512(bp + (c / nr) * nr * kp + p * nr + c % nr, _mm512_setzero_si512());
+        return;
+    }
+    for (int64_t q = 0; q < nc; q += nr) { /* B is [N][K]: a column's pairs are a stored row */
+        const int64_t cols = nc - q < nr ? nc - q : nr;
+        for (int64_t c = 0; c < cols; c++) row_pairs(tmp + c * kp, g->B, g->B16, g->ldb, j0 + q + c, k0, kc);
+        ef_gemm_pack_bt_avx2(tmp, kp, kp, cols, nr, bp + q * kp); /* [kp][nr] pairs */
     }
 }
 
 #else /* built without the AVX512_BF16 flags: never selected (ef_cpu_avx512bf16_kernels_built is 0) */
 
 int ef_cpu_avx512bf16_kernels_built(void) { return 0; }
+void ef_cpu_f32_to_bf16_avx512(uint16_t *dst, const float *src, int64_t n) { (void)dst, (void)src, (void)n; }
 void ef_gemm_ukernel_bf16_avx512(int64_t kp, const float *ap, const float *bp, float *c, int64_t ldc, int add) {
     (void)kp, (void)ap, (void)bp, (void)c, (void)ldc, (void)add;
 }

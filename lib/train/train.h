@@ -128,6 +128,21 @@ typedef struct ef_tr_mm {
     int bf16; /* precision bf16: operands rounded to bfloat16, sums in F32 */
 } ef_tr_mm;
 size_t ef_tr_mm_work_floats(int32_t n_threads);
+/* Precision bf16: operands of a projection already in bfloat16 (made by
+ * ef_tr_to_bf16 from the F32 ones the call also gets), so that a tensor
+ * read by several products is converted once; any may be NULL (converted
+ * while packing). x: [N, I], W: [O, I], dout: [N, O]. */
+typedef struct ef_tr_b16 {
+    const uint16_t *x, *W, *dout;
+} ef_tr_b16;
+/* dst[n] = src[n] rounded to bfloat16 (cpu/matmul_grad.h), on the pool. */
+void ef_tr_to_bf16(ef_pool *pool, uint16_t *dst, const float *src, int64_t n);
+/* ef_tr_matmul_fwd / ef_tr_matmul_bwd(_set: dx_add 0) with twins (tw may be NULL). */
+void ef_tr_matmul_fwd_b16(ef_pool *pool, float *out, const float *x, const float *W, int64_t N, int32_t I,
+                          int32_t O, const ef_tr_mm *mm, const ef_tr_b16 *tw);
+void ef_tr_matmul_bwd_b16(ef_pool *pool, float *dx, int dx_add, float *dW, const float *dout, const float *x,
+                          const float *W, int64_t N, int32_t I, int32_t O, const ef_tr_mm *mm,
+                          const ef_tr_b16 *tw);
 /* out[N, O] = x[N, I] · W[O, I]ᵀ */
 void ef_tr_matmul_fwd(ef_pool *pool, float *out, const float *x, const float *W, int64_t N,
                       int32_t I, int32_t O, const ef_tr_mm *mm);
@@ -231,6 +246,12 @@ typedef struct ef_train_model {
     float *mla_scratch;  /* [ef_tr_mla_scratch_floats] (MLA only) */
     int32_t scratch_threads;
     size_t n_acts, n_dacts;
+    /* precision bf16 (ef_train_model_use_bf16): the bfloat16 twins of the
+     * projections' operands, each made once and read by every product that
+     * needs it (train_model.c) */
+    uint16_t *p16; /* [n_floats] the parameters, remade by each forward */
+    uint16_t *a16; /* the saved inputs xn1, ctx, xn2, h [L, N, ·] and xnf [N, C] */
+    uint16_t *d16; /* [N, widest output] one output gradient at a time */
 } ef_train_model;
 
 /* Allocates the buffers for micro-batches of `batch` × shape.seq tokens and
@@ -238,6 +259,9 @@ typedef struct ef_train_model {
 ef_status ef_train_model_create(const ef_train_shape *s, int32_t batch, int32_t n_threads,
                                 ef_train_model *m);
 void ef_train_model_free(ef_train_model *m);
+/* Switches the projections to precision bf16 (mm.bf16) and allocates the
+ * bfloat16 twins of their operands. Errors: EF_ERR_NO_MEMORY. */
+ef_status ef_train_model_use_bf16(ef_train_model *m);
 /* Forward over tokens[B, T]: returns the mean loss over targets[B, T]
  * (targets may be NULL: only logits). The logits[B·T, V] are left in
  * *logits_out when non-NULL — before softmax when targets is NULL. */

@@ -143,36 +143,66 @@ void ef_tr_rmsnorm_bwd_set(ef_pool *pool, float *dx, float *dw, const float *dou
  *   dW[O, I]  += doutᵀ · x[N, I]        (dout stored [N, O]) */
 size_t ef_tr_mm_work_floats(int32_t n_threads) { return ef_cpu_gemm_f32_work_floats(n_threads); }
 
-void ef_tr_matmul_fwd(ef_pool *pool, float *out, const float *x, const float *W, int64_t N,
-                      int32_t I, int32_t O, const ef_tr_mm *mm) {
+static const ef_tr_b16 k_no_twins = {NULL, NULL, NULL};
+
+void ef_tr_matmul_fwd_b16(ef_pool *pool, float *out, const float *x, const float *W, int64_t N, int32_t I,
+                          int32_t O, const ef_tr_mm *mm, const ef_tr_b16 *tw) {
+    if (!tw || !mm->bf16) tw = &k_no_twins;
     const ef_gemm_f32 g = {.M = N, .N = O, .K = I, .A = x, .lda = I, .B = W, .ldb = I, .trans_b = 1,
-                           .C = out, .ldc = O, .bf16 = mm->bf16, .work = mm->pack, .work_threads = mm->threads};
+                           .C = out, .ldc = O, .bf16 = mm->bf16, .A16 = tw->x, .B16 = tw->W, .work = mm->pack,
+                           .work_threads = mm->threads};
     ef_cpu_gemm_f32(pool, &g);
 }
 
+void ef_tr_matmul_fwd(ef_pool *pool, float *out, const float *x, const float *W, int64_t N,
+                      int32_t I, int32_t O, const ef_tr_mm *mm) {
+    ef_tr_matmul_fwd_b16(pool, out, x, W, N, I, O, mm, NULL);
+}
+
 /* dx (+)= dout·W (dx_add: add, else overwrite), dW += doutᵀ·x. */
-static void matmul_bwd(ef_pool *pool, float *dx, int dx_add, float *dW, const float *dout, const float *x,
-                       const float *W, int64_t N, int32_t I, int32_t O, const ef_tr_mm *mm) {
+void ef_tr_matmul_bwd_b16(ef_pool *pool, float *dx, int dx_add, float *dW, const float *dout, const float *x,
+                          const float *W, int64_t N, int32_t I, int32_t O, const ef_tr_mm *mm,
+                          const ef_tr_b16 *tw) {
+    if (!tw || !mm->bf16) tw = &k_no_twins;
     if (dx) {
         const ef_gemm_f32 g = {.M = N, .N = I, .K = O, .A = dout, .lda = O, .B = W, .ldb = I,
-                               .C = dx, .ldc = I, .accumulate = dx_add, .bf16 = mm->bf16, .work = mm->pack,
-                               .work_threads = mm->threads};
+                               .C = dx, .ldc = I, .accumulate = dx_add, .bf16 = mm->bf16, .A16 = tw->dout,
+                               .B16 = tw->W, .work = mm->pack, .work_threads = mm->threads};
         ef_cpu_gemm_f32(pool, &g);
     }
     const ef_gemm_f32 g = {.M = O, .N = I, .K = N, .A = dout, .lda = O, .trans_a = 1, .B = x, .ldb = I,
-                           .C = dW, .ldc = I, .accumulate = 1, .bf16 = mm->bf16, .work = mm->pack,
-                           .work_threads = mm->threads};
+                           .C = dW, .ldc = I, .accumulate = 1, .bf16 = mm->bf16, .A16 = tw->dout,
+                           .B16 = tw->x, .work = mm->pack, .work_threads = mm->threads};
     ef_cpu_gemm_f32(pool, &g);
 }
 
 void ef_tr_matmul_bwd(ef_pool *pool, float *dx, float *dW, const float *dout, const float *x,
                       const float *W, int64_t N, int32_t I, int32_t O, const ef_tr_mm *mm) {
-    matmul_bwd(pool, dx, 1, dW, dout, x, W, N, I, O, mm);
+    ef_tr_matmul_bwd_b16(pool, dx, 1, dW, dout, x, W, N, I, O, mm, NULL);
 }
 
 void ef_tr_matmul_bwd_set(ef_pool *pool, float *dx, float *dW, const float *dout, const float *x,
                           const float *W, int64_t N, int32_t I, int32_t O, const ef_tr_mm *mm) {
-    matmul_bwd(pool, dx, 0, dW, dout, x, W, N, I, O, mm);
+    ef_tr_matmul_bwd_b16(pool, dx, 0, dW, dout, x, W, N, I, O, mm, NULL);
+}
+
+typedef struct to_bf16_job {
+    uint16_t *dst;
+    const float *src;
+    int64_t n;
+} to_bf16_job;
+
+static void to_bf16_worker(void *ctx, int32_t ith, int32_t nth) {
+    const to_bf16_job *j = ctx;
+    int64_t b, e; /* in blocks of 64 values, so each worker's part starts on a cache line */
+    ef_split_range((j->n + 63) / 64, ith, nth, &b, &e);
+    b *= 64, e = e * 64 < j->n ? e * 64 : j->n;
+    if (b < e) ef_cpu_f32_to_bf16(j->dst + b, j->src + b, e - b);
+}
+
+void ef_tr_to_bf16(ef_pool *pool, uint16_t *dst, const float *src, int64_t n) {
+    to_bf16_job j = {dst, src, n};
+    ef_pool_run(pool, to_bf16_worker, &j);
 }
 
 /* Elements [b, e) of SwiGLU forward (dg == NULL) or backward. */

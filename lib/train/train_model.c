@@ -124,6 +124,9 @@ void ef_train_model_free(ef_train_model *m) {
     ef_free(m->scratch);
     ef_free_aligned(m->mm.pack);
     ef_free_aligned(m->mla_scratch);
+    ef_free_aligned(m->p16);
+    ef_free_aligned(m->a16);
+    ef_free_aligned(m->d16);
     memset(m, 0, sizeof *m);
 }
 
@@ -179,6 +182,64 @@ ef_status ef_train_model_create(const ef_train_shape *s, int32_t batch, int32_t 
     return EF_OK;
 }
 
+/* The bfloat16 twins' places in m->a16 (precision bf16). */
+typedef struct twins_view {
+    uint16_t *xn1, *ctx, *xn2, *h; /* [L, N, C], [L, N, O], [L, N, C], [L, N, F] */
+    uint16_t *xnf;                 /* [N, C] */
+    size_t total;
+} twins_view;
+
+static void twins_map(const dims *d, uint16_t *base, twins_view *t) {
+    size_t at = 0;
+#define MAP(field, count) (t->field = base ? base + at : NULL, at += (count))
+    MAP(xn1, d->L * d->N * d->C);
+    MAP(ctx, d->L * d->N * d->O);
+    MAP(xn2, d->L * d->N * d->C);
+    MAP(h, d->L * d->N * d->F);
+    MAP(xnf, d->N * d->C);
+#undef MAP
+    t->total = at;
+}
+
+static uint16_t *alloc_halves(size_t n, const char *what, ef_status *st) {
+    if (*st != EF_OK) return NULL;
+    uint16_t *p = n <= SIZE_MAX / sizeof(uint16_t) ? ef_alloc_aligned(n * sizeof(uint16_t)) : NULL;
+    if (!p)
+        *st = ef_err(EF_ERR_NO_MEMORY, "training: out of memory for %s (%zu MiB)", what,
+                     n * sizeof(uint16_t) >> 20);
+    return p;
+}
+
+ef_status ef_train_model_use_bf16(ef_train_model *m) {
+    const dims d = dims_of(m);
+    twins_view t;
+    twins_map(&d, NULL, &t);
+    size_t widest = d.C; /* of the outputs whose gradient is twinned: C, F, V, Q, K, Vw */
+    const size_t widths[] = {d.F, d.V, d.Q, d.K, d.Vw};
+    for (size_t i = 0; i < sizeof widths / sizeof widths[0]; i++) widest = widths[i] > widest ? widths[i] : widest;
+    ef_status st = EF_OK;
+    m->p16 = alloc_halves(m->lay.n_floats, "the bfloat16 parameters", &st);
+    m->a16 = alloc_halves(t.total, "the bfloat16 activations", &st);
+    m->d16 = alloc_halves(d.N * widest, "the bfloat16 gradients", &st);
+    if (st != EF_OK) {
+        ef_free_aligned(m->p16), ef_free_aligned(m->a16), ef_free_aligned(m->d16);
+        m->p16 = m->a16 = m->d16 = NULL;
+        return st;
+    }
+    m->mm.bf16 = 1;
+    return EF_OK;
+}
+
+/* With the twins allocated: src[n] in bfloat16 at dst, which is returned;
+ * else NULL (the products convert while packing, or run in F32). */
+static const uint16_t *twin(const ef_train_model *m, ef_pool *pool, uint16_t *dst, const float *src, size_t n) {
+    if (!m->a16) return NULL;
+    ef_tr_to_bf16(pool, dst, src, (int64_t)n);
+    return dst;
+}
+/* The twin of the parameters at offset off (NULL without twins). */
+static const uint16_t *param16(const ef_train_model *m, size_t off) { return m->p16 ? m->p16 + off : NULL; }
+
 /* Layer l's saved MLA activations. */
 static ef_tr_mla_acts mla_acts_of(const acts_view *a, const dims *d, size_t l) {
     ef_tr_mla_acts m = {.qa = a->qa + l * d->N * d->ql, .rstdq = a->rstdq + (d->ql ? l * d->N : 0),
@@ -199,7 +260,7 @@ static ef_tr_attn_dims attn_dims_of(const ef_train_model *m, const dims *d, size
 
 /* q, k, v of layer l from xn1: the GQA projections with RoPE, or MLA's. */
 static void qkv_fwd(ef_train_model *m, ef_pool *pool, const dims *d, const acts_view *a, size_t l,
-                    const float *xn1, float *q, float *k, float *v) {
+                    const float *xn1, const uint16_t *xn1_16, float *q, float *k, float *v) {
     const ef_train_layout *P = &m->lay;
     const float *p = m->params;
     const int64_t N = (int64_t)d->N;
@@ -210,9 +271,12 @@ static void qkv_fwd(ef_train_model *m, ef_pool *pool, const dims *d, const acts_
                       m->mla_scratch, &m->mm);
         return;
     }
-    ef_tr_matmul_fwd(pool, q, xn1, p + P->wq + l * d->Q * d->C, N, C, (int32_t)d->Q, &m->mm);
-    ef_tr_matmul_fwd(pool, k, xn1, p + P->wk + l * d->K * d->C, N, C, (int32_t)d->K, &m->mm);
-    ef_tr_matmul_fwd(pool, v, xn1, p + P->wv + l * d->K * d->C, N, C, (int32_t)d->K, &m->mm);
+    const size_t oq = P->wq + l * d->Q * d->C, ok = P->wk + l * d->K * d->C, ov = P->wv + l * d->K * d->C;
+    const ef_tr_b16 tq = {xn1_16, param16(m, oq), NULL}, tk = {xn1_16, param16(m, ok), NULL},
+                    tv = {xn1_16, param16(m, ov), NULL};
+    ef_tr_matmul_fwd_b16(pool, q, xn1, p + oq, N, C, (int32_t)d->Q, &m->mm, &tq);
+    ef_tr_matmul_fwd_b16(pool, k, xn1, p + ok, N, C, (int32_t)d->K, &m->mm, &tk);
+    ef_tr_matmul_fwd_b16(pool, v, xn1, p + ov, N, C, (int32_t)d->K, &m->mm, &tv);
     ef_tr_rope_fwd(pool, q, m->cos_sin, B, T, (int32_t)d->H, d->w.dk);
     ef_tr_rope_fwd(pool, k, m->cos_sin, B, T, (int32_t)d->KV, d->w.dk);
 }
@@ -225,8 +289,11 @@ float ef_train_model_forward(ef_train_model *m, ef_pool *pool, const int32_t *to
     const float eps = m->shape.norm_eps;
     acts_view a;
     acts_map(&d, m->acts, &a);
+    twins_view tw;
+    twins_map(&d, m->a16, &tw);
     const int32_t C = (int32_t)d.C, F = (int32_t)d.F, O = (int32_t)d.O;
     const int64_t N = (int64_t)d.N;
+    if (m->p16) ef_tr_to_bf16(pool, m->p16, p, (int64_t)P->n_floats); /* this step's weights */
 
     ef_tr_embed_fwd(a.res, tokens, p + P->tok_embd, N, C);
     /* Each residual add runs inside the norm that reads the sum next
@@ -254,15 +321,22 @@ float ef_train_model_forward(ef_train_model *m, ef_pool *pool, const int32_t *to
             ef_tr_rmsnorm_fwd_add(pool, xn1, rstd1, x, pending, p + P->attn_norm + l * d.C, N, C, eps);
         else
             ef_tr_rmsnorm_fwd(pool, xn1, rstd1, x, p + P->attn_norm + l * d.C, N, C, eps);
-        qkv_fwd(m, pool, &d, &a, l, xn1, q, k, v);
+        const uint16_t *xn1_16 = m->shape.mla ? NULL : twin(m, pool, tw.xn1 + l * d.N * d.C, xn1, d.N * d.C);
+        qkv_fwd(m, pool, &d, &a, l, xn1, xn1_16, q, k, v);
         const ef_tr_attn_dims ad = attn_dims_of(m, &d, l);
         ef_tr_attention_fwd(pool, ctx, att, q, k, v, &ad, &m->mm);
-        ef_tr_matmul_fwd(pool, xmid, ctx, p + P->wo + l * d.C * d.O, N, O, C, &m->mm);
+        const size_t wo = P->wo + l * d.C * d.O, wg = P->w_gate + l * d.F * d.C, wu = P->w_up + l * d.F * d.C,
+                     wd = P->w_down + l * d.C * d.F;
+        const ef_tr_b16 to = {twin(m, pool, tw.ctx + l * d.N * d.O, ctx, d.N * d.O), param16(m, wo), NULL};
+        ef_tr_matmul_fwd_b16(pool, xmid, ctx, p + wo, N, O, C, &m->mm, &to);
         ef_tr_rmsnorm_fwd_add(pool, xn2, rstd2, xmid, x, p + P->ffn_norm + l * d.C, N, C, eps); /* xmid += x */
-        ef_tr_matmul_fwd(pool, g, xn2, p + P->w_gate + l * d.F * d.C, N, C, F, &m->mm);
-        ef_tr_matmul_fwd(pool, u, xn2, p + P->w_up + l * d.F * d.C, N, C, F, &m->mm);
+        const uint16_t *xn2_16 = twin(m, pool, tw.xn2 + l * d.N * d.C, xn2, d.N * d.C);
+        const ef_tr_b16 tg = {xn2_16, param16(m, wg), NULL}, tu = {xn2_16, param16(m, wu), NULL};
+        ef_tr_matmul_fwd_b16(pool, g, xn2, p + wg, N, C, F, &m->mm, &tg);
+        ef_tr_matmul_fwd_b16(pool, u, xn2, p + wu, N, C, F, &m->mm, &tu);
         ef_tr_swiglu_fwd(pool, h, g, u, N * F);
-        ef_tr_matmul_fwd(pool, xout, h, p + P->w_down + l * d.C * d.F, N, F, C, &m->mm);
+        const ef_tr_b16 td = {twin(m, pool, tw.h + l * d.N * d.F, h, d.N * d.F), param16(m, wd), NULL};
+        ef_tr_matmul_fwd_b16(pool, xout, h, p + wd, N, F, C, &m->mm, &td);
         pending = xmid;
     }
     float *xlast = a.res + d.L * d.N * d.C; /* [N, C] */
@@ -270,7 +344,8 @@ float ef_train_model_forward(ef_train_model *m, ef_pool *pool, const int32_t *to
         ef_tr_rmsnorm_fwd_add(pool, a.xnf, a.rstdf, xlast, pending, p + P->output_norm, N, C, eps);
     else
         ef_tr_rmsnorm_fwd(pool, a.xnf, a.rstdf, xlast, p + P->output_norm, N, C, eps);
-    ef_tr_matmul_fwd(pool, a.logits, a.xnf, p + P->output, N, C, (int32_t)d.V, &m->mm);
+    const ef_tr_b16 th = {twin(m, pool, tw.xnf, a.xnf, d.N * d.C), param16(m, P->output), NULL};
+    ef_tr_matmul_fwd_b16(pool, a.logits, a.xnf, p + P->output, N, C, (int32_t)d.V, &m->mm, &th);
     float mean = 0.0f;
     if (targets) {
         ef_tr_crossentropy_fwd(pool, a.losses, a.logits, targets, N, (int32_t)d.V);
@@ -285,7 +360,7 @@ float ef_train_model_forward(ef_train_model *m, ef_pool *pool, const int32_t *to
 /* dxn (zeroed here) += the gradient through layer l's q/k/v projections;
  * the projection weights' gradients are added. dq, dk are consumed. */
 static void qkv_bwd(ef_train_model *m, ef_pool *pool, const dims *d, const acts_view *a,
-                    const dacts_view *da, size_t l, const float *xn1) {
+                    const dacts_view *da, size_t l, const float *xn1, const uint16_t *xn1_16) {
     const ef_train_layout *P = &m->lay;
     const float *p = m->params;
     float *gr = m->grads;
@@ -300,12 +375,13 @@ static void qkv_bwd(ef_train_model *m, ef_pool *pool, const dims *d, const acts_
     }
     ef_tr_rope_bwd(pool, da->dq, m->cos_sin, B, T, (int32_t)d->H, d->w.dk);
     ef_tr_rope_bwd(pool, da->dk, m->cos_sin, B, T, (int32_t)d->KV, d->w.dk);
-    ef_tr_matmul_bwd_set(pool, da->dxn, gr + P->wq + l * d->Q * d->C, da->dq, xn1,
-                         p + P->wq + l * d->Q * d->C, N, C, (int32_t)d->Q, &m->mm);
-    ef_tr_matmul_bwd(pool, da->dxn, gr + P->wk + l * d->K * d->C, da->dk, xn1,
-                     p + P->wk + l * d->K * d->C, N, C, (int32_t)d->K, &m->mm);
-    ef_tr_matmul_bwd(pool, da->dxn, gr + P->wv + l * d->K * d->C, da->dv, xn1,
-                     p + P->wv + l * d->K * d->C, N, C, (int32_t)d->K, &m->mm);
+    const size_t oq = P->wq + l * d->Q * d->C, ok = P->wk + l * d->K * d->C, ov = P->wv + l * d->K * d->C;
+    const ef_tr_b16 tq = {xn1_16, param16(m, oq), twin(m, pool, m->d16, da->dq, d->N * d->Q)};
+    ef_tr_matmul_bwd_b16(pool, da->dxn, 0, gr + oq, da->dq, xn1, p + oq, N, C, (int32_t)d->Q, &m->mm, &tq);
+    const ef_tr_b16 tk = {xn1_16, param16(m, ok), twin(m, pool, m->d16, da->dk, d->N * d->K)};
+    ef_tr_matmul_bwd_b16(pool, da->dxn, 1, gr + ok, da->dk, xn1, p + ok, N, C, (int32_t)d->K, &m->mm, &tk);
+    const ef_tr_b16 tv = {xn1_16, param16(m, ov), twin(m, pool, m->d16, da->dv, d->N * d->K)};
+    ef_tr_matmul_bwd_b16(pool, da->dxn, 1, gr + ov, da->dv, xn1, p + ov, N, C, (int32_t)d->K, &m->mm, &tv);
 }
 
 void ef_train_model_backward(ef_train_model *m, ef_pool *pool, const int32_t *tokens,
@@ -318,14 +394,18 @@ void ef_train_model_backward(ef_train_model *m, ef_pool *pool, const int32_t *to
     dacts_view da;
     acts_map(&d, m->acts, &a);
     dacts_map(&d, m->dacts, &da);
+    twins_view tw;
+    twins_map(&d, m->a16, &tw);
     const int32_t C = (int32_t)d.C, F = (int32_t)d.F, O = (int32_t)d.O;
     const int64_t N = (int64_t)d.N;
     const size_t NC = d.N * d.C;
 
     /* head: mean cross-entropy → dlogits → final norm */
     ef_tr_crossentropy_bwd(pool, a.logits, targets, N, (int32_t)d.V, scale / (float)N);
-    ef_tr_matmul_bwd_set(pool, da.dxn, gr + P->output, a.logits, a.xnf, p + P->output, N, C,
-                         (int32_t)d.V, &m->mm);
+    const ef_tr_b16 th = {m->a16 ? tw.xnf : NULL, param16(m, P->output),
+                          twin(m, pool, m->d16, a.logits, d.N * d.V)};
+    ef_tr_matmul_bwd_b16(pool, da.dxn, 0, gr + P->output, a.logits, a.xnf, p + P->output, N, C, (int32_t)d.V,
+                         &m->mm, &th);
     ef_tr_rmsnorm_bwd_set(pool, da.dres, gr + P->output_norm, da.dxn, a.res + d.L * NC, p + P->output_norm,
                       a.rstdf, N, C);
 
@@ -337,23 +417,29 @@ void ef_train_model_backward(ef_train_model *m, ef_pool *pool, const int32_t *to
         const float *xmid = a.xmid + l * NC, *rstd2 = a.rstd2 + l * d.N, *xn2 = a.xn2 + l * NC;
         const float *g = a.g + l * d.N * d.F, *u = a.u + l * d.N * d.F, *h = a.h + l * d.N * d.F;
 
+        const size_t wo = P->wo + l * d.C * d.O, wg = P->w_gate + l * d.F * d.C,
+                     wu = P->w_up + l * d.F * d.C, wd = P->w_down + l * d.C * d.F;
+        const int twins = m->a16 != NULL;
         /* xout = xmid + h·Wdᵀ: dres flows to xmid unchanged */
-        ef_tr_matmul_bwd_set(pool, da.dh, gr + P->w_down + l * d.C * d.F, da.dres, h,
-                             p + P->w_down + l * d.C * d.F, N, F, C, &m->mm);
+        const ef_tr_b16 td = {twins ? tw.h + l * d.N * d.F : NULL, param16(m, wd),
+                              twin(m, pool, m->d16, da.dres, NC)};
+        ef_tr_matmul_bwd_b16(pool, da.dh, 0, gr + wd, da.dres, h, p + wd, N, F, C, &m->mm, &td);
         ef_tr_swiglu_bwd(pool, da.dg, da.du, da.dh, g, u, N * F);
-        ef_tr_matmul_bwd_set(pool, da.dxn, gr + P->w_gate + l * d.F * d.C, da.dg, xn2,
-                             p + P->w_gate + l * d.F * d.C, N, C, F, &m->mm);
-        ef_tr_matmul_bwd(pool, da.dxn, gr + P->w_up + l * d.F * d.C, da.du, xn2,
-                         p + P->w_up + l * d.F * d.C, N, C, F, &m->mm);
+        const uint16_t *xn2_16 = twins ? tw.xn2 + l * NC : NULL;
+        const ef_tr_b16 tg = {xn2_16, param16(m, wg), twin(m, pool, m->d16, da.dg, d.N * d.F)};
+        ef_tr_matmul_bwd_b16(pool, da.dxn, 0, gr + wg, da.dg, xn2, p + wg, N, C, F, &m->mm, &tg);
+        const ef_tr_b16 tu = {xn2_16, param16(m, wu), twin(m, pool, m->d16, da.du, d.N * d.F)};
+        ef_tr_matmul_bwd_b16(pool, da.dxn, 1, gr + wu, da.du, xn2, p + wu, N, C, F, &m->mm, &tu);
         ef_tr_rmsnorm_bwd(pool, da.dres, gr + P->ffn_norm + l * d.C, da.dxn, xmid,
                           p + P->ffn_norm + l * d.C, rstd2, N, C);
 
         /* xmid = x + ctx·Woᵀ: dres flows to x unchanged */
-        ef_tr_matmul_bwd_set(pool, da.dctx, gr + P->wo + l * d.C * d.O, da.dres, ctx,
-                             p + P->wo + l * d.C * d.O, N, O, C, &m->mm);
+        const ef_tr_b16 to = {twins ? tw.ctx + l * d.N * d.O : NULL, param16(m, wo),
+                              twin(m, pool, m->d16, da.dres, NC)};
+        ef_tr_matmul_bwd_b16(pool, da.dctx, 0, gr + wo, da.dres, ctx, p + wo, N, O, C, &m->mm, &to);
         const ef_tr_attn_dims ad = attn_dims_of(m, &d, l);
         ef_tr_attention_bwd(pool, da.dq, da.dk, da.dv, da.dctx, att, q, k, v, &ad, m->scratch, &m->mm);
-        qkv_bwd(m, pool, &d, &a, &da, l, xn1);
+        qkv_bwd(m, pool, &d, &a, &da, l, xn1, twins && !m->shape.mla ? tw.xn1 + l * NC : NULL);
         ef_tr_rmsnorm_bwd(pool, da.dres, gr + P->attn_norm + l * d.C, da.dxn, x,
                           p + P->attn_norm + l * d.C, rstd1, N, C);
     }

@@ -196,7 +196,7 @@ static ef_status trainer_build(ef_trainer *t, const ef_train_params *params, con
     if (n_threads < 1) n_threads = 1;
     if (n_threads > 1) EF_TRY(ef_pool_create(n_threads, &t->pool));
     EF_TRY(ef_train_model_create(&t->p.shape, t->p.batch, n_threads, &t->model));
-    t->model.mm.bf16 = t->p.bf16;
+    if (t->p.bf16) EF_TRY(ef_train_model_use_bf16(&t->model));
     const size_t n = t->model.lay.n_floats;
     t->adam_m = ef_alloc_aligned(n * sizeof(float));
     t->adam_v = ef_alloc_aligned(n * sizeof(float));

@@ -50,6 +50,7 @@ typedef struct operands {
 
 static int g_bf16; /* the GEMMs below run in mixed precision */
 static int g_ties; /* operands made of bfloat16 ties (low 16 bits 0x8000) */
+static int g_twins; /* bf16 mode with the operands' bfloat16 twins (A16, B16) */
 
 /* ±[1, 2) with the low half exactly halfway: rounding must go to even. */
 static float next_tie(void) {
@@ -105,12 +106,20 @@ static float *run(const operands *o, int level, ef_pool *pool, int32_t work_thre
     float *work = malloc(sizeof(float) * ef_cpu_gemm_f32_work_floats(work_threads));
     assert_non_null(C), assert_non_null(work);
     memcpy(C, o->C0, sizeof(float) * (size_t)(s->M * o->ldc));
-    const ef_gemm_f32 g = {.M = s->M, .N = s->N, .K = s->K, .A = o->A, .lda = o->lda, .trans_a = s->trans_a,
+    const int64_t a_n = (s->trans_a ? s->K : s->M) * o->lda, b_n = (s->trans_b ? s->N : s->K) * o->ldb;
+    uint16_t *A16 = g_twins ? malloc(sizeof(uint16_t) * (size_t)(a_n + 1)) : NULL;
+    uint16_t *B16 = g_twins ? malloc(sizeof(uint16_t) * (size_t)(b_n + 1)) : NULL;
+    if (g_twins) {
+        assert_non_null(A16), assert_non_null(B16);
+        ef_cpu_f32_to_bf16(A16, o->A, a_n);
+        ef_cpu_f32_to_bf16(B16, o->B, b_n);
+    }
+    const ef_gemm_f32 g = {.A16 = A16, .B16 = B16, .M = s->M, .N = s->N, .K = s->K, .A = o->A, .lda = o->lda, .trans_a = s->trans_a,
                            .B = o->B, .ldb = o->ldb, .trans_b = s->trans_b, .C = C, .ldc = o->ldc,
                            .accumulate = s->accumulate, .bf16 = g_bf16, .work = work,
                            .work_threads = work_threads};
     ef_cpu_gemm_f32_at(pool, &g, level);
-    free(work);
+    free(work), free(A16), free(B16);
     return C;
 }
 
@@ -181,6 +190,54 @@ static void test_bf16_against_double(void **state) {
     assert_true(err > 1e-5 && err < 1e-2);
     free(exact), free(C);
     free_operands(&o);
+}
+
+/* Operands handed over already in bfloat16 (A16, B16) give the bits of
+ * operands converted while packing, at the active level and at AVX2. */
+static void test_bf16_twins_same_bits(void **state) {
+    (void)state;
+    g_bf16 = 1;
+    const int levels[2] = {(int)ef_cpu_simd_active(), EF_CPU_SIMD_AVX2};
+    for (size_t c = 0; c < sizeof k_shapes / sizeof k_shapes[0]; c++) {
+        operands o = make_operands(k_shapes[c]);
+        for (int l = 0; l < 2; l++) {
+            float *c0 = run(&o, levels[l], NULL, 1);
+            g_twins = 1;
+            float *c1 = run(&o, levels[l], NULL, 1);
+            g_twins = 0;
+            assert_memory_equal(c0, c1, sizeof(float) * (size_t)(o.s.M * o.ldc));
+            free(c0), free(c1);
+        }
+        free_operands(&o);
+    }
+    g_bf16 = 0;
+}
+
+/* ef_cpu_f32_to_bf16 at every level: the bits of ef_gemm_round_bf16. */
+static void test_to_bf16_levels(void **state) {
+    (void)state;
+    enum { N = 1000 };
+    float x[N];
+    for (int i = 0; i < N; i++) x[i] = next_uniform() * 1e3f;
+    for (int i = 0; i < N; i += 7) x[i] = next_tie();
+    const uint32_t special[] = {0x7f800000u, 0xff800000u, 0x00000001u, 0x807fffffu, 0x7f7fffffu, 0x00800000u};
+    for (size_t i = 0; i < sizeof special / sizeof special[0]; i++) memcpy(&x[3 * i + 1], &special[i], 4);
+    for (size_t l = 0; l < N_LEVELS; l++) {
+        ef_cpu_simd_force(k_levels[l]);
+        uint16_t h[N];
+        for (int n = 1; n <= N; n += 333) { /* tails of 1, 14, 27 and 8 values past whole vectors */
+            memset(h, 0xab, sizeof h);
+            ef_cpu_f32_to_bf16(h, x, n);
+            for (int i = 0; i < n; i++) {
+                const float r = ef_gemm_round_bf16(x[i]);
+                uint32_t u;
+                memcpy(&u, &r, sizeof u);
+                assert_int_equal(h[i], u >> 16);
+            }
+            if (n < N) assert_int_equal(h[n], 0xabab); /* nothing written past n */
+        }
+    }
+    ef_cpu_simd_force(-1);
 }
 
 /* Round to nearest even at bit 16, denormals to zero, NaN stays NaN. */
@@ -270,6 +327,8 @@ int main(void) {
         cmocka_unit_test(test_bf16_against_double),
         cmocka_unit_test(test_bf16_threads_same_bits),
         cmocka_unit_test(test_round_bf16),
+        cmocka_unit_test(test_bf16_twins_same_bits),
+        cmocka_unit_test(test_to_bf16_levels),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
