@@ -176,9 +176,15 @@ static void pack_b(const ef_gemm_f32 *g, int64_t k0, int64_t kc, int64_t j0, int
     }
 }
 
+/* An edge tile's valid rows × cols added to or stored in c (the same
+ * single addition per output as a whole tile's). tile: [mr][nr]. */
+static void store_edge(float *c, int64_t ldc, const float *tile, int nr, int64_t rows, int64_t cols, int add) {
+    for (int64_t i = 0; i < rows; i++)
+        for (int64_t j = 0; j < cols; j++) c[i * ldc + j] = add ? c[i * ldc + j] + tile[i * nr + j] : tile[i * nr + j];
+}
+
 /* One mr×nr tile at c (rows, cols of it inside C): whole tiles go straight
- * to C, edge tiles through a local tile whose valid part is then added or
- * stored (the same single addition per output). */
+ * to C, edge tiles through a local tile. */
 static void run_tile(ef_gemm_ukernel_fn run, const gemm_tile *t, int64_t kc, const float *ap, const float *bp,
                      float *c, int64_t ldc, int64_t rows, int64_t cols, int add) {
     if (rows == t->mr && cols == t->nr) {
@@ -187,9 +193,21 @@ static void run_tile(ef_gemm_ukernel_fn run, const gemm_tile *t, int64_t kc, con
     }
     float tile[MAX_MR * MAX_NR] __attribute__((aligned(64))); /* [mr][nr] */
     run(kc, ap, bp, tile, t->nr, 0);
-    for (int64_t i = 0; i < rows; i++)
-        for (int64_t j = 0; j < cols; j++)
-            c[i * ldc + j] = add ? c[i * ldc + j] + tile[i * t->nr + j] : tile[i * t->nr + j];
+    store_edge(c, ldc, tile, t->nr, rows, cols, add);
+}
+
+/* A whole-rows tile of the AVX512_BF16 level reading A's pairs in place:
+ * a16 is row 0's first pair, rows a_row pairs apart. */
+static void run_tile_in_place(const gemm_tile *t, int64_t kp, const uint16_t *a16, int64_t a_row, const float *bp,
+                              float *c, int64_t ldc, int64_t cols, int add) {
+    const float *ap = (const float *)(const void *)a16; /* pairs, read as 32-bit units */
+    if (cols == t->nr) {
+        ef_gemm_ukernel_rows_ld_bf16_avx512(kp, ap, a_row, bp, c, ldc, add);
+        return;
+    }
+    float tile[MAX_MR * MAX_NR] __attribute__((aligned(64))); /* [mr][nr] */
+    ef_gemm_ukernel_rows_ld_bf16_avx512(kp, ap, a_row, bp, tile, t->nr, 0);
+    store_edge(c, ldc, tile, t->nr, t->mr, cols, add);
 }
 
 typedef struct gemm_job {
@@ -206,6 +224,9 @@ static void gemm_rows(const gemm_job *job, float *ap, float *bp, float *tmp, int
     const ef_gemm_ukernel_fn run = g->trans_a ? t->run : t->run_rows; /* pack_a's layout */
     const int64_t kc_max = t->pairs ? 2 * KC : KC;
     const int round = g->bf16 && !t->pairs; /* the F32 levels' bf16 mode */
+    /* A's bfloat16 twin read in place by whole panels when its rows hold
+     * whole pairs: stored A (not Aᵀ), even lda and K (every chunk even) */
+    const int a_direct = t->pairs && !g->trans_a && g->A16 && g->lda % 2 == 0 && g->K % 2 == 0;
     for (int64_t jc = 0; jc < g->N; jc += NC) {
         const int64_t nc = g->N - jc < NC ? g->N - jc : NC;
         for (int64_t pc = 0; pc < g->K; pc += kc_max) {
@@ -220,8 +241,10 @@ static void gemm_rows(const gemm_job *job, float *ap, float *bp, float *tmp, int
             }
             for (int64_t ic = m0; ic < m1; ic += MC) {
                 const int64_t mc = m1 - ic < MC ? m1 - ic : MC;
+                const int64_t whole = a_direct ? mc / t->mr * t->mr : 0; /* rows read in place */
                 if (t->pairs) {
-                    ef_gemm_pack_a_bf16_avx512(g, ic, mc, pc, kc, t->mr, ap);
+                    if (whole < mc)
+                        ef_gemm_pack_a_bf16_avx512(g, ic + whole, mc - whole, pc, kc, t->mr, ap + whole * kp);
                 } else {
                     pack_a(g, ic, mc, pc, kc, t->mr, ap);
                     if (round) round_panel_bf16(ap, (mc + t->mr - 1) / t->mr * t->mr * kc);
@@ -231,7 +254,11 @@ static void gemm_rows(const gemm_job *job, float *ap, float *bp, float *tmp, int
                     for (int64_t ir = 0; ir < mc; ir += t->mr) {
                         const int64_t rows = mc - ir < t->mr ? mc - ir : t->mr;
                         float *c = g->C + (ic + ir) * g->ldc + jc + jr; /* [rows][ldc] */
-                        run_tile(run, t, kp, ap + ir * kp, bp + jr * kp, c, g->ldc, rows, cols, add);
+                        if (ir < whole) /* pairs of A16's rows ic + ir.. from column pc */
+                            run_tile_in_place(t, kp, g->A16 + (ic + ir) * g->lda + pc, g->lda / 2, bp + jr * kp, c,
+                                              g->ldc, cols, add);
+                        else
+                            run_tile(run, t, kp, ap + ir * kp, bp + jr * kp, c, g->ldc, rows, cols, add);
                     }
                 }
             }

@@ -122,6 +122,10 @@ int ef_cpu_avx512bf16_kernels_built(void);
 void ef_gemm_ukernel_bf16_avx512(int64_t kp, const float *ap, const float *bp, float *c, int64_t ldc, int add);
 void ef_gemm_ukernel_rows_bf16_avx512(int64_t kp, const float *ap, const float *bp, float *c, int64_t ldc,
                                       int add);
+/* The rows kernel reading A's pairs in place, rows a_row pairs apart (the
+ * A16 twin itself, when its rows hold whole pairs): no packing of A. */
+void ef_gemm_ukernel_rows_ld_bf16_avx512(int64_t kp, const float *ap, int64_t a_row, const float *bp, float *c,
+                                         int64_t ldc, int add);
 void ef_gemm_pack_a_bf16_avx512(const ef_gemm_f32 *g, int64_t i0, int64_t mc, int64_t k0, int64_t kc, int mr,
                                 float *ap);
 void ef_gemm_pack_b_bf16_avx512(const ef_gemm_f32 *g, int64_t k0, int64_t kc, int64_t j0, int64_t nc, int nr,

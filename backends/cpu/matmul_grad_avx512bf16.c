@@ -53,6 +53,11 @@ void ef_gemm_ukernel_rows_bf16_avx512(int64_t kp, const float *ap, const float *
                                       int add) {
     tile_12x32(kp, ap, kp, 1, bp, c, ldc, add);
 }
+/* ap: [12][a_row] pairs, kp of each row read */
+void ef_gemm_ukernel_rows_ld_bf16_avx512(int64_t kp, const float *ap, int64_t a_row, const float *bp, float *c,
+                                         int64_t ldc, int add) {
+    tile_12x32(kp, ap, a_row, 1, bp, c, ldc, add);
+}
 
 static inline __mmask16 mask16(int64_t n) {
     return n >= 16 ? (__mmask16)0xffff : n <= 0 ? (__mmask16)0 : (__mmask16)((1u << n) - 1u);
@@ -168,6 +173,10 @@ void ef_gemm_ukernel_bf16_avx512(int64_t kp, const float *ap, const float *bp, f
 void ef_gemm_ukernel_rows_bf16_avx512(int64_t kp, const float *ap, const float *bp, float *c, int64_t ldc,
                                       int add) {
     (void)kp, (void)ap, (void)bp, (void)c, (void)ldc, (void)add;
+}
+void ef_gemm_ukernel_rows_ld_bf16_avx512(int64_t kp, const float *ap, int64_t a_row, const float *bp, float *c,
+                                         int64_t ldc, int add) {
+    (void)kp, (void)ap, (void)a_row, (void)bp, (void)c, (void)ldc, (void)add;
 }
 void ef_gemm_pack_a_bf16_avx512(const ef_gemm_f32 *g, int64_t i0, int64_t mc, int64_t k0, int64_t kc, int mr,
                                 float *ap) {

@@ -316,7 +316,9 @@ static void test_threads_same_bits(void **state) {
 static void test_bf16_threads_same_bits(void **state) {
     g_bf16 = 1;
     test_threads_same_bits(state);
-    g_bf16 = 0;
+    g_twins = 1; /* A read in place from its twin: split by panels too */
+    test_threads_same_bits(state);
+    g_bf16 = g_twins = 0;
 }
 
 int main(void) {
