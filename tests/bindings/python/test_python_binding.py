@@ -336,6 +336,11 @@ def test_trainer_errors(tmp_path):
     assert "no_such_setting" in e.value.message
     with pytest.raises(TypeError):
         edgeformer.Trainer(text=TRAIN_TEXT, dim=[32])
+    with pytest.raises(edgeformer.InvalidArgumentError) as e:
+        edgeformer.Trainer(text=TRAIN_TEXT, precision="fp8")
+    assert "precision" in e.value.message
+    with edgeformer.Trainer(text=TRAIN_TEXT, threads=1, precision="bf16", **TRAIN_SHAPE) as t:
+        assert t.step() > 0  # mixed precision through the string setting
     with edgeformer.Trainer(text=TRAIN_TEXT, threads=1, **TRAIN_SHAPE) as t:
         bad = tmp_path / "bad.ckpt"
         bad.write_bytes(b"not a checkpoint" * 4)
