@@ -1,7 +1,8 @@
 #!/bin/sh
 # The training step's projection products, old path (ef_cpu_matmul with
 # transposed copies) against the transposed-operand GEMM
-# (backends/cpu/matmul_grad.h), CPU seconds on one thread, in one run
+# (backends/cpu/matmul_grad.h), in F32 and in mixed precision (bf16), CPU
+# seconds on one thread, in one run
 # (bench/train/matmul_grad_bench.c).
 # usage: bench/train/bench_matmul_grad.sh [BUILD_DIR] [REPEATS]
 #   BUILD_DIR: a release build with lib/libedgeformer_static.a (default build/)

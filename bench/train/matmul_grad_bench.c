@@ -4,8 +4,10 @@
  *   old  forward on ef_cpu_matmul (the inference GEMM); backward as the
  *        trainer did before matmul_grad.h: transposed copies of W, dout and
  *        x, then ef_cpu_matmul, then the sums into dx and dW;
- *   new  ef_cpu_gemm_f32 (backends/cpu/matmul_grad.h) for all three.
- * Prints GFLOP per CPU second of each and the ratio new/old.
+ *   new  ef_cpu_gemm_f32 (backends/cpu/matmul_grad.h) for all three;
+ *   bf16 the same in mixed precision (.bf16 = 1: operands rounded to
+ *        bfloat16 while packed, no twins; VDPBF16PS with AVX512_BF16).
+ * Prints GFLOP per CPU second of each and the ratios new/old, bf16/new.
  * usage: matmul_grad_bench [REPEATS]   (bench/train/bench_matmul_grad.sh) */
 #define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
@@ -61,8 +63,9 @@ int main(int argc, char **argv) {
                           {"ffn_down 768->256", 768, 256},
                           {"output 256->4096", 256, 4096}};
     float *work = malloc(sizeof(float) * ef_cpu_gemm_f32_work_floats(1));
-    printf("%-28s %12s %12s %12s %8s\n", "projection (N=1024)", "pass", "old GFLOP/s", "new GFLOP/s", "new/old");
-    double old_total = 0, new_total = 0, flop_total = 0;
+    printf("%-28s %12s %12s %12s %12s %8s %9s\n", "projection (N=1024)", "pass", "old GFLOP/s", "new GFLOP/s",
+           "bf16 GFLOP/s", "new/old", "bf16/new");
+    double old_total = 0, new_total = 0, b16_total = 0, flop_total = 0;
     for (size_t p = 0; p < sizeof projs / sizeof projs[0]; p++) {
         const int64_t I = projs[p].I, O = projs[p].O;
         float *x = random_floats((size_t)(N * I), 1), *W = random_floats((size_t)(O * I), 2);
@@ -73,6 +76,7 @@ int main(int argc, char **argv) {
         float *tmpw = malloc(sizeof(float) * (size_t)(O * I));
         const double flop = 2.0 * (double)N * (double)I * (double)O;
         double t_old[3] = {1e30, 1e30, 1e30}, t_new[3] = {1e30, 1e30, 1e30}; /* fwd, dx, dW: best of repeats */
+        double t_b16[3] = {1e30, 1e30, 1e30};
         for (int r = 0; r < repeats; r++) {
             double t0 = cpu_s();
             const ef_tensor w = f32_matrix(W, I, O);
@@ -101,23 +105,35 @@ int main(int argc, char **argv) {
                                     .C = dW, .ldc = I, .accumulate = 1, .work = work, .work_threads = 1};
             ef_cpu_gemm_f32(NULL, &gw);
             double t6 = cpu_s();
-            const double o[3] = {t1 - t0, t2 - t1, t3 - t2}, n[3] = {t4 - t3, t5 - t4, t6 - t5};
+            ef_gemm_f32 bf = gf, bx = gx, bw = gw;
+            bf.bf16 = bx.bf16 = bw.bf16 = 1;
+            ef_cpu_gemm_f32(NULL, &bf);
+            double t7 = cpu_s();
+            ef_cpu_gemm_f32(NULL, &bx);
+            double t8 = cpu_s();
+            ef_cpu_gemm_f32(NULL, &bw);
+            double t9 = cpu_s();
+            const double o[3] = {t1 - t0, t2 - t1, t3 - t2}, n[3] = {t4 - t3, t5 - t4, t6 - t5},
+                         b[3] = {t7 - t6, t8 - t7, t9 - t8};
             for (int i = 0; i < 3; i++) {
                 if (o[i] < t_old[i]) t_old[i] = o[i];
                 if (n[i] < t_new[i]) t_new[i] = n[i];
+                if (b[i] < t_b16[i]) t_b16[i] = b[i];
             }
         }
         const char *pass[3] = {"forward", "dx=dy*W", "dW+=dyT*x"};
         for (int i = 0; i < 3; i++) {
-            printf("%-28s %12s %12.1f %12.1f %7.2fx\n", projs[p].name, pass[i], flop / t_old[i] * 1e-9,
-                   flop / t_new[i] * 1e-9, t_old[i] / t_new[i]);
-            old_total += t_old[i], new_total += t_new[i], flop_total += flop;
+            printf("%-28s %12s %12.1f %12.1f %12.1f %7.2fx %8.2fx\n", projs[p].name, pass[i],
+                   flop / t_old[i] * 1e-9, flop / t_new[i] * 1e-9, flop / t_b16[i] * 1e-9, t_old[i] / t_new[i],
+                   t_new[i] / t_b16[i]);
+            old_total += t_old[i], new_total += t_new[i], b16_total += t_b16[i], flop_total += flop;
         }
         free(x), free(W), free(dy), free(y), free(dx), free(dW), free(wT), free(dT), free(xT), free(tmpx),
             free(tmpw);
     }
-    printf("all (one of each)            %12s %12.1f %12.1f %7.2fx\n", "", flop_total / old_total * 1e-9,
-           flop_total / new_total * 1e-9, old_total / new_total);
+    printf("all (one of each)            %12s %12.1f %12.1f %12.1f %7.2fx %8.2fx\n", "",
+           flop_total / old_total * 1e-9, flop_total / new_total * 1e-9, flop_total / b16_total * 1e-9,
+           old_total / new_total, new_total / b16_total);
     free(work);
     return 0;
 }
