@@ -1025,13 +1025,14 @@ EF_API ef_status ef_train_params_set_float(ef_train_params *params, const char *
  *           "mla_window" (the engine's edgeformer.attention.type; mha sets
  *           kv_heads = heads);
  *  "precision": "f32" (default) or "bf16": mixed precision, where both
- *           operands of every projection's product (forward and backward,
- *           the output layer included) are rounded to bfloat16 and the
- *           products summed in F32, while the weights, gradients, optimizer
- *           state, norms, attention and loss stay F32. Twice the F32 rate
- *           on processors with AVX512_BF16; elsewhere the same arithmetic
- *           runs on the F32 kernels (no faster). Results agree with F32
- *           training to bfloat16's precision, not bit for bit;
+ *           operands of every matrix product (the projections, the output
+ *           layer and attention's q·kᵀ and p·v, forward and backward) are
+ *           rounded to bfloat16 and the products summed in F32, while the
+ *           weights, gradients, optimizer state, norms, softmax and loss
+ *           stay F32 (the policy of PyTorch's CPU autocast). Twice the F32
+ *           multiply rate on processors with AVX512_BF16; elsewhere the same
+ *           arithmetic runs on the F32 kernels (no faster). Results agree
+ *           with F32 training to bfloat16's precision, not bit for bit;
  *  "token_cache": an existing folder for tokenized data (default: none).
  *           The ids are stored there in a file named by a 64-bit hash of
  *           the data's bytes and the vocabulary's token texts, and read back

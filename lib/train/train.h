@@ -125,7 +125,7 @@ void ef_tr_rmsnorm_bwd_set(ef_pool *pool, float *dx, float *dw, const float *dou
 typedef struct ef_tr_mm {
     float *pack;
     int32_t threads;
-    int bf16; /* precision bf16: operands rounded to bfloat16, sums in F32 */
+    int bf16; /* precision bf16: operands rounded to bfloat16, sums in F32 (attention's too) */
 } ef_tr_mm;
 size_t ef_tr_mm_work_floats(int32_t n_threads);
 /* Precision bf16: operands of a projection already in bfloat16 (made by

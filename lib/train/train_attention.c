@@ -6,6 +6,9 @@
  *   dP = dctx·Vᵀ; dV += Pᵀ·dctx; dS = P∘(dP − rowsum(P∘dP))·scale;
  *   dQ += dS·K; dK += dSᵀ·Q
  *
+ * In precision bf16 these products round their operands to bfloat16 as the
+ * projections do (PyTorch's CPU autocast does the same to bmm).
+ *
  * Q of head h is [T, dk] with row stride H·dk inside q[B, T, H, dk] (K, V
  * likewise with KV), so the products read the heads in place. Causality is
  * used by blocks of ROWS queries: rows t0..t1 only meet keys 0..t1 (and key
@@ -41,12 +44,19 @@ static int32_t window_first(const ef_tr_attn_dims *d, int32_t t) {
     return t - d->window + 1;
 }
 
-/* C[M, N] (+)= op(A)·op(B) on one worker's packing space `pack`. */
-static void gemm_here(float *pack, int64_t M, int64_t N, int64_t K, const float *A, int64_t lda, int trans_a,
-                      const float *B, int64_t ldb, int trans_b, float *C, int64_t ldc, int accumulate) {
+/* The worker's GEMM: its packing space and the precision (bf16: operands
+ * rounded to bfloat16, as in the projections). */
+typedef struct gemm_space {
+    float *pack;
+    int bf16;
+} gemm_space;
+
+/* C[M, N] (+)= op(A)·op(B) on one worker's packing space. */
+static void gemm_here(const gemm_space *sp, int64_t M, int64_t N, int64_t K, const float *A, int64_t lda,
+                      int trans_a, const float *B, int64_t ldb, int trans_b, float *C, int64_t ldc, int accumulate) {
     const ef_gemm_f32 g = {.M = M, .N = N, .K = K, .A = A, .lda = lda, .trans_a = trans_a, .B = B,
                            .ldb = ldb, .trans_b = trans_b, .C = C, .ldc = ldc, .accumulate = accumulate,
-                           .work = pack, .work_threads = 1};
+                           .bf16 = sp->bf16, .work = sp->pack, .work_threads = 1};
     ef_cpu_gemm_f32(NULL, &g);
 }
 
@@ -89,15 +99,16 @@ static int items_of(const attn_job *j, int32_t ith, int32_t nth, int64_t *begin,
     return 1;
 }
 
-static float *pack_of(const attn_job *j, int32_t ith) {
-    return j->mm->pack + (size_t)ith * ef_cpu_gemm_f32_work_floats(1);
+static gemm_space space_of(const attn_job *j, int32_t ith) {
+    const gemm_space sp = {j->mm->pack + (size_t)ith * ef_cpu_gemm_f32_work_floats(1), j->mm->bf16};
+    return sp;
 }
 
 static void attn_fwd_worker(void *vctx, int32_t ith, int32_t nth) {
     const attn_job *j = vctx;
     const ef_tr_attn_dims *d = &j->d;
     const int32_t T = d->T, group = d->H / d->KV;
-    float *pack = pack_of(j, ith);
+    const gemm_space sp = space_of(j, ith);
     int64_t begin, end;
     if (!items_of(j, ith, nth, &begin, &end)) return;
     for (int64_t item = begin; item < end; item++) {
@@ -108,11 +119,11 @@ static void attn_fwd_worker(void *vctx, int32_t ith, int32_t nth) {
             for (int32_t t0 = 0; t0 < T; t0 += ROWS) {
                 const int32_t t1 = t0 + ROWS < T ? t0 + ROWS : T;
                 /* P[t0..t1, 0..t1] = Q[t0..t1]·K[0..t1]ᵀ, then the softmax */
-                gemm_here(pack, t1 - t0, t1, d->dk, j->q + hv.q + t0 * hv.ldq, hv.ldq, 0, j->k + hv.k, hv.ldk, 1,
+                gemm_here(&sp, t1 - t0, t1, d->dk, j->q + hv.q + t0 * hv.ldq, hv.ldq, 0, j->k + hv.k, hv.ldk, 1,
                           P + (int64_t)t0 * T, T, 0);
                 for (int32_t t = t0; t < t1; t++) softmax_row(d, t, P + (int64_t)t * T);
                 /* ctx[t0..t1] = P[t0..t1, 0..t1]·V[0..t1] */
-                gemm_here(pack, t1 - t0, d->dv, t1, P + (int64_t)t0 * T, T, 0, j->v + hv.v, hv.ldv, 0,
+                gemm_here(&sp, t1 - t0, d->dv, t1, P + (int64_t)t0 * T, T, 0, j->v + hv.v, hv.ldv, 0,
                           j->ctx + hv.c + t0 * hv.ldc, hv.ldc, 0);
             }
         }
@@ -142,7 +153,7 @@ static void attn_bwd_worker(void *vctx, int32_t ith, int32_t nth) {
     const attn_job *j = vctx;
     const ef_tr_attn_dims *d = &j->d;
     const int32_t T = d->T, group = d->H / d->KV;
-    float *pack = pack_of(j, ith);
+    const gemm_space sp = space_of(j, ith);
     float *ds = j->scratch + (int64_t)ith * T * T; /* [T, T]: dP, then dS */
     int64_t begin, end;
     if (!items_of(j, ith, nth, &begin, &end)) return;
@@ -156,19 +167,19 @@ static void attn_bwd_worker(void *vctx, int32_t ith, int32_t nth) {
             for (int32_t t0 = 0; t0 < T; t0 += ROWS) {
                 const int32_t t1 = t0 + ROWS < T ? t0 + ROWS : T;
                 /* dP[t0..t1, 0..t1] = dctx[t0..t1]·V[0..t1]ᵀ → dS; dQ[t0..t1] += dS·K[0..t1] */
-                gemm_here(pack, t1 - t0, t1, d->dv, dctx + t0 * hv.ldc, hv.ldc, 0, j->v + hv.v, hv.ldv, 1,
+                gemm_here(&sp, t1 - t0, t1, d->dv, dctx + t0 * hv.ldc, hv.ldc, 0, j->v + hv.v, hv.ldv, 1,
                           ds + (int64_t)t0 * T, T, 0);
                 score_grads(d, P, ds, t0, t1);
-                gemm_here(pack, t1 - t0, d->dk, t1, ds + (int64_t)t0 * T, T, 0, j->k + hv.k, hv.ldk, 0,
+                gemm_here(&sp, t1 - t0, d->dk, t1, ds + (int64_t)t0 * T, T, 0, j->k + hv.k, hv.ldk, 0,
                           j->dq + hv.q + t0 * hv.ldq, hv.ldq, 0);
             }
             for (int32_t s0 = 0; s0 < T; s0 += ROWS) {
                 const int32_t s1 = s0 + ROWS < T ? s0 + ROWS : T;
                 /* keys s0..s1 meet queries s0..T: dV += P[s0.., s0..s1]ᵀ·dctx[s0..],
                  * dK += dS[s0.., s0..s1]ᵀ·Q[s0..] */
-                gemm_here(pack, s1 - s0, d->dv, T - s0, P + (int64_t)s0 * T + s0, T, 1, dctx + s0 * hv.ldc,
+                gemm_here(&sp, s1 - s0, d->dv, T - s0, P + (int64_t)s0 * T + s0, T, 1, dctx + s0 * hv.ldc,
                           hv.ldc, 0, j->dv + hv.v + s0 * hv.ldv, hv.ldv, group_add);
-                gemm_here(pack, s1 - s0, d->dk, T - s0, ds + (int64_t)s0 * T + s0, T, 1,
+                gemm_here(&sp, s1 - s0, d->dk, T - s0, ds + (int64_t)s0 * T + s0, T, 1,
                           j->q + hv.q + s0 * hv.ldq, hv.ldq, 0, j->dk + hv.k + s0 * hv.ldk, hv.ldk, group_add);
             }
         }

@@ -136,7 +136,7 @@ void ef_tr_rmsnorm_bwd_set(ef_pool *pool, float *dx, float *dw, const float *dou
  * operands (cpu/matmul_grad.h), which gives the same bits for any thread
  * count — in precision bf16 with both operands of every product rounded to
  * bfloat16 (mixed precision: the weights, their gradients, the optimizer
- * and everything outside these products stay F32); the backward
+ * and everything outside the matrix products stay F32); the backward
  * multiplies by W and doutᵀ in place, no copies:
  *   out[N, O]  = x[N, I] · Wᵀ           (W stored [O, I])
  *   dx[N, I]  += dout[N, O] · W[O, I]

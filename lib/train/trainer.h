@@ -23,7 +23,7 @@ struct ef_train_params {
     char *token_cache;                /* folder of the token cache; NULL: none */
     int32_t attn_set, attn_windowed;  /* "attention" was set; it names a *_window type */
     int32_t attn_mha;                 /* it is "mha": kv_heads = heads */
-    int32_t bf16;                     /* "precision" bf16: the projections' products in bfloat16 */
+    int32_t bf16;                     /* "precision" bf16: the matrix products in bfloat16 */
 };
 
 /* The token stream and its split. */
