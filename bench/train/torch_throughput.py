@@ -6,8 +6,15 @@ vocabulary size, thread count and optimizer (AdamW with weight decay 0.1 on
 matrices, gradient clipping at 1.0). `warmup` untimed steps, then `steps`
 timed ones; prints one line in the C program's format.
 
+amp=1 runs the forward and the loss under torch.autocast("cpu",
+dtype=torch.bfloat16) — PyTorch's own mixed precision on the CPU: the
+matrix products (linear layers, the attention's) take bfloat16 operands,
+while the weights, their gradients and the optimizer stay float32; the
+backward runs outside the context, as usual — the counterpart of the C
+trainer's precision=bf16. The impl= field then ends in "-bf16autocast".
+
 usage: torch_throughput.py [key=value ...]  (vocab dim layers heads kv_heads
-       ff seq batch threads steps warmup)
+       ff seq batch threads steps warmup amp)
 """
 import math
 import resource
@@ -85,12 +92,14 @@ class Model(torch.nn.Module):
 
 def main():
     cfg = dict(vocab=4096, dim=256, layers=6, heads=8, kv_heads=4, ff=768, seq=128, batch=8,
-               threads=2, steps=5, warmup=2)
+               threads=2, steps=5, warmup=2, amp=0)
     for arg in sys.argv[1:]:
         k, v = arg.split("=", 1)
         if k not in cfg:
             sys.exit(f"torch_throughput: unknown setting '{k}'")
         cfg[k] = int(v)
+    if cfg["amp"] not in (0, 1):
+        sys.exit("torch_throughput: amp must be 0 or 1")
     torch.set_num_threads(cfg["threads"])
     torch.manual_seed(1234)
     m = Model(cfg["vocab"], cfg["dim"], cfg["layers"], cfg["heads"], cfg["kv_heads"], cfg["ff"],
@@ -105,7 +114,11 @@ def main():
 
     def step():
         data = torch.randint(0, V, (B, T + 1), generator=gen)
-        loss = m(data[:, :-1], data[:, 1:])
+        if cfg["amp"]:
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                loss = m(data[:, :-1], data[:, 1:])
+        else:
+            loss = m(data[:, :-1], data[:, 1:])
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(m.parameters(), 1.0)
@@ -120,7 +133,8 @@ def main():
     dt, dc = time.perf_counter() - t0, time.process_time() - c0
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
     n_params = sum(p.numel() for p in m.parameters())
-    print(f"impl=pytorch-{torch.__version__} tokens_per_s={B * T * cfg['steps'] / dt:.1f} "
+    impl = f"pytorch-{torch.__version__}" + ("-bf16autocast" if cfg["amp"] else "")
+    print(f"impl={impl} tokens_per_s={B * T * cfg['steps'] / dt:.1f} "
           f"step_ms={1e3 * dt / cfg['steps']:.1f} cpu_ms_per_step={1e3 * dc / cfg['steps']:.1f} "
           f"peak_rss_mib={rss:.1f} params={n_params} "
           f"loss={loss:.4f}")
