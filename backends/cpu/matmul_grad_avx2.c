@@ -18,6 +18,7 @@ static inline __attribute__((always_inline)) void tile_6x16(int64_t kc, const fl
                                                             int64_t a_k, const float *bp, float *c, int64_t ldc,
                                                             int add) {
     __m256 acc[MR][2]; /* [row][two 8-float halves] */
+#pragma GCC unroll 12 /* keeps the accumulators in registers, no stack copies */
     for (int i = 0; i < MR; i++) acc[i][0] = acc[i][1] = _mm256_setzero_ps();
     for (int64_t k = 0; k < kc; k++) {
         const __m256 b0 = _mm256_load_ps(bp + k * NR), b1 = _mm256_load_ps(bp + k * NR + 8); /* [16] */
@@ -27,6 +28,7 @@ static inline __attribute__((always_inline)) void tile_6x16(int64_t kc, const fl
             acc[i][1] = _mm256_fmadd_ps(a, b1, acc[i][1]);
         }
     }
+#pragma GCC unroll 12
     for (int i = 0; i < MR; i++) {
         float *row = c + i * ldc; /* [16] */
         if (add) {

@@ -17,6 +17,7 @@ static inline __attribute__((always_inline)) void tile_12x32(int64_t kc, const f
                                                              int64_t a_k, const float *bp, float *c, int64_t ldc,
                                                              int add) {
     __m512 acc[MR][2]; /* [row][two 16-float halves] */
+#pragma GCC unroll 12 /* keeps the accumulators in registers, no stack copies */
     for (int i = 0; i < MR; i++) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
     for (int64_t k = 0; k < kc; k++) {
         const __m512 b0 = _mm512_load_ps(bp + k * NR), b1 = _mm512_load_ps(bp + k * NR + 16); /* [32] */
@@ -26,6 +27,7 @@ static inline __attribute__((always_inline)) void tile_12x32(int64_t kc, const f
             acc[i][1] = _mm512_fmadd_ps(a, b1, acc[i][1]);
         }
     }
+#pragma GCC unroll 12
     for (int i = 0; i < MR; i++) {
         float *row = c + i * ldc; /* [32] */
         if (add) {

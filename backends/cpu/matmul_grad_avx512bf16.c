@@ -22,6 +22,7 @@ static inline __attribute__((always_inline)) void tile_12x32(int64_t kp, const f
                                                              int64_t a_k, const float *bp, float *c, int64_t ldc,
                                                              int add) {
     __m512 acc[MR][2]; /* [row][two 16-float halves] */
+#pragma GCC unroll 12 /* keeps the accumulators in registers, no stack copies */
     for (int i = 0; i < MR; i++) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
     for (int64_t k = 0; k < kp; k++) {
         const __m512bh b0 = (__m512bh)_mm512_load_si512(bp + k * NR);      /* [16] pairs */
@@ -33,6 +34,7 @@ static inline __attribute__((always_inline)) void tile_12x32(int64_t kp, const f
             acc[i][1] = _mm512_dpbf16_ps(acc[i][1], b1, a);
         }
     }
+#pragma GCC unroll 12
     for (int i = 0; i < MR; i++) {
         float *row = c + i * ldc; /* [32] */
         if (add) {
