@@ -9,6 +9,8 @@
 #if defined(__AVX512F__)
 #include <immintrin.h>
 
+#include "cpu/simd_avx512.h"
+
 enum { MR = EF_GEMM_AVX512_MR, NR = EF_GEMM_AVX512_NR };
 
 /* c[12][ldc] (+)= A·B over kc: A element (i, k) at ap[i·a_row + k·a_k]
@@ -28,15 +30,7 @@ static inline __attribute__((always_inline)) void tile_12x32(int64_t kc, const f
         }
     }
 #pragma GCC unroll 12
-    for (int i = 0; i < MR; i++) {
-        float *row = c + i * ldc; /* [32] */
-        if (add) {
-            acc[i][0] = _mm512_add_ps(_mm512_loadu_ps(row), acc[i][0]);
-            acc[i][1] = _mm512_add_ps(_mm512_loadu_ps(row + 16), acc[i][1]);
-        }
-        _mm512_storeu_ps(row, acc[i][0]);
-        _mm512_storeu_ps(row + 16, acc[i][1]);
-    }
+    for (int i = 0; i < MR; i++) ef_avx512_row32_out(c + i * ldc, acc[i][0], acc[i][1], add);
 }
 
 /* ap: [kc][12] (k-major, packed from a stored Aᵀ) */

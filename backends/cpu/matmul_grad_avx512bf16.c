@@ -10,6 +10,8 @@
 
 #if defined(__AVX512F__) && defined(__AVX512BF16__)
 #include <immintrin.h>
+
+#include "cpu/simd_avx512.h"
 #include <string.h>
 
 enum { MR = EF_GEMM_BF16_MR, NR = EF_GEMM_BF16_NR };
@@ -35,15 +37,7 @@ static inline __attribute__((always_inline)) void tile_12x32(int64_t kp, const f
         }
     }
 #pragma GCC unroll 12
-    for (int i = 0; i < MR; i++) {
-        float *row = c + i * ldc; /* [32] */
-        if (add) {
-            acc[i][0] = _mm512_add_ps(_mm512_loadu_ps(row), acc[i][0]);
-            acc[i][1] = _mm512_add_ps(_mm512_loadu_ps(row + 16), acc[i][1]);
-        }
-        _mm512_storeu_ps(row, acc[i][0]);
-        _mm512_storeu_ps(row + 16, acc[i][1]);
-    }
+    for (int i = 0; i < MR; i++) ef_avx512_row32_out(c + i * ldc, acc[i][0], acc[i][1], add);
 }
 
 /* ap: [kp][12] pairs (k-major, packed from a stored Aᵀ) */

@@ -16,6 +16,17 @@
 
 #define EF_AVX512_INLINE static inline __attribute__((always_inline))
 
+/* row[0..32) = lo, hi — or row + (lo, hi) when add: a register tile's row
+ * written once into C (the training GEMM's 12×32 kernels). */
+EF_AVX512_INLINE void ef_avx512_row32_out(float *row, __m512 lo, __m512 hi, int add) {
+    if (add) {
+        lo = _mm512_add_ps(_mm512_loadu_ps(row), lo);
+        hi = _mm512_add_ps(_mm512_loadu_ps(row + 16), hi);
+    }
+    _mm512_storeu_ps(row, lo);
+    _mm512_storeu_ps(row + 16, hi);
+}
+
 /* An F16 value stored at p (any alignment) as F32. */
 EF_AVX512_INLINE float ef_avx512_load_f16(const uint8_t *p) {
     uint16_t h;

@@ -12,6 +12,17 @@ while [ $i -lt 40 ]; do
     echo "The quick brown fox jumps over the lazy dog. A small model learns to repeat what it reads."
     i=$((i + 1))
 done > "$dir/text.txt"
+# refused MESSAGE ARGS...: `train ARGS` must fail and say MESSAGE
+refused() {
+    message=$1
+    shift
+    if "$cli" train --data "$dir/text.txt" --vocab synthetic:300 --no-progress -o "$dir/x.gguf" "$@" \
+        2> "$dir/err.txt"; then
+        echo "train $* was accepted" >&2
+        exit 1
+    fi
+    grep -q "$message" "$dir/err.txt"
+}
 common="--data $dir/text.txt --vocab synthetic:300 --dim 32 --layers 1 --heads 4 --kv-heads 2
         --ff 64 --seq 16 --batch 2 --warmup 2 --lr 1e-2 --threads 2 --eval-every 5
         --eval-batches 1 --checkpoint $dir/ck --log $dir/log.csv --no-progress"
@@ -46,21 +57,11 @@ test -s "$dir/tuned.txt"
     -o "$dir/mla.gguf"
 "$cli" run -m "$dir/mla.gguf" -p "The quick" -n 24 --temp 0 > "$dir/mla.txt"
 test -s "$dir/mla.txt"
-if "$cli" train --data "$dir/text.txt" --vocab synthetic:300 --attn gqa_window --steps 1 \
-    --no-progress -o "$dir/x.gguf" 2> "$dir/err.txt"; then
-    echo "gqa_window without --window was accepted" >&2
-    exit 1
-fi
-grep -q "needs the 'window' setting" "$dir/err.txt"
+refused "needs the 'window' setting" --attn gqa_window --steps 1
 # mixed precision: trains and runs; an unknown precision is refused by name
 "$cli" train --data "$dir/text.txt" --vocab synthetic:300 --dim 32 --layers 2 --heads 4 --ff 64 \
     --seq 16 --batch 2 --steps 3 --warmup 1 --threads 2 --precision bf16 --no-progress -o "$dir/bf16.gguf"
 "$cli" run -m "$dir/bf16.gguf" -p "The quick" -n 4 --temp 0 > "$dir/bf16.txt"
 test -s "$dir/bf16.txt"
-if "$cli" train --data "$dir/text.txt" --vocab synthetic:300 --precision fp8 --steps 1 \
-    --no-progress -o "$dir/x.gguf" 2> "$dir/err.txt"; then
-    echo "--precision fp8 was accepted" >&2
-    exit 1
-fi
-grep -q "expected f32 or bf16" "$dir/err.txt"
+refused "expected f32 or bf16" --precision fp8 --steps 1
 echo "cli train: ok"
