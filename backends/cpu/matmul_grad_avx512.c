@@ -20,7 +20,10 @@ static inline __attribute__((always_inline)) void tile_12x32(int64_t kc, const f
                                                              int add) {
     __m512 acc[MR][2]; /* [row][two 16-float halves] */
 #pragma GCC unroll 12 /* keeps the accumulators in registers, no stack copies */
-    for (int i = 0; i < MR; i++) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
+    for (int i = 0; i < MR; i++) {
+        acc[i][0] = acc[i][1] = _mm512_setzero_ps();
+        ef_avx512_prefetch_row32(c + i * ldc); /* C's tile is read last: fetched while the k loop runs */
+    }
     for (int64_t k = 0; k < kc; k++) {
         const __m512 b0 = _mm512_load_ps(bp + k * NR), b1 = _mm512_load_ps(bp + k * NR + 16); /* [32] */
         for (int i = 0; i < MR; i++) {

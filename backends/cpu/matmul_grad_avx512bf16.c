@@ -25,7 +25,10 @@ static inline __attribute__((always_inline)) void tile_12x32(int64_t kp, const f
                                                              int add) {
     __m512 acc[MR][2]; /* [row][two 16-float halves] */
 #pragma GCC unroll 12 /* keeps the accumulators in registers, no stack copies */
-    for (int i = 0; i < MR; i++) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
+    for (int i = 0; i < MR; i++) {
+        acc[i][0] = acc[i][1] = _mm512_setzero_ps();
+        ef_avx512_prefetch_row32(c + i * ldc); /* C's tile is read last: fetched while the k loop runs */
+    }
     for (int64_t k = 0; k < kp; k++) {
         const __m512bh b0 = (__m512bh)_mm512_load_si512(bp + k * NR);      /* [16] pairs */
         const __m512bh b1 = (__m512bh)_mm512_load_si512(bp + k * NR + 16); /* [16] pairs */

@@ -16,6 +16,12 @@
 
 #define EF_AVX512_INLINE static inline __attribute__((always_inline))
 
+/* Asks for the two cache lines of row[0..32) (the start of an F32 C tile's row). */
+EF_AVX512_INLINE void ef_avx512_prefetch_row32(const float *row) {
+    _mm_prefetch((const char *)row, _MM_HINT_T0);
+    _mm_prefetch((const char *)(row + 16), _MM_HINT_T0);
+}
+
 /* row[0..32) = lo, hi — or row + (lo, hi) when add: a register tile's row
  * written once into C (the training GEMM's 12×32 kernels). */
 EF_AVX512_INLINE void ef_avx512_row32_out(float *row, __m512 lo, __m512 hi, int add) {
