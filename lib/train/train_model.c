@@ -230,10 +230,14 @@ ef_status ef_train_model_use_bf16(ef_train_model *m) {
     return EF_OK;
 }
 
-/* With the twins allocated: src[n] in bfloat16 at dst, which is returned;
- * else NULL (the products convert while packing, or run in F32). */
-static const uint16_t *twin(const ef_train_model *m, ef_pool *pool, uint16_t *dst, const float *src, size_t n) {
+/* With the twins allocated: src[n] in bfloat16 at base + at, which is
+ * returned; else NULL (the products convert while packing, or run in F32).
+ * base is a twins_view field or m->d16, NULL without twins (so no pointer
+ * arithmetic happens on it then). */
+static const uint16_t *twin(const ef_train_model *m, ef_pool *pool, uint16_t *base, size_t at, const float *src,
+                            size_t n) {
     if (!m->a16) return NULL;
+    uint16_t *dst = base + at;
     ef_tr_to_bf16(pool, dst, src, (int64_t)n);
     return dst;
 }
@@ -321,21 +325,21 @@ float ef_train_model_forward(ef_train_model *m, ef_pool *pool, const int32_t *to
             ef_tr_rmsnorm_fwd_add(pool, xn1, rstd1, x, pending, p + P->attn_norm + l * d.C, N, C, eps);
         else
             ef_tr_rmsnorm_fwd(pool, xn1, rstd1, x, p + P->attn_norm + l * d.C, N, C, eps);
-        const uint16_t *xn1_16 = m->shape.mla ? NULL : twin(m, pool, tw.xn1 + l * d.N * d.C, xn1, d.N * d.C);
+        const uint16_t *xn1_16 = m->shape.mla ? NULL : twin(m, pool, tw.xn1, l * d.N * d.C, xn1, d.N * d.C);
         qkv_fwd(m, pool, &d, &a, l, xn1, xn1_16, q, k, v);
         const ef_tr_attn_dims ad = attn_dims_of(m, &d, l);
         ef_tr_attention_fwd(pool, ctx, att, q, k, v, &ad, &m->mm);
         const size_t wo = P->wo + l * d.C * d.O, wg = P->w_gate + l * d.F * d.C, wu = P->w_up + l * d.F * d.C,
                      wd = P->w_down + l * d.C * d.F;
-        const ef_tr_b16 to = {twin(m, pool, tw.ctx + l * d.N * d.O, ctx, d.N * d.O), param16(m, wo), NULL};
+        const ef_tr_b16 to = {twin(m, pool, tw.ctx, l * d.N * d.O, ctx, d.N * d.O), param16(m, wo), NULL};
         ef_tr_matmul_fwd_b16(pool, xmid, ctx, p + wo, N, O, C, &m->mm, &to);
         ef_tr_rmsnorm_fwd_add(pool, xn2, rstd2, xmid, x, p + P->ffn_norm + l * d.C, N, C, eps); /* xmid += x */
-        const uint16_t *xn2_16 = twin(m, pool, tw.xn2 + l * d.N * d.C, xn2, d.N * d.C);
+        const uint16_t *xn2_16 = twin(m, pool, tw.xn2, l * d.N * d.C, xn2, d.N * d.C);
         const ef_tr_b16 tg = {xn2_16, param16(m, wg), NULL}, tu = {xn2_16, param16(m, wu), NULL};
         ef_tr_matmul_fwd_b16(pool, g, xn2, p + wg, N, C, F, &m->mm, &tg);
         ef_tr_matmul_fwd_b16(pool, u, xn2, p + wu, N, C, F, &m->mm, &tu);
         ef_tr_swiglu_fwd(pool, h, g, u, N * F);
-        const ef_tr_b16 td = {twin(m, pool, tw.h + l * d.N * d.F, h, d.N * d.F), param16(m, wd), NULL};
+        const ef_tr_b16 td = {twin(m, pool, tw.h, l * d.N * d.F, h, d.N * d.F), param16(m, wd), NULL};
         ef_tr_matmul_fwd_b16(pool, xout, h, p + wd, N, F, C, &m->mm, &td);
         pending = xmid;
     }
@@ -344,7 +348,7 @@ float ef_train_model_forward(ef_train_model *m, ef_pool *pool, const int32_t *to
         ef_tr_rmsnorm_fwd_add(pool, a.xnf, a.rstdf, xlast, pending, p + P->output_norm, N, C, eps);
     else
         ef_tr_rmsnorm_fwd(pool, a.xnf, a.rstdf, xlast, p + P->output_norm, N, C, eps);
-    const ef_tr_b16 th = {twin(m, pool, tw.xnf, a.xnf, d.N * d.C), param16(m, P->output), NULL};
+    const ef_tr_b16 th = {twin(m, pool, tw.xnf, 0, a.xnf, d.N * d.C), param16(m, P->output), NULL};
     ef_tr_matmul_fwd_b16(pool, a.logits, a.xnf, p + P->output, N, C, (int32_t)d.V, &m->mm, &th);
     float mean = 0.0f;
     if (targets) {
@@ -376,11 +380,11 @@ static void qkv_bwd(ef_train_model *m, ef_pool *pool, const dims *d, const acts_
     ef_tr_rope_bwd(pool, da->dq, m->cos_sin, B, T, (int32_t)d->H, d->w.dk);
     ef_tr_rope_bwd(pool, da->dk, m->cos_sin, B, T, (int32_t)d->KV, d->w.dk);
     const size_t oq = P->wq + l * d->Q * d->C, ok = P->wk + l * d->K * d->C, ov = P->wv + l * d->K * d->C;
-    const ef_tr_b16 tq = {xn1_16, param16(m, oq), twin(m, pool, m->d16, da->dq, d->N * d->Q)};
+    const ef_tr_b16 tq = {xn1_16, param16(m, oq), twin(m, pool, m->d16, 0, da->dq, d->N * d->Q)};
     ef_tr_matmul_bwd_b16(pool, da->dxn, 0, gr + oq, da->dq, xn1, p + oq, N, C, (int32_t)d->Q, &m->mm, &tq);
-    const ef_tr_b16 tk = {xn1_16, param16(m, ok), twin(m, pool, m->d16, da->dk, d->N * d->K)};
+    const ef_tr_b16 tk = {xn1_16, param16(m, ok), twin(m, pool, m->d16, 0, da->dk, d->N * d->K)};
     ef_tr_matmul_bwd_b16(pool, da->dxn, 1, gr + ok, da->dk, xn1, p + ok, N, C, (int32_t)d->K, &m->mm, &tk);
-    const ef_tr_b16 tv = {xn1_16, param16(m, ov), twin(m, pool, m->d16, da->dv, d->N * d->K)};
+    const ef_tr_b16 tv = {xn1_16, param16(m, ov), twin(m, pool, m->d16, 0, da->dv, d->N * d->K)};
     ef_tr_matmul_bwd_b16(pool, da->dxn, 1, gr + ov, da->dv, xn1, p + ov, N, C, (int32_t)d->K, &m->mm, &tv);
 }
 
@@ -403,7 +407,7 @@ void ef_train_model_backward(ef_train_model *m, ef_pool *pool, const int32_t *to
     /* head: mean cross-entropy → dlogits → final norm */
     ef_tr_crossentropy_bwd(pool, a.logits, targets, N, (int32_t)d.V, scale / (float)N);
     const ef_tr_b16 th = {m->a16 ? tw.xnf : NULL, param16(m, P->output),
-                          twin(m, pool, m->d16, a.logits, d.N * d.V)};
+                          twin(m, pool, m->d16, 0, a.logits, d.N * d.V)};
     ef_tr_matmul_bwd_b16(pool, da.dxn, 0, gr + P->output, a.logits, a.xnf, p + P->output, N, C, (int32_t)d.V,
                          &m->mm, &th);
     ef_tr_rmsnorm_bwd_set(pool, da.dres, gr + P->output_norm, da.dxn, a.res + d.L * NC, p + P->output_norm,
@@ -422,20 +426,20 @@ void ef_train_model_backward(ef_train_model *m, ef_pool *pool, const int32_t *to
         const int twins = m->a16 != NULL;
         /* xout = xmid + h·Wdᵀ: dres flows to xmid unchanged */
         const ef_tr_b16 td = {twins ? tw.h + l * d.N * d.F : NULL, param16(m, wd),
-                              twin(m, pool, m->d16, da.dres, NC)};
+                              twin(m, pool, m->d16, 0, da.dres, NC)};
         ef_tr_matmul_bwd_b16(pool, da.dh, 0, gr + wd, da.dres, h, p + wd, N, F, C, &m->mm, &td);
         ef_tr_swiglu_bwd(pool, da.dg, da.du, da.dh, g, u, N * F);
         const uint16_t *xn2_16 = twins ? tw.xn2 + l * NC : NULL;
-        const ef_tr_b16 tg = {xn2_16, param16(m, wg), twin(m, pool, m->d16, da.dg, d.N * d.F)};
+        const ef_tr_b16 tg = {xn2_16, param16(m, wg), twin(m, pool, m->d16, 0, da.dg, d.N * d.F)};
         ef_tr_matmul_bwd_b16(pool, da.dxn, 0, gr + wg, da.dg, xn2, p + wg, N, C, F, &m->mm, &tg);
-        const ef_tr_b16 tu = {xn2_16, param16(m, wu), twin(m, pool, m->d16, da.du, d.N * d.F)};
+        const ef_tr_b16 tu = {xn2_16, param16(m, wu), twin(m, pool, m->d16, 0, da.du, d.N * d.F)};
         ef_tr_matmul_bwd_b16(pool, da.dxn, 1, gr + wu, da.du, xn2, p + wu, N, C, F, &m->mm, &tu);
         ef_tr_rmsnorm_bwd(pool, da.dres, gr + P->ffn_norm + l * d.C, da.dxn, xmid,
                           p + P->ffn_norm + l * d.C, rstd2, N, C);
 
         /* xmid = x + ctx·Woᵀ: dres flows to x unchanged */
         const ef_tr_b16 to = {twins ? tw.ctx + l * d.N * d.O : NULL, param16(m, wo),
-                              twin(m, pool, m->d16, da.dres, NC)};
+                              twin(m, pool, m->d16, 0, da.dres, NC)};
         ef_tr_matmul_bwd_b16(pool, da.dctx, 0, gr + wo, da.dres, ctx, p + wo, N, O, C, &m->mm, &to);
         const ef_tr_attn_dims ad = attn_dims_of(m, &d, l);
         ef_tr_attention_bwd(pool, da.dq, da.dk, da.dv, da.dctx, att, q, k, v, &ad, m->scratch, &m->mm);
