@@ -76,9 +76,14 @@ float ef_gemm_round_bf16(float x) {
     return x;
 }
 
+/* The AVX512_BF16 kernels may run at `level` (processor, OS and build). */
+static int bf16_kernels_at(int level) {
+    return level == EF_CPU_SIMD_AVX512 && ef_cpu_simd_supported() == EF_CPU_SIMD_AVX512 &&
+           ef_cpu_x86_avx512_bf16() && ef_cpu_avx512bf16_kernels_built();
+}
+
 void ef_cpu_f32_to_bf16(uint16_t *dst, const float *src, int64_t n) {
-    if (ef_cpu_simd_active() == EF_CPU_SIMD_AVX512 && ef_cpu_x86_avx512_bf16() &&
-        ef_cpu_avx512bf16_kernels_built()) {
+    if (bf16_kernels_at((int)ef_cpu_simd_active())) {
         ef_cpu_f32_to_bf16_avx512(dst, src, n);
         return;
     }
@@ -107,8 +112,7 @@ typedef struct gemm_tile {
 
 static gemm_tile tile_for_level(int level, int bf16) {
     const ef_cpu_simd have = ef_cpu_simd_supported();
-    if (bf16 && level == EF_CPU_SIMD_AVX512 && have == EF_CPU_SIMD_AVX512 && ef_cpu_x86_avx512_bf16() &&
-        ef_cpu_avx512bf16_kernels_built())
+    if (bf16 && bf16_kernels_at(level))
         return (gemm_tile){EF_GEMM_BF16_MR, EF_GEMM_BF16_NR, ef_gemm_ukernel_bf16_avx512,
                            ef_gemm_ukernel_rows_bf16_avx512, NULL, 1};
     if (level == EF_CPU_SIMD_AVX512 && have == EF_CPU_SIMD_AVX512 && ef_cpu_avx512_kernels_built())

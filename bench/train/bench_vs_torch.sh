@@ -14,7 +14,7 @@
 # Env: ROUNDS (2), THREADS (2), EXTRA ("key=value ..." for both, e.g.
 #   "batch=4"; the C side also takes attention=mla etc.), PRECISION (f32,
 #   bf16 or both): bf16 runs the C trainer with precision=bf16 (bfloat16
-#   operands in every projection product, F32 sums) against PyTorch under
+#   operands in every matrix product, F32 sums) against PyTorch under
 #   its bfloat16 autocast (torch_throughput.py amp=1); both runs all four
 #   (C f32, PyTorch f32, C bf16, PyTorch bf16 autocast) in each round and
 #   prints the ratios C-f32/PyTorch-f32, C-bf16/PyTorch-bf16autocast and

@@ -114,10 +114,7 @@ def main():
 
     def step():
         data = torch.randint(0, V, (B, T + 1), generator=gen)
-        if cfg["amp"]:
-            with torch.autocast("cpu", dtype=torch.bfloat16):
-                loss = m(data[:, :-1], data[:, 1:])
-        else:
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bool(cfg["amp"])):
             loss = m(data[:, :-1], data[:, 1:])
         opt.zero_grad(set_to_none=True)
         loss.backward()
